@@ -1,0 +1,117 @@
+"""`python -m server [command]`: serve Arena, or run one of its commands (--help lists them).
+
+The monkey-patch for the configured async mode (eventlet or gevent) happens first, here and
+nowhere else: reading the settings needs only the standard library (server/config.py).
+"""
+
+import sys  # noqa: I001
+
+from server.config import patch_for_async_mode  # must run before any other import
+
+if len(sys.argv) < 2 or sys.argv[1] == "serve":
+    patch_for_async_mode()
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+from datetime import date, datetime  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from server.config import ConfigError, load_settings  # noqa: E402
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Arena: pages, live chat and recordings for days of talks. "
+        "Settings come from config.toml and ARENA_<SECTION>__<KEY> environment variables.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("serve", help="serve Arena (the default command)")
+    commands.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
+    demo = commands.add_parser("load-demo", help="add the demo event (Kommunförbundet Norrbotten's day)")
+    demo.add_argument("--if-empty", action="store_true", help="only when the database has no event yet")
+    demo.add_argument("--date", type=date.fromisoformat, help="the day of the event (default: today)")
+    revision = commands.add_parser("db-revision", help="write a new migration from model changes (developers)")
+    revision.add_argument("message")
+    commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"Arena cannot start: {exc}", file=sys.stderr)
+        return 2
+
+    command = args.command or "serve"
+    if command == "check-config":
+        import dataclasses
+        import json
+
+        values = dataclasses.asdict(settings)
+        values["server"]["secret_key"] = "(set)" if settings.server.secret_key else "(generated in instance/)"
+        print(json.dumps(values, indent=2))
+        return 0
+
+    from server import create_app
+    from server.db import db
+    from server.migrations import new_revision, upgrade
+
+    app = create_app(settings)
+    with app.app_context():
+        if command == "migrate":
+            upgrade(db.engine)
+            print("The database schema is up to date.")
+            return 0
+        if command == "db-revision":
+            new_revision(db.engine, args.message)
+            return 0
+        if command == "load-demo":
+            return _load_demo(db, args, settings)
+
+    return _serve(app, settings)
+
+
+def _load_demo(db, args, settings) -> int:
+    from server.services.demo import database_is_empty, load_demo
+
+    session = db.session
+    if args.if_empty and not database_is_empty(session):
+        print("The database already has events; the demo event was not added.")
+        return 0
+    day = args.date or datetime.now(ZoneInfo(settings.time.time_zone)).date()
+    try:
+        event = load_demo(session, day=day)
+        session.commit()
+    except Exception as exc:  # a ServiceError says what is wrong in words
+        session.rollback()
+        print(f"The demo event could not be added: {exc}", file=sys.stderr)
+        return 1
+    print(f"Added the demo event: {settings.public_base_url}/events/{event.slug}/")
+    return 0
+
+
+def _serve(app, settings) -> int:
+    from server.app import socketio
+
+    # A room of thousands needs thousands of sockets: raise the soft limit to the hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    options: dict[str, object] = {"host": settings.server.host, "port": settings.server.port,
+                                  "debug": settings.server.debug, "use_reloader": False,
+                                  "log_output": settings.server.debug}
+    if settings.server.async_mode == "eventlet":
+        # eventlet's WSGI server stops accepting at 1,024 connections by default.
+        options["max_size"] = 20000
+    elif settings.server.async_mode == "threading":
+        options["allow_unsafe_werkzeug"] = True
+    print(f"Arena is serving on {settings.public_base_url} ({settings.server.async_mode})", flush=True)
+    socketio.run(app, **options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The app factory: settings, database, languages, the HTTP faces (server/web) and Socket.IO
+(server/sockets). Nothing here monkey-patches; only `python -m server` does (server/__main__.py).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from server.config import PROJECT_ROOT, Settings, ensure_secret_key, load_settings
+from server.db import db
+
+socketio = SocketIO()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(settings.instance_dir),
+    )
+    app.extensions["arena.settings"] = settings
+    app.config.update(
+        SECRET_KEY=ensure_secret_key(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        # Forms and uploads come later; until then nothing needs more than this.
+        MAX_CONTENT_LENGTH=60 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    db.init_app(app, settings.database_url, echo=settings.database.echo)
+
+    from server import i18n
+
+    i18n.init_app(app)
+
+    from server.web import init_app as init_web
+
+    init_web(app)
+
+    # init_app builds a new Socket.IO server on every call: pass async_mode every time and
+    # register namespaces only after it.
+    socketio.init_app(
+        app,
+        async_mode=settings.server.async_mode,
+        cors_allowed_origins=[settings.public_base_url],
+        max_http_buffer_size=settings.chat.max_http_buffer_size,
+        message_queue=settings.chat.message_queue or None,
+    )
+    from server.sockets import register_namespaces
+
+    register_namespaces(socketio)
+    return app

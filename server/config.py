@@ -1,0 +1,259 @@
+"""Arena's settings: defaults <- config.toml <- ARENA_<SECTION>__<KEY> environment.
+
+Every key has a type and a default here, so the file and the environment can only set what
+exists: an unknown key or a value of the wrong type stops start-up with a message that names
+the key. This module uses the standard library only, because `python -m server` reads it
+before it monkey-patches (see server/__main__.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.toml"
+ENV_PREFIX = "ARENA_"
+ASYNC_MODES = ("eventlet", "gevent", "threading")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has the wrong type; the message names it."""
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # The public address, used in share links, Open Graph tags, feeds and the
+    # Socket.IO origin check. Empty: derived from host and port.
+    base_url: str = ""
+    # Empty: generated once into <instance_path>/secret_key and reused.
+    secret_key: str = ""
+    async_mode: str = "eventlet"
+    instance_path: str = "instance"
+    debug: bool = False
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = "sqlite:///instance/arena.db"
+    echo: bool = False
+
+
+@dataclass
+class MediaSettings:
+    recordings_dir: str = "recordings"
+
+
+@dataclass
+class LanguageSettings:
+    default: str = "sv"
+    available: list[str] = field(default_factory=lambda: ["sv", "en"])
+
+
+@dataclass
+class TimeSettings:
+    # The zone used for an event that names none, and for the home page.
+    time_zone: str = "Europe/Stockholm"
+
+
+@dataclass
+class ChatSettings:
+    message_max_length: int = 500
+    question_max_length: int = 300
+    history_size: int = 50
+    flood_messages: int = 5
+    flood_window_seconds: int = 10
+    max_http_buffer_size: int = 65536
+    message_queue: str = ""
+
+
+@dataclass
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    languages: LanguageSettings = field(default_factory=LanguageSettings)
+    time: TimeSettings = field(default_factory=TimeSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+
+    # -- derived values -------------------------------------------------------------
+    @property
+    def instance_dir(self) -> Path:
+        return _project_path(self.server.instance_path)
+
+    @property
+    def recordings_path(self) -> Path:
+        return _project_path(self.media.recordings_dir)
+
+    @property
+    def public_base_url(self) -> str:
+        if self.server.base_url:
+            return self.server.base_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path anchored at the project root."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(PROJECT_ROOT / url[len(prefix):])
+        return url
+
+
+def _project_path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+# -- loading ------------------------------------------------------------------------------
+
+def load_settings(
+    config_file: Path | str | None = DEFAULT_CONFIG_FILE,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build Settings from defaults, then the TOML file, then the environment, then overrides.
+
+    `overrides` ({"database": {"url": ...}}) is for tests and tools; it is checked like the file.
+    """
+    settings = Settings()
+    if config_file is not None and Path(config_file).exists():
+        with open(config_file, "rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{config_file}: not valid TOML: {exc}") from None
+        _apply(settings, data, source=str(config_file))
+    _apply(settings, _from_environment(os.environ if environ is None else environ), source="environment")
+    if overrides:
+        _apply(settings, overrides, source="overrides")
+    _validate(settings)
+    return settings
+
+
+def _apply(settings: Settings, data: Mapping[str, Any], *, source: str) -> None:
+    sections = {f.name: f for f in dataclasses.fields(settings)}
+    for section_name, values in data.items():
+        if section_name not in sections:
+            raise ConfigError(f"{source}: unknown section [{section_name}]; known: {', '.join(sections)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{section_name}] must be a table of keys")
+        section = getattr(settings, section_name)
+        hints = typing.get_type_hints(type(section))
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"{source}: unknown key {section_name}.{key}; known keys of [{section_name}]: {', '.join(hints)}"
+                )
+            setattr(section, key, _coerce(value, hints[key], f"{section_name}.{key}", source))
+
+
+def _coerce(value: Any, expected: Any, name: str, source: str) -> Any:
+    from_env = source == "environment"
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif expected is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_env and isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif expected is str:
+        if isinstance(value, str):
+            return value
+    elif typing.get_origin(expected) is list:
+        if from_env and isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return value
+        expected_name = "a list of strings"
+        raise ConfigError(f"{source}: {name} must be {expected_name}, got {value!r}")
+    type_name = getattr(expected, "__name__", str(expected))
+    raise ConfigError(f"{source}: {name} must be of type {type_name}, got {value!r}")
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """ARENA_SERVER__PORT=8000 -> {"server": {"port": "8000"}}."""
+    data: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].partition("__")
+        data.setdefault(section.lower(), {})[key.lower()] = value
+    return data
+
+
+def _validate(settings: Settings) -> None:
+    if settings.server.async_mode not in ASYNC_MODES:
+        raise ConfigError(f"server.async_mode must be one of {', '.join(ASYNC_MODES)}, got {settings.server.async_mode!r}")
+    if not 1 <= settings.server.port <= 65535:
+        raise ConfigError(f"server.port must be between 1 and 65535, got {settings.server.port}")
+    if settings.languages.default not in settings.languages.available:
+        raise ConfigError("languages.default must be one of languages.available")
+    unsupported = set(settings.languages.available) - {"sv", "en"}
+    if unsupported:
+        raise ConfigError(f"languages.available has no translation for: {', '.join(sorted(unsupported))}")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(settings.time.time_zone)
+    except Exception:
+        raise ConfigError(f"time.time_zone is not a known time zone: {settings.time.time_zone!r}") from None
+    for name in ("message_max_length", "question_max_length", "history_size", "flood_messages",
+                 "flood_window_seconds", "max_http_buffer_size"):
+        if getattr(settings.chat, name) <= 0:
+            raise ConfigError(f"chat.{name} must be greater than 0")
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """The configured secret key, or one generated once into the instance folder."""
+    if settings.server.secret_key:
+        return settings.server.secret_key
+    path = settings.instance_dir / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Written with owner-only permissions: the key signs sessions and invite links.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def patch_for_async_mode() -> str:
+    """Monkey-patch the standard library for the configured async mode; called by
+    `python -m server` before anything else is imported, and by nothing else."""
+    try:
+        mode = load_settings().server.async_mode
+    except ConfigError:
+        return "threading"  # main() reports the error and stops
+    if mode == "eventlet":
+        import warnings
+
+        # Known and written down in docs/architecture.md: gevent is one key away.
+        warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+    return mode

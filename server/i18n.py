@@ -1,0 +1,69 @@
+"""Languages: Swedish first, English second, every user-facing string through Flask-Babel.
+
+The language is the one the visitor chose on the page (kept in a cookie), else the best
+match from the browser's Accept-Language, else the configured default (Swedish).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, request
+from flask_babel import Babel, format_date, format_datetime, format_time, get_locale
+from flask_babel import gettext as _  # noqa: F401  (re-exported for the faces)
+from flask_babel import lazy_gettext as _l  # noqa: F401
+
+from server.config import PROJECT_ROOT
+
+LANGUAGE_COOKIE = "arena_lang"
+LANGUAGE_NAMES = {"sv": "Svenska", "en": "English"}
+babel = Babel()
+
+
+def select_locale() -> str:
+    settings = current_app.extensions["arena.settings"]
+    available = settings.languages.available
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in available:
+        return chosen
+    return request.accept_languages.best_match(available) or settings.languages.default
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["arena.settings"]
+    app.config["BABEL_DEFAULT_LOCALE"] = settings.languages.default
+    app.config["BABEL_DEFAULT_TIMEZONE"] = settings.time.time_zone
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(PROJECT_ROOT / "translations")
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def _language_helpers() -> dict[str, object]:
+        return {
+            "current_language": str(get_locale() or settings.languages.default),
+            "language_names": {code: LANGUAGE_NAMES[code] for code in settings.languages.available},
+        }
+
+    # Globals, not context: imported macros see globals but not the template's context.
+    app.jinja_env.globals.update(local_date=local_date, local_time=local_time, local_datetime=local_datetime)
+
+
+# Times are stored in UTC; an event's page shows them in the event's own zone, with the
+# zone named, so a participant abroad is not misled.
+def _in_zone(value: datetime, zone: str) -> datetime:
+    return value.astimezone(ZoneInfo(zone))
+
+
+def local_date(value, zone: str | None = None, format: str = "full") -> str:  # noqa: A002
+    if isinstance(value, datetime) and zone:
+        value = _in_zone(value, zone).date()
+    return format_date(value, format=format)
+
+
+def local_time(value: datetime, zone: str, format: str = "short") -> str:  # noqa: A002
+    # format_time would convert to Babel's default zone again: hand it a naive local time.
+    return format_time(_in_zone(value, zone).replace(tzinfo=None), format=format, rebase=False)
+
+
+def local_datetime(value: datetime, zone: str, format: str = "medium") -> str:  # noqa: A002
+    return format_datetime(_in_zone(value, zone).replace(tzinfo=None), format=format, rebase=False)

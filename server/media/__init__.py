@@ -1,0 +1,1 @@
+"""Media handling for Arena: stream URLs, players and recordings."""

@@ -1,0 +1,44 @@
+"""An event's programme as iCalendar (RFC 5545): one VEVENT per talk."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from icalendar import Calendar, Event as VEvent
+
+from server.models import Event
+from server.services.text import plain_summary
+
+
+def event_calendar(event: Event, *, talk_url: Callable[[str], str], host: str, stamp: datetime) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", "-//Arena//Arena programme//SV")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", event.title)
+    calendar.add("x-wr-timezone", event.time_zone)
+    for talk in event.talks:
+        url = talk_url(talk.slug)
+        entry = VEvent()
+        # Stable across downloads, so a calendar that subscribes updates the talk in place.
+        entry.add("uid", f"talk-{talk.id}@{host}")
+        entry.add("dtstamp", stamp)
+        entry.add("dtstart", talk.starts_at)
+        entry.add("dtend", talk.ends_at)
+        entry.add("summary", talk.title)
+        speakers = ", ".join(speaker.name for speaker in talk.speakers)
+        text = plain_summary(talk.invitation_text, limit=2000)
+        description = "\n\n".join(part for part in (speakers, text, url) if part)
+        if talk.recording is not None and talk.recording.is_published:
+            description += "\n\n" + url + "#recording"
+        entry.add("description", description)
+        entry.add("url", url)
+        if event.venue:
+            entry.add("location", event.venue)
+        if event.organiser:
+            entry.add("organizer", f"mailto:noreply@{host}", parameters={"cn": event.organiser})
+        entry.add("last-modified", talk.updated_at)
+        calendar.add_component(entry)
+    return calendar.to_ical()

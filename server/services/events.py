@@ -1,0 +1,275 @@
+"""Events, talks and speakers: reading the programme and changing it.
+
+Every check a user can trip over raises a ServiceError with a message in the user's
+language, before anything is added to the session.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from server.i18n import _l
+from server.media.embeds import StreamEmbed, UnsupportedStreamURL, parse_stream_url
+from server.models import Event, EventStatus, Speaker, Talk, TalkSpeaker
+from server.services.errors import NotFound, ValidationError
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_TALK_LOADING = (
+    selectinload(Event.talks).selectinload(Talk.speaker_links).selectinload(TalkSpeaker.speaker),
+    selectinload(Event.talks).selectinload(Talk.recording),
+)
+
+
+def slugify(text: str, max_length: int = 80) -> str:
+    """"Skapa arenor!" -> "skapa-arenor"; å, ä and ö lose their dots and rings."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "x"
+
+
+# -- reading ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HomeListing:
+    live_now: list[Talk]
+    upcoming: list[Event]
+    past: list[Event]
+
+
+def published_events(session: Session) -> list[Event]:
+    query = (
+        select(Event)
+        .where(Event.status == EventStatus.published)
+        .order_by(Event.starts_on, Event.id)
+        .options(*_TALK_LOADING)
+    )
+    return list(session.scalars(query))
+
+
+def home_listing(session: Session, now: datetime) -> HomeListing:
+    """The home page: talks live now, events to come (soonest first), events past (latest first)."""
+    events = published_events(session)
+    live_now = [talk for event in events for talk in event.talks if talk.is_live(now)]
+    upcoming, past = [], []
+    for event in events:
+        last_end = max((talk.ends_at for talk in event.talks), default=None)
+        ended = last_end < now if last_end else event.ends_on < now.astimezone(ZoneInfo(event.time_zone)).date()
+        (past if ended else upcoming).append(event)
+    past.reverse()
+    return HomeListing(live_now=live_now, upcoming=upcoming, past=past)
+
+
+def get_event(session: Session, slug: str, *, include_drafts: bool = False) -> Event:
+    query = select(Event).where(Event.slug == slug).options(*_TALK_LOADING)
+    event = session.scalars(query).first()
+    if event is None or (event.status is not EventStatus.published and not include_drafts):
+        raise NotFound(_l("There is no event at this address."), code="event_not_found")
+    return event
+
+
+def get_talk(session: Session, event_slug: str, talk_slug: str, *, include_drafts: bool = False) -> Talk:
+    event = get_event(session, event_slug, include_drafts=include_drafts)
+    for talk in event.talks:
+        if talk.slug == talk_slug:
+            return talk
+    raise NotFound(_l("There is no talk at this address."), code="talk_not_found")
+
+
+def stream_embed(talk: Talk, own_host: str) -> StreamEmbed | None:
+    """The talk's player, or None when it has no (longer a valid) stream address."""
+    if not talk.stream_url:
+        return None
+    try:
+        return parse_stream_url(talk.stream_url, own_host=own_host)
+    except UnsupportedStreamURL:
+        return None
+
+
+def recording_embed(talk: Talk, own_host: str) -> StreamEmbed | None:
+    """The published recording's player: our own file first, else its source's player."""
+    recording = talk.recording
+    if recording is None or not recording.is_published:
+        return None
+    url = f"/recordings/{recording.file_path}" if recording.file_path else recording.source_url
+    try:
+        return parse_stream_url(url, own_host=own_host)
+    except UnsupportedStreamURL:
+        return None
+
+
+# -- changing -----------------------------------------------------------------------------
+
+def _required(value: Any, field: str, max_length: int) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise ValidationError(_l("Please fill in this field."), code="required", field=field)
+    if len(text) > max_length:
+        raise ValidationError(
+            _l("At most %(count)d characters.", count=max_length), code="too_long", field=field
+        )
+    return text
+
+
+def _optional(value: Any, field: str, max_length: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(_l("This value must be text."), code="invalid", field=field)
+    text = value.strip()
+    if len(text) > max_length:
+        raise ValidationError(_l("At most %(count)d characters.", count=max_length), code="too_long", field=field)
+    return text
+
+
+def _http_url(value: Any, field: str) -> str:
+    text = _optional(value, field, 2000)
+    if text and not re.match(r"^https?://[^\s/$.?#][^\s]*$", text, re.IGNORECASE):
+        raise ValidationError(_l("Give a web address that starts with https:// or http://."),
+                              code="invalid_url", field=field)
+    return text
+
+
+def _slug(value: Any, fallback_from: str, field: str = "slug") -> str:
+    slug = value.strip() if isinstance(value, str) and value.strip() else slugify(fallback_from)
+    if not SLUG_PATTERN.match(slug) or len(slug) > 80:
+        raise ValidationError(
+            _l("Use lower-case letters a-z, digits and hyphens only."), code="invalid_slug", field=field
+        )
+    return slug
+
+
+def create_event(
+    session: Session,
+    *,
+    title: str,
+    starts_on: date,
+    ends_on: date | None = None,
+    organiser: str = "",
+    venue: str = "",
+    time_zone: str = "Europe/Stockholm",
+    invitation_text: str = "",
+    slug: str | None = None,
+    status: EventStatus = EventStatus.draft,
+) -> Event:
+    title = _required(title, "title", 200)
+    slug = _slug(slug, title)
+    ends_on = ends_on or starts_on
+    if ends_on < starts_on:
+        raise ValidationError(_l("An event cannot end before it starts."), code="ends_before_start", field="ends_on")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(_l("Unknown time zone."), code="invalid_time_zone", field="time_zone") from None
+    if session.scalar(select(Event.id).where(Event.slug == slug)) is not None:
+        raise ValidationError(_l("Another event already uses this address."), code="slug_taken", field="slug")
+    event = Event(
+        slug=slug,
+        title=title,
+        organiser=_optional(organiser, "organiser", 200),
+        venue=_optional(venue, "venue", 200),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        time_zone=time_zone,
+        invitation_text=_optional(invitation_text, "invitation_text", 20000),
+        status=status,
+    )
+    session.add(event)
+    return event
+
+
+def create_speaker(
+    session: Session,
+    event: Event,
+    *,
+    name: str,
+    role: str = "",
+    bio: str = "",
+    links: Iterable[dict[str, str]] = (),
+) -> Speaker:
+    checked_links = []
+    for link in links:
+        label = _required(link.get("label"), "links", 80)
+        checked_links.append({"label": label, "url": _http_url(link.get("url"), "links") or _missing_url()})
+    speaker = Speaker(
+        event=event,
+        name=_required(name, "name", 120),
+        role=_optional(role, "role", 200),
+        bio=_optional(bio, "bio", 5000),
+        links=checked_links,
+    )
+    session.add(speaker)
+    return speaker
+
+
+def _missing_url() -> str:
+    raise ValidationError(_l("Give a web address that starts with https:// or http://."),
+                          code="invalid_url", field="links")
+
+
+def create_talk(
+    session: Session,
+    event: Event,
+    *,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    speakers: Iterable[Speaker] = (),
+    invitation_text: str = "",
+    stream_url: str = "",
+    slides_url: str = "",
+    slug: str | None = None,
+    own_host: str = "localhost",
+) -> Talk:
+    title = _required(title, "title", 200)
+    slug = _slug(slug, title)
+    check_talk_times(event, starts_at, ends_at)
+    if any(talk.slug == slug for talk in event.talks):
+        raise ValidationError(_l("Another talk of this event already uses this address."),
+                              code="slug_taken", field="slug")
+    stream_url = _optional(stream_url, "stream_url", 2000)
+    if stream_url:
+        try:
+            parse_stream_url(stream_url, own_host=own_host)
+        except UnsupportedStreamURL as exc:
+            raise ValidationError(exc.message, code="unsupported_stream", field="stream_url") from None
+    talk = Talk(
+        event=event,
+        slug=slug,
+        title=title,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        position=len(event.talks),
+        invitation_text=_optional(invitation_text, "invitation_text", 20000),
+        stream_url=stream_url,
+        slides_url=_http_url(slides_url, "slides_url"),
+    )
+    for position, speaker in enumerate(speakers):
+        if speaker.event is not event:
+            raise ValidationError(_l("A speaker must belong to the same event."), code="invalid_speaker",
+                                  field="speakers")
+        talk.speaker_links.append(TalkSpeaker(speaker=speaker, position=position))
+    session.add(talk)
+    return talk
+
+
+def check_talk_times(event: Event, starts_at: datetime, ends_at: datetime) -> None:
+    """A talk ends after it starts, and falls on its event's day(s) in the event's zone."""
+    if not isinstance(starts_at, datetime) or not isinstance(ends_at, datetime):
+        raise ValidationError(_l("Give a start and an end time."), code="invalid_time", field="starts_at")
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise ValidationError(_l("Give a start and an end time."), code="invalid_time", field="starts_at")
+    if ends_at <= starts_at:
+        raise ValidationError(_l("A talk must end after it starts."), code="ends_before_start", field="ends_at")
+    zone = ZoneInfo(event.time_zone)
+    first_day, last_day = starts_at.astimezone(zone).date(), ends_at.astimezone(zone).date()
+    if first_day < event.starts_on or last_day > event.ends_on:
+        raise ValidationError(_l("A talk must take place during its event."), code="outside_event",
+                              field="starts_at")

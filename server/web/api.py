@@ -1,0 +1,78 @@
+"""The JSON API (docs/api.md) and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from server.db import db, utcnow
+from server.models import Event, Talk
+from server.services import events as event_service
+from server.services.text import render_markdown
+from server.web.public import absolute_url
+
+bp = Blueprint("api", __name__)
+
+
+def _event_summary(event: Event) -> dict[str, Any]:
+    return {
+        "slug": event.slug,
+        "title": event.title,
+        "organiser": event.organiser,
+        "starts_on": event.starts_on.isoformat(),
+        "ends_on": event.ends_on.isoformat(),
+        "time_zone": event.time_zone,
+        "venue": event.venue,
+        "url": absolute_url("public.event_page", slug=event.slug),
+        "api_url": absolute_url("api.event_detail", slug=event.slug),
+        "ics_url": absolute_url("feeds.event_ics", slug=event.slug),
+    }
+
+
+def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
+    recording = talk.recording if talk.recording is not None and talk.recording.is_published else None
+    return {
+        "slug": talk.slug,
+        "title": talk.title,
+        "starts_at": talk.starts_at.isoformat(),
+        "ends_at": talk.ends_at.isoformat(),
+        "live": talk.is_live(now),
+        "speakers": [
+            {"name": s.name, "role": s.role, "bio": s.bio, "links": s.links} for s in talk.speakers
+        ],
+        "invitation_text": talk.invitation_text,
+        "invitation_html": str(render_markdown(talk.invitation_text)),
+        "slides_url": talk.slides_url or None,
+        "stream_url": talk.stream_url or None,
+        "recording": None if recording is None else {
+            "source_url": recording.source_url or None,
+            "duration_seconds": recording.duration_seconds,
+            "published_at": recording.published_at.isoformat() if recording.published_at else None,
+        },
+        "url": absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
+    }
+
+
+@bp.get("/api/events")
+def event_list():
+    events = event_service.published_events(db.session)
+    return jsonify({"events": [_event_summary(event) for event in events]})
+
+
+@bp.get("/api/events/<slug>")
+def event_detail(slug: str):
+    event = event_service.get_event(db.session, slug)
+    now = utcnow()
+    body = _event_summary(event)
+    body["invitation_text"] = event.invitation_text
+    body["talks"] = [_talk(event, talk, now) for talk in event.talks]
+    return jsonify(body)
+
+
+@bp.get("/healthz")
+def health():
+    settings = current_app.extensions["arena.settings"]
+    db.session.execute(text("SELECT 1"))
+    return jsonify({"ok": True, "database": db.engine.dialect.name, "async_mode": settings.server.async_mode})

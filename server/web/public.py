@@ -1,0 +1,117 @@
+"""Public pages: home, an event's programme, a talk; and the language switch."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_from_directory, url_for
+
+from server.db import db, utcnow
+from server.i18n import LANGUAGE_COOKIE
+from server.models import Event, Talk
+from server.services import events as event_service
+from server.services.text import plain_summary, render_markdown
+
+bp = Blueprint("public", __name__)
+
+
+def _settings():
+    return current_app.extensions["arena.settings"]
+
+
+def absolute_url(endpoint: str, **values: object) -> str:
+    """A full URL on the configured public address (for sharing, Open Graph, feeds)."""
+    return _settings().public_base_url + url_for(endpoint, **values)
+
+
+def share_links(url: str, title: str) -> dict[str, str]:
+    """Plain links to each network's share page: no third-party script, nothing loads
+    until the visitor follows one."""
+    u, t = quote(url, safe=""), quote(title, safe="")
+    return {
+        "email": f"mailto:?subject={t}&body={u}",
+        "facebook": f"https://www.facebook.com/sharer/sharer.php?u={u}",
+        "x": f"https://x.com/intent/post?url={u}&text={t}",
+        "linkedin": f"https://www.linkedin.com/sharing/share-offsite/?url={u}",
+    }
+
+
+@bp.app_template_filter("markdown")
+def _markdown_filter(source: str):
+    return render_markdown(source)
+
+
+@bp.app_template_filter("link_host")
+def _link_host(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.")
+
+
+@bp.record_once
+def _template_globals(state) -> None:
+    state.app.jinja_env.globals["share_links"] = share_links
+
+
+def _own_host() -> str:
+    return urlsplit(_settings().public_base_url).hostname or "localhost"
+
+
+@bp.get("/")
+def home():
+    listing = event_service.home_listing(db.session, utcnow())
+    return render_template("home.html", listing=listing)
+
+
+@bp.get("/events/<slug>/")
+def event_page(slug: str):
+    event = event_service.get_event(db.session, slug)
+    now = utcnow()
+    page_url = absolute_url("public.event_page", slug=event.slug)
+    return render_template(
+        "event.html",
+        event=event,
+        now=now,
+        page_url=page_url,
+        description=plain_summary(event.invitation_text),
+        live_talks={talk.id for talk in event.talks if talk.is_live(now)},
+    )
+
+
+@bp.get("/events/<slug>/<talk_slug>")
+def talk_page(slug: str, talk_slug: str):
+    talk: Talk = event_service.get_talk(db.session, slug, talk_slug)
+    event: Event = talk.event
+    return render_template(
+        "talk.html",
+        event=event,
+        talk=talk,
+        is_live=talk.is_live(utcnow()),
+        embed=event_service.stream_embed(talk, _own_host()),
+        recording_embed=event_service.recording_embed(talk, _own_host()),
+        page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
+        description=plain_summary(talk.invitation_text),
+    )
+
+
+@bp.get("/recordings/<path:name>")
+def recording_file(name: str) -> Response:
+    """Our own media files. In production nginx serves this folder (docs/deployment.md)."""
+    response = send_from_directory(_settings().recordings_path, name, max_age=3600)
+    return response
+
+
+@bp.get("/language/<code>")
+def choose_language(code: str) -> Response:
+    """Switch language and come back to the same page; remembered for a year."""
+    if code not in _settings().languages.available:
+        abort(404)
+    target = request.args.get("next", "/")
+    # Only a path on this site: never an open redirect.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = url_for("public.home")
+    response = redirect(target, code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+        secure=_settings().public_base_url.startswith("https://"),
+    )
+    return response
