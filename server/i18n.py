@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, request
-from flask_babel import Babel, format_date, format_datetime, format_time, get_locale
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import Babel, refresh, format_date, format_datetime, format_time, get_locale
 from flask_babel import gettext as _  # noqa: F401  (re-exported for the faces)
 from flask_babel import lazy_gettext as _l  # noqa: F401
 
@@ -24,6 +24,8 @@ babel = Babel()
 def select_locale() -> str:
     settings = current_app.extensions["arena.settings"]
     available = settings.languages.available
+    if not has_request_context():  # the CLI, background jobs: the configured default
+        return settings.languages.default
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in available:
         return chosen
@@ -36,6 +38,12 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_TIMEZONE"] = settings.time.time_zone
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(PROJECT_ROOT / "translations")
     babel.init_app(app, locale_selector=select_locale)
+
+    @app.before_request
+    def _choose_locale_per_request() -> None:
+        # Flask-Babel caches the locale on `g`, which outlives a request when an app context
+        # was already pushed (CLI, tests, socket handlers): choose again for each request.
+        refresh()
 
     @app.context_processor
     def _language_helpers() -> dict[str, object]:

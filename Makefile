@@ -1,0 +1,60 @@
+# Arena's two set-up commands (README):
+#   make run   install everything, migrate, load the demo event if the database is empty, serve
+#   make test  install what the tests need (Debian's chromium too) and run the whole suite
+# Everything is idempotent: a second run only does what changed.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: run test install install-test vendor translations system-test-packages serve clean bench
+
+run: install
+	$(PY) -m server migrate
+	$(PY) -m server load-demo --if-empty
+	$(PY) -m server serve
+
+test: install-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed vendor translations
+
+install-test: install $(VENV)/.installed-test system-test-packages
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-test.txt
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Front-end files come from npm (locked), copied into static/vendor; never from a CDN.
+vendor: node_modules/.package-lock.json
+	mkdir -p static/vendor
+	cp node_modules/hls.js/dist/hls.min.js static/vendor/hls.min.js
+	cp node_modules/socket.io-client/dist/socket.io.min.js static/vendor/socket.io.min.js
+
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -q -d translations
+
+# Browser tests drive Debian's chromium; media tests need ffmpeg. Nothing downloads a browser.
+system-test-packages:
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null; then \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg; \
+	fi
+
+bench: install-test
+	$(PY) bench/event_page.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor

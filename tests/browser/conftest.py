@@ -1,0 +1,122 @@
+"""Browser fixtures: Debian's chromium driven by Playwright's sync API, never a downloaded browser.
+
+One browser per session; each test gets fresh contexts from `open_context`. Every context
+routes all requests: those to the live server (127.0.0.1) go through, anything else is
+recorded in `context.outside_requests` and aborted, so nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from server.config import PROJECT_ROOT
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+LOCAL_HOSTS = {"127.0.0.1"}
+AXE_SCRIPT = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+DEMO_SLUG = "sociala-medier-i-offentlig-sektor"
+EVENT_PATH = f"/events/{DEMO_SLUG}/"
+TALK_WITH_STREAM = "skapa-arenor"
+
+
+def talk_path(talk_slug: str = TALK_WITH_STREAM) -> str:
+    return f"/events/{DEMO_SLUG}/{talk_slug}"
+
+
+@dataclass
+class OutsideRequests:
+    """Requests a page tried to send off the machine (all aborted)."""
+
+    urls: list[str] = field(default_factory=list)
+
+    def to_host(self, host: str) -> list[str]:
+        return [url for url in self.urls if urlsplit(url).hostname == host]
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in {"data", "blob", "about"}:
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_context(browser, live_server) -> Iterator[Callable[..., Any]]:
+    """open_context(**options) -> a new BrowserContext on the live server.
+
+    Options are Playwright's new_context options (locale, viewport, bypass_csp, ...). The
+    context has `outside_requests`, an OutsideRequests of every aborted off-machine request.
+    """
+    contexts: list[Any] = []
+
+    def _open(**options: Any):
+        options.setdefault("base_url", live_server.url)
+        options.setdefault("locale", "sv-SE")
+        options.setdefault("timezone_id", "Europe/Stockholm")
+        context = browser.new_context(**options)
+        context.set_default_timeout(10_000)
+        outside = OutsideRequests()
+
+        def _route(route) -> None:
+            url = route.request.url
+            if is_local(url):
+                route.continue_()
+            else:
+                outside.urls.append(url)
+                route.abort("blockedbyclient")
+
+        context.route("**/*", _route)
+        context.outside_requests = outside
+        contexts.append(context)
+        return context
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_context) -> Any:
+    """A page in a Swedish (sv-SE) browser, the site's main audience."""
+    return open_context().new_page()
+
+
+def run_axe(page) -> list[dict[str, Any]]:
+    """Inject axe-core from node_modules and return its WCAG 2.0/2.1 A and AA violations."""
+    page.add_script_tag(path=str(AXE_SCRIPT))
+    result = page.evaluate(
+        """() => axe.run(document, {runOnly: {type: 'tag',
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"""
+    )
+    return result["violations"]
+
+
+def describe_violations(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation.get('impact')}): {violation['help']} <{violation['helpUrl']}>")
+        for node in violation["nodes"]:
+            lines.append(f"    {' '.join(map(str, node['target']))}: {node.get('failureSummary', '').strip()}")
+    return "\n".join(lines)

@@ -1,0 +1,278 @@
+"""Fixtures, in the Flask tutorial's shape: an app built by the factory from test settings,
+a client, and factory fixtures that return functions (Indico's style).
+
+Databases are real. SQLite by default; a test module marked `both_databases` runs each test
+against SQLite and against the PostgreSQL at 127.0.0.1:5432 (database `test`, trust auth),
+in a schema of its own that is dropped at the end. Live servers run as subprocesses, so the
+pytest process is never monkey-patched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from server import create_app
+from server.config import PROJECT_ROOT, Settings, load_settings
+from server.db import db, make_engine
+from server.migrations import upgrade
+
+POSTGRES_URL = os.environ.get("ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+TABLES_IN_DELETE_ORDER = ("recordings", "talk_speakers", "talks", "speakers", "events")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_databases: run each test on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "browser: drives Debian's chromium through Playwright")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_databases") and "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+# -- databases ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test: Alembic runs once per session."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh schema in the `test` database, migrated once and dropped at the end."""
+    schema = f"arena_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_schema_url")
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {', '.join(TABLES_IN_DELETE_ORDER)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return url
+    path = tmp_path / "arena.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+# -- the app ------------------------------------------------------------------------------
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def _make(**sections: dict[str, Any]) -> Settings:
+        overrides: dict[str, dict[str, Any]] = {
+            "server": {"instance_path": str(tmp_path / "instance"), "secret_key": "test-secret",
+                       "base_url": "http://arena.test", "async_mode": "threading"},
+            "media": {"recordings_dir": str(tmp_path / "recordings")},
+        }
+        for name, values in sections.items():
+            overrides.setdefault(name, {}).update(values)
+        return load_settings(config_file=None, environ={}, overrides=overrides)
+
+    return _make
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings], database_url: str):
+    app = create_app(make_settings(database={"url": database_url}))
+    app.config["TESTING"] = True
+    with app.app_context():
+        yield app
+        db.session.remove()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    return db.session
+
+
+# -- factories ----------------------------------------------------------------------------
+
+DAY = date(2026, 11, 24)
+
+
+def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
+    """A time on the test day, in Stockholm."""
+    return datetime.combine(day, datetime.min.time(), STOCKHOLM).replace(hour=hour, minute=minute)
+
+
+@pytest.fixture
+def make_event(session) -> Callable[..., Any]:
+    from server.models import EventStatus
+    from server.services.events import create_event
+
+    counter = iter(range(1, 10_000))
+
+    def _make(**values: Any):
+        n = next(counter)
+        values.setdefault("title", f"Dag {n} om sociala medier")
+        values.setdefault("slug", f"dag-{n}")
+        values.setdefault("starts_on", DAY)
+        values.setdefault("organiser", "Kommunförbundet Norrbotten")
+        values.setdefault("status", EventStatus.published)
+        event = create_event(session, **values)
+        session.flush()
+        return event
+
+    return _make
+
+
+@pytest.fixture
+def make_speaker(session) -> Callable[..., Any]:
+    from server.services.events import create_speaker
+
+    def _make(event, **values: Any):
+        values.setdefault("name", "Anna Karlsson")
+        speaker = create_speaker(session, event, **values)
+        session.flush()
+        return speaker
+
+    return _make
+
+
+@pytest.fixture
+def make_talk(session) -> Callable[..., Any]:
+    from server.services.events import create_talk
+
+    counter = iter(range(1, 10_000))
+
+    def _make(event, **values: Any):
+        n = next(counter)
+        values.setdefault("title", f"Pass {n}")
+        values.setdefault("starts_at", at(9 + n % 8))
+        values.setdefault("ends_at", values["starts_at"] + timedelta(minutes=45))
+        values.setdefault("own_host", "arena.test")
+        talk = create_talk(session, event, **values)
+        session.flush()
+        return talk
+
+    return _make
+
+
+# -- live servers (subprocesses) ----------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server", *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def start_live_server(tmp_dir: Path, *, async_mode: str = "eventlet", demo_day: date | None = None,
+                      extra_env: dict[str, str] | None = None) -> LiveServer:
+    """`python -m server serve` in a subprocess on a free port, with its own SQLite file."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    env.update({
+        "ARENA_SERVER__PORT": str(port),
+        "ARENA_SERVER__BASE_URL": url,
+        "ARENA_SERVER__ASYNC_MODE": async_mode,
+        "ARENA_SERVER__INSTANCE_PATH": str(tmp_dir / "instance"),
+        "ARENA_DATABASE__URL": f"sqlite:///{tmp_dir / 'arena.db'}",
+        "ARENA_MEDIA__RECORDINGS_DIR": str(tmp_dir / "recordings"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra_env or {})
+    for args in (("migrate",), ("load-demo", "--date", (demo_day or datetime.now(STOCKHOLM).date()).isoformat())):
+        result = run_cli(env, *args)
+        assert result.returncode == 0, result.stderr
+    log_path = tmp_dir / "server.log"
+    process = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=PROJECT_ROOT, env=env,
+                               stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    server = LiveServer(url=url, process=process, log_path=log_path, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {server.log()}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"the server did not answer within 30 s: {server.log()}")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Arena under eventlet with the demo event, shared by the browser tests."""
+    server = start_live_server(tmp_path_factory.mktemp("live"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo_event(session):
+    """The demo day (Kommunförbundet Norrbotten's) on the test day, committed."""
+    from server.services.demo import load_demo
+
+    event = load_demo(session, day=DAY)
+    session.commit()
+    return event
