@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
@@ -14,6 +15,11 @@ from server.services.text import render_markdown
 from server.web.public import absolute_url
 
 bp = Blueprint("api", __name__)
+
+
+def _utc(value: datetime) -> str:
+    """Times in the API are always UTC, ISO 8601."""
+    return value.astimezone(timezone.utc).isoformat()
 
 
 def _event_summary(event: Event) -> dict[str, Any]:
@@ -36,8 +42,8 @@ def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
     return {
         "slug": talk.slug,
         "title": talk.title,
-        "starts_at": talk.starts_at.isoformat(),
-        "ends_at": talk.ends_at.isoformat(),
+        "starts_at": _utc(talk.starts_at),
+        "ends_at": _utc(talk.ends_at),
         "live": talk.is_live(now),
         "speakers": [
             {"name": s.name, "role": s.role, "bio": s.bio, "links": s.links} for s in talk.speakers
@@ -49,7 +55,7 @@ def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
         "recording": None if recording is None else {
             "source_url": recording.source_url or None,
             "duration_seconds": recording.duration_seconds,
-            "published_at": recording.published_at.isoformat() if recording.published_at else None,
+            "published_at": _utc(recording.published_at) if recording.published_at else None,
         },
         "url": absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
     }
