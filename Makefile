@@ -45,7 +45,7 @@ vendor: node_modules/.package-lock.json
 	cp node_modules/socket.io-client/dist/socket.io.min.js static/vendor/socket.io.min.js
 
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel compile --statistics -d translations 2>&1 | tail -2
+	$(VENV)/bin/pybabel compile -d translations
 
 # Browser tests drive Debian's chromium; media tests need ffmpeg. Nothing downloads a browser.
 system-test-packages:

@@ -5,6 +5,7 @@ Import order across the code base: models -> services -> faces (web, sockets, cl
 """
 
 from server.models.events import Event, EventStatus, Speaker, Talk, TalkSpeaker, LiveState
+from server.models.live import ChatMessage, Question, QuestionState, QuestionVote
 from server.models.media import Recording
 
-__all__ = ["Event", "EventStatus", "LiveState", "Recording", "Speaker", "Talk", "TalkSpeaker"]
+__all__ = ["ChatMessage", "Question", "QuestionState", "QuestionVote", "Event", "EventStatus", "LiveState", "Recording", "Speaker", "Talk", "TalkSpeaker"]

@@ -1,0 +1,92 @@
+"""What participants say while a talk is live: chat messages, questions, votes, reports, bans.
+
+Public-records rule (offentlighetsprincipen): nothing said is ever deleted. Moderation hides;
+who hid what, when and why stays on the row (and in the audit log).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import Base, UTCDateTime, utcnow
+
+
+class ChatMessage(Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        # A client's retry of the same message (same client-made id) is stored once.
+        UniqueConstraint("talk_id", "participant_id", "client_id", name="uq_chat_messages_client_id"),
+        Index("ix_chat_messages_talk_id_id", "talk_id", "id"),
+    )
+
+    # Increases with every message, so within a talk it is the order and the catch-up cursor.
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"))
+    participant_id: Mapped[str] = mapped_column(String(64))
+    # The name as shown when it was said; a later change of name does not rewrite the record.
+    display_name: Mapped[str] = mapped_column(String(40))
+    # "organiser", "moderator", "speaker" or "" for a participant.
+    author_role: Mapped[str] = mapped_column(String(20), default="")
+    body: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    hidden_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    hidden_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.hidden_at is not None
+
+
+class QuestionState(str, enum.Enum):
+    awaiting_approval = "awaiting_approval"  # the talk is pre-moderated
+    visible = "visible"
+    answering = "answering"                  # "answering now", at most one per talk
+    answered = "answered"
+    hidden = "hidden"
+
+
+class Question(Base):
+    __tablename__ = "questions"
+    __table_args__ = (
+        UniqueConstraint("talk_id", "participant_id", "client_id", name="uq_questions_client_id"),
+        Index("ix_questions_talk_id_id", "talk_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"))
+    participant_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(40))
+    # Anonymous to other participants, never to moderators.
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[QuestionState] = mapped_column(
+        Enum(QuestionState, name="question_state", native_enum=False, length=20), default=QuestionState.visible
+    )
+    # Kept equal to the number of QuestionVote rows in the same transaction as each vote.
+    vote_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    hidden_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    hidden_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+
+    votes: Mapped[list[QuestionVote]] = relationship(back_populates="question", cascade="all, delete-orphan")
+
+
+class QuestionVote(Base):
+    """One vote per participant and question, enforced by the primary key."""
+
+    __tablename__ = "question_votes"
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    question: Mapped[Question] = relationship(back_populates="votes")

@@ -1,0 +1,121 @@
+"""Live chat: what a participant says in a talk, stored before anyone else sees it.
+
+The database is the truth. Socket.IO delivers at most once, so a client that reconnects asks
+for what came after the last id it saw (`messages_after`) and gets exactly that.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.i18n import _l
+from server.models import Talk
+from server.models.live import ChatMessage
+from server.services.errors import NotFound, ValidationError
+
+DISPLAY_NAME_MAX = 40
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Control characters other than newline and tab would let one message break the layout of others.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_display_name(value: Any) -> str:
+    """1-40 characters after trimming; no control characters."""
+    if not isinstance(value, str):
+        raise ValidationError(_l("Choose a name to show in the chat."), code="invalid_name", field="name")
+    name = _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    name = re.sub(r"\s+", " ", name)
+    if not name:
+        raise ValidationError(_l("Choose a name to show in the chat."), code="invalid_name", field="name")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise ValidationError(_l("A name can be at most %(count)d characters.", count=DISPLAY_NAME_MAX),
+                              code="name_too_long", field="name")
+    return name
+
+
+def clean_text(value: Any, *, max_length: int, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(_l("Write something first."), code="empty", field=field)
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    if not text:
+        raise ValidationError(_l("Write something first."), code="empty", field=field)
+    if len(text) > max_length:
+        raise ValidationError(_l("At most %(count)d characters.", count=max_length), code="too_long", field=field)
+    return text
+
+
+def check_client_id(value: Any) -> str:
+    if not isinstance(value, str) or not CLIENT_ID_PATTERN.match(value):
+        raise ValidationError(_l("The message could not be sent. Reload the page and try again."),
+                              code="invalid_client_id", field="client_id")
+    return value
+
+
+def post_message(
+    session: Session,
+    talk: Talk,
+    *,
+    participant_id: str,
+    display_name: str,
+    body: Any,
+    client_id: Any,
+    max_length: int,
+    author_role: str = "",
+) -> tuple[ChatMessage, bool]:
+    """Store a message; returns (message, created). A retry with the same client id returns
+    the stored message and created=False, so it is neither stored nor broadcast twice."""
+    text = clean_text(body, max_length=max_length, field="body")
+    client_id = check_client_id(client_id)
+    existing = _by_client_id(session, talk.id, participant_id, client_id)
+    if existing is not None:
+        return existing, False
+    message = ChatMessage(talk_id=talk.id, participant_id=participant_id, display_name=display_name,
+                          author_role=author_role, body=text, client_id=client_id)
+    try:
+        with session.begin_nested():  # a concurrent retry may win the race to the unique key
+            session.add(message)
+    except IntegrityError:
+        existing = _by_client_id(session, talk.id, participant_id, client_id)
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def _by_client_id(session: Session, talk_id: int, participant_id: str, client_id: str) -> ChatMessage | None:
+    return session.scalars(
+        select(ChatMessage).where(ChatMessage.talk_id == talk_id, ChatMessage.participant_id == participant_id,
+                                  ChatMessage.client_id == client_id)
+    ).first()
+
+
+def latest_messages(session: Session, talk_id: int, limit: int, *, include_hidden: bool = False) -> list[ChatMessage]:
+    """The newest `limit` messages, oldest first, for a viewer who just arrived."""
+    query = select(ChatMessage).where(ChatMessage.talk_id == talk_id)
+    if not include_hidden:
+        query = query.where(ChatMessage.hidden_at.is_(None))
+    rows = list(session.scalars(query.order_by(ChatMessage.id.desc()).limit(limit)))
+    rows.reverse()
+    return rows
+
+
+def messages_after(session: Session, talk_id: int, after_id: int, limit: int, *,
+                   include_hidden: bool = False) -> list[ChatMessage]:
+    """What a reconnecting client missed: every message with an id above the last it saw."""
+    query = select(ChatMessage).where(ChatMessage.talk_id == talk_id, ChatMessage.id > after_id)
+    if not include_hidden:
+        query = query.where(ChatMessage.hidden_at.is_(None))
+    return list(session.scalars(query.order_by(ChatMessage.id).limit(limit)))
+
+
+def get_message(session: Session, talk_id: int, message_id: Any) -> ChatMessage:
+    message = session.get(ChatMessage, message_id) if isinstance(message_id, int) else None
+    if message is None or message.talk_id != talk_id:
+        raise NotFound(_l("That message does not exist."), code="message_not_found")
+    return message
