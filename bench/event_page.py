@@ -10,7 +10,8 @@ YouTube streams), then:
       with time.perf_counter_ns() (routing, queries, templates; no network, no WSGI server);
   (b) requests per second from one process: `python -m server serve` (eventlet, as in
       production) on a free port of 127.0.0.1, driven by wrk (2 threads, 32 connections,
-      15 s) or, when wrk is not installed, by a bounded Python thread pool.
+      15 s) or, when wrk is not installed, by a bounded Python thread pool. A 5 s run on one
+      keep-alive connection comes first: the latency one visitor sees, without queueing.
 
 Only 127.0.0.1 is ever contacted. The temporary folder is removed at the end (--keep keeps it).
 By default a Markdown table goes to stdout; with --json the JSON results go to stdout and the
@@ -427,11 +428,14 @@ def load_with_threads(url: str, threads: int, duration: int, max_requests: int =
 
 
 def measure_http(tmp: Path, database_url: str, path: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The load run (wrk -t2 -c32 -d15s by default) and, first, a short run on one keep-alive
+    connection: latency without queueing, as one visitor's browser sees it."""
     import requests
 
     port = free_port()
     env = server_env(tmp, port, database_url, async_mode=args.async_mode)
     server = start_server(tmp, env)
+    use_wrk = bool(shutil.which("wrk")) and not args.no_wrk
     try:
         url = f"{server.url}{path}"
         assert url.startswith("http://127.0.0.1:"), url  # loopback only
@@ -440,14 +444,21 @@ def measure_http(tmp: Path, database_url: str, path: str, args: argparse.Namespa
                 response = session.get(url, timeout=5)
                 if response.status_code != 200:
                     raise SystemExit(f"GET {url} answered {response.status_code}")
-        if shutil.which("wrk") and not args.no_wrk:
-            result = load_with_wrk(url, tmp, args.threads, args.connections, args.duration)
-        else:
-            result = load_with_threads(url, args.connections, args.duration)
-        result["async_mode"] = args.async_mode
-        if server.process.poll() is not None:
-            raise SystemExit(f"the server died during the run:\n{server.log()}")
-        return result
+        results = {}
+        runs = {"one_connection": (1, 1, min(args.duration, 5)),
+                "load": (args.threads, args.connections, args.duration)}
+        if args.no_single:
+            del runs["one_connection"]
+        for name, (threads, connections, duration) in runs.items():
+            if use_wrk:
+                result = load_with_wrk(url, tmp, threads, connections, duration)
+            else:
+                result = load_with_threads(url, connections, duration)
+            result["async_mode"] = args.async_mode
+            results[name] = result
+            if server.process.poll() is not None:
+                raise SystemExit(f"the server died during the run:\n{server.log()}")
+        return results
     finally:
         server.stop()
 
@@ -460,6 +471,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -477,17 +489,20 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"| {a['min_ms']:.2f} ms | {a['max_ms']:.2f} ms | {a['sequential_req_per_s']:.0f} "
         f"| {'met' if a['p50_ms'] <= TARGET_P50_MS else 'NOT met'} |",
     ]
-    b = results.get("http")
-    if b:
+    http = results.get("http")
+    if http:
+        mode = next(iter(http.values()))["async_mode"]
         lines += [
             "",
-            f"(b) One server process ({b['async_mode']}) over HTTP on 127.0.0.1, {b['tool']}",
+            f"(b) One server process ({mode}) over HTTP on 127.0.0.1",
             "",
-            "| requests | errors | req/s | p50 | p90 | p99 | mean | max |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {b['requests']} | {b['errors']} | {b['req_per_s']:.0f} | {b['p50_ms']:.1f} ms | {b['p90_ms']:.1f} ms "
-            f"| {b['p99_ms']:.1f} ms | {b['mean_ms']:.1f} ms | {b['max_ms']:.1f} ms |",
+            "| run | requests | errors | req/s | p50 | p90 | p99 | mean | max |",
+            "|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        for b in http.values():
+            lines.append(
+                f"| {b['tool']} | {b['requests']} | {b['errors']} | {b['req_per_s']:.0f} | {b['p50_ms']:.1f} ms "
+                f"| {b['p90_ms']:.1f} ms | {b['p99_ms']:.1f} ms | {b['mean_ms']:.1f} ms | {b['max_ms']:.1f} ms |")
     return "\n".join(lines)
 
 
@@ -503,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the server's async mode for (b) (default eventlet, as in production)")
     parser.add_argument("--no-http", action="store_true", help="skip (b), the HTTP run")
     parser.add_argument("--no-wrk", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument("--no-single", action="store_true",
+                        help="skip the 5 s run on one keep-alive connection that precedes the load run")
     parser.add_argument("--json", action="store_true", help="JSON results on stdout (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)

@@ -33,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--date", type=date.fromisoformat, help="the day of the event (default: today)")
     revision = commands.add_parser("db-revision", help="write a new migration from model changes (developers)")
     revision.add_argument("message")
+    grant = commands.add_parser("grant-role", help="print a sign-in link for a moderator, speaker or organiser")
+    grant.add_argument("role", choices=["moderator", "speaker", "organiser"])
+    grant.add_argument("name", help="the person's name, shown beside what they write")
+    grant.add_argument("--event", help="the event's slug (moderator; speaker with --talk)")
+    grant.add_argument("--talk", help="the talk's slug (speaker)")
+    grant.add_argument("--days", type=int, default=7, help="how long the link is valid (default 7)")
+    revoke = commands.add_parser("revoke-role", help="withdraw a sign-in link; its holder's connections close")
+    revoke.add_argument("grant_id", type=int)
     commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
     return parser
 
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "load-demo":
             return _load_demo(db, args, settings)
+        if command in ("grant-role", "revoke-role"):
+            return _roles(db, args, settings, app)
 
     return _serve(app, settings)
 
@@ -90,6 +100,41 @@ def _load_demo(db, args, settings) -> int:
         print(f"The demo event could not be added: {exc}", file=sys.stderr)
         return 1
     print(f"Added the demo event: {settings.public_base_url}/events/{event.slug}/")
+    return 0
+
+
+def _roles(db, args, settings, app) -> int:
+    from server.db import utcnow
+    from server.models import Role
+    from server.services import events as event_service
+    from server.services.errors import ServiceError
+    from server.services.roles import grant_role, revoke_grant, sign_in_token
+
+    session = db.session
+    try:
+        if args.command == "revoke-role":
+            grant = revoke_grant(session, args.grant_id, utcnow())
+            session.commit()
+            print(f"Withdrawn: grant {grant.id} ({grant.role.value}, {grant.name}).")
+            return 0
+        event = talk = None
+        if args.event:
+            event = event_service.get_event(session, args.event, include_drafts=True)
+        if args.talk:
+            if event is None:
+                print("A talk is named with --event EVENT --talk TALK.", file=sys.stderr)
+                return 2
+            talk = event_service.get_talk(session, event.slug, args.talk, include_drafts=True)
+        grant = grant_role(session, role=Role(args.role), name=args.name, now=utcnow(),
+                           event=None if talk else event, talk=talk, valid_days=args.days)
+        session.commit()
+    except ServiceError as exc:
+        session.rollback()
+        print(f"Not granted: {exc}", file=sys.stderr)
+        return 1
+    token = sign_in_token(app.config["SECRET_KEY"], grant)
+    print(f"Grant {grant.id}: {grant.role.value} {grant.name}, valid until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
+    print(f"Sign-in link: {settings.public_base_url}/staff/sign-in/{token}")
     return 0
 
 

@@ -55,5 +55,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     from server.sockets import register_namespaces
 
-    register_namespaces(socketio)
+    register_namespaces(socketio, app)
     return app

@@ -33,7 +33,7 @@ from server.migrations import upgrade
 
 POSTGRES_URL = os.environ.get("ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-TABLES_IN_DELETE_ORDER = ("question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
+TABLES_IN_DELETE_ORDER = ("audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,6 +114,7 @@ def app(make_settings: Callable[..., Settings], database_url: str):
     with app.app_context():
         yield app
         db.session.remove()
+    app.extensions["arena.live"].stop()
     db.engine.dispose()
 
 

@@ -69,7 +69,7 @@ def test_event_page_marks_the_live_talk(client, session, make_event, make_talk, 
 
     live_cards = re.findall(r'<article class="talk-card is-live".*?</article>', body, re.S)
     assert len(live_cards) == 1
-    assert "Pågår" in live_cards[0] and "LIVE" in live_cards[0]
+    assert "Pågår" in live_cards[0] and ">Live</strong>" in live_cards[0]
 
 
 def test_talk_page_shows_invitation_speaker_bio_links_and_slides(client, demo_event):

@@ -4,8 +4,13 @@ Importing this package registers every table on Base.metadata (Alembic relies on
 Import order across the code base: models -> services -> faces (web, sockets, cli).
 """
 
-from server.models.events import Event, EventStatus, Speaker, Talk, TalkSpeaker, LiveState
-from server.models.live import ChatMessage, Question, QuestionState, QuestionVote
+from server.models.accounts import Role, RoleGrant
+from server.models.audit import AuditEntry
+from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
+from server.models.live import Ban, ChatMessage, Presence, Question, QuestionState, QuestionVote, Report
 from server.models.media import Recording
 
-__all__ = ["ChatMessage", "Question", "QuestionState", "QuestionVote", "Event", "EventStatus", "LiveState", "Recording", "Speaker", "Talk", "TalkSpeaker"]
+__all__ = [
+    "AuditEntry", "Ban", "ChatMessage", "Event", "EventStatus", "LiveState", "Presence", "Question",
+    "QuestionState", "QuestionVote", "Recording", "Report", "Role", "RoleGrant", "Speaker", "Talk", "TalkSpeaker",
+]

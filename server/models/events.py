@@ -11,7 +11,7 @@ import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base, UTCDateTime, utcnow
@@ -103,6 +103,13 @@ class Talk(Base):
     live_state: Mapped[LiveState] = mapped_column(
         Enum(LiveState, name="live_state", native_enum=False, length=20), default=LiveState.scheduled
     )
+    # The room's rules while live, set by moderators.
+    chat_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    questions_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Pre-moderated: new questions wait for a moderator's approval before others see them.
+    questions_premoderated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Slow mode: one chat message per participant per this many seconds; 0 is off.
+    slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

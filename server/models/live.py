@@ -90,3 +90,50 @@ class QuestionVote(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     question: Mapped[Question] = relationship(back_populates="votes")
+
+
+class Ban(Base):
+    """A participant may not write in one talk, or in every talk of an event (talk_id None)."""
+
+    __tablename__ = "bans"
+    __table_args__ = (Index("ix_bans_event_id_participant_id", "event_id", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    talk_id: Mapped[int | None] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), default=None)
+    participant_id: Mapped[str] = mapped_column(String(64))
+    # The name they used, so the record reads without a lookup.
+    display_name: Mapped[str] = mapped_column(String(40), default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    lifted_by: Mapped[str | None] = mapped_column(String(120), default=None)
+
+
+class Report(Base):
+    """A participant's "report this" on a message or a question, for the moderators."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"), default=None)
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), default=None)
+    reporter_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    handled_by: Mapped[str | None] = mapped_column(String(120), default=None)
+
+
+class Presence(Base):
+    """How many viewers each server process holds in a talk, refreshed every second; the
+    viewer count is the sum over processes seen recently, so it adds up across processes."""
+
+    __tablename__ = "presence"
+
+    process_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), primary_key=True)
+    viewers: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,10 +6,14 @@ and login_required do not run for socket events), calls a service, commits, then
 
 from __future__ import annotations
 
+from flask import Flask
 from flask_socketio import SocketIO
 
 
-def register_namespaces(socketio: SocketIO) -> None:
+def register_namespaces(socketio: SocketIO, app: Flask) -> None:
     """Register every feature's namespace; called after socketio.init_app."""
-    # The live chat and Q&A namespaces are added by the chat issue.
-    return None
+    from server.sockets.live import LiveNamespace
+
+    live = LiveNamespace()
+    socketio.on_namespace(live)
+    app.extensions["arena.live"] = live

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from server.db import db
@@ -13,6 +14,7 @@ from server.i18n import _
 from server.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
+csrf = CSRFProtect()
 
 # Third-party players are only inserted after the visitor clicks their facade (GDPR); the
 # CSP still names them so the click works, and nothing else from outside may load.
@@ -31,8 +33,11 @@ def init_app(app: Flask) -> None:
     from server.web.api import bp as api_bp
     from server.web.feeds import bp as feeds_bp
     from server.web.public import bp as public_bp
+    from server.web.staff import bp as staff_bp
 
+    csrf.init_app(app)
     app.register_blueprint(public_bp)
+    app.register_blueprint(staff_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(api_bp)
 
@@ -53,6 +58,12 @@ def init_app(app: Flask) -> None:
         if _wants_json():
             return jsonify(error.as_dict()), error.http_status
         return render_template("error.html", status=error.http_status, message=str(error.message)), error.http_status
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError):
+        db.session.rollback()
+        message = _("The form had expired. Go back, reload the page and try again.")
+        return render_template("error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_from_directory, session, url_for
 
 from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
@@ -56,6 +57,16 @@ def _own_host() -> str:
     return urlsplit(_settings().public_base_url).hostname or "localhost"
 
 
+def ensure_participant_id() -> str:
+    """Each browser's participant id, in the signed session cookie, kept across reloads and
+    reconnects; the live room (server/sockets/live.py) reads it at connect."""
+    participant_id = session.get("participant_id")
+    if not isinstance(participant_id, str):
+        participant_id = session["participant_id"] = secrets.token_urlsafe(16)
+        session.permanent = True
+    return participant_id
+
+
 @bp.get("/")
 def home():
     listing = event_service.home_listing(db.session, utcnow())
@@ -81,6 +92,7 @@ def event_page(slug: str):
 def talk_page(slug: str, talk_slug: str):
     talk: Talk = event_service.get_talk(db.session, slug, talk_slug)
     event: Event = talk.event
+    ensure_participant_id()
     return render_template(
         "talk.html",
         event=event,

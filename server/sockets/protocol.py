@@ -1,0 +1,63 @@
+"""Every Socket.IO namespace, event name and room name in one place (docs/realtime.md
+describes the payloads). Clients and tests import from here, never spell a name twice."""
+
+from __future__ import annotations
+
+LIVE_NAMESPACE = "/live"
+
+# Client -> server (each answers with an ack: {"ok": true, ...} or {"ok": false, "error", "message"}).
+JOIN = "join"
+SET_NAME = "set_name"
+SEND_MESSAGE = "send_message"
+ASK_QUESTION = "ask_question"
+VOTE = "vote"
+REPORT = "report"
+# ... for moderators (and, for question states, the talk's speaker).
+HIDE = "hide"
+RESTORE = "restore"
+BAN = "ban"
+LIFT_BAN = "lift_ban"
+SET_RULES = "set_rules"
+SET_QUESTION_STATE = "set_question_state"
+
+CLIENT_EVENTS = (JOIN, SET_NAME, SEND_MESSAGE, ASK_QUESTION, VOTE, REPORT, HIDE, RESTORE, BAN, LIFT_BAN,
+                 SET_RULES, SET_QUESTION_STATE)
+
+# Server -> client.
+MESSAGE = "message"                  # a new chat message
+MESSAGE_HIDDEN = "message_hidden"    # {"id"}: take it off the screen
+MESSAGE_RESTORED = "message_restored"
+QUESTION = "question"                # a new or changed question
+QUESTION_HIDDEN = "question_hidden"  # {"id"}
+VOTES = "votes"                      # {"talk_id", "counts": {question id: votes}}, batched
+RULES = "rules"                      # the room's rules changed
+PRESENCE = "presence"                # {"talk_id", "viewers"}, at most once a second
+BANNED = "banned"                    # sent to a participant just before their connections close
+REPORTED = "reported"                # to moderators: someone reported a message or question
+
+# Error codes in acks.
+E_INVALID_PAYLOAD = "invalid_payload"
+E_NOT_JOINED = "not_joined"
+E_NAME_REQUIRED = "name_required"
+E_BANNED = "banned"
+E_CHAT_CLOSED = "chat_closed"
+E_QUESTIONS_CLOSED = "questions_closed"
+E_SLOW_MODE = "slow_mode"
+E_FLOODING = "flooding"
+E_FORBIDDEN = "forbidden"
+E_INTERNAL = "internal"
+
+
+def talk_room(talk_id: int) -> str:
+    """Everyone watching a talk (participants and speakers): public payloads."""
+    return f"talk:{talk_id}"
+
+
+def staff_room(talk_id: int) -> str:
+    """The talk's moderators: payloads with participant ids and anonymous askers' names."""
+    return f"talk:{talk_id}:staff"
+
+
+def participant_room(participant_id: str) -> str:
+    """Every connection of one participant, for ban notices."""
+    return f"participant:{participant_id}"

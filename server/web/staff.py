@@ -1,0 +1,43 @@
+"""Signing in with a role link (moderator, speaker, organiser) and signing out.
+
+Until organiser accounts arrive (issue 4), `python -m server grant-role` prints the link.
+Signing out, or a revoked link, also ends the holder's open live connections.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, session, url_for
+from werkzeug.wrappers import Response
+
+from server.db import db, utcnow
+from server.models import Event, Talk
+from server.services.roles import grant_from_token
+from server.web.public import ensure_participant_id
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.get("/sign-in/<token>")
+def sign_in(token: str) -> Response:
+    grant = grant_from_token(db.session, current_app.config["SECRET_KEY"], token, utcnow())
+    ensure_participant_id()
+    session["grant_id"] = grant.id
+    session["display_name"] = grant.name
+    if grant.talk_id:
+        talk = db.session.get(Talk, grant.talk_id)
+        return redirect(url_for("public.talk_page", slug=talk.event.slug, talk_slug=talk.slug), code=303)
+    if grant.event_id:
+        event = db.session.get(Event, grant.event_id)
+        return redirect(url_for("public.event_page", slug=event.slug), code=303)
+    return redirect(url_for("public.home"), code=303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    grant_id = session.pop("grant_id", None)
+    session.pop("display_name", None)
+    if isinstance(grant_id, int):
+        # The socket's session is a copy taken at connect: close this browser's connections
+        # that carry the role, so the role ends everywhere at once.
+        current_app.extensions["arena.live"].close_grant_connections(grant_id, session.get("participant_id"))
+    return redirect(url_for("public.home"), code=303)
