@@ -1,0 +1,352 @@
+"""The live room of a talk, through Flask-SocketIO's test client sharing each browser's HTTP
+cookies (so the participant id and role come from the signed session, as in a browser)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.app import socketio
+from server.db import db, utcnow
+from server.models import AuditEntry, ChatMessage, Question, QuestionVote, Role
+from server.services.roles import grant_role, sign_in_token
+from server.sockets import protocol as p
+
+SLUG = "sociala-medier-i-offentlig-sektor"
+
+
+class Browser:
+    """One participant's browser: an HTTP client with cookies and a socket that shares them."""
+
+    def __init__(self, app, talk, name: str | None = None, grant=None) -> None:
+        self.http = app.test_client()
+        if grant is not None:
+            token = sign_in_token(app.config["SECRET_KEY"], grant)
+            assert self.http.get(f"/staff/sign-in/{token}").status_code == 303
+        self.http.get(f"/events/{talk.event.slug}/{talk.slug}")
+        self.socket = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=self.http)
+        self.talk = talk
+        self.counter = 0
+        self.joined = self.call(p.JOIN, {"talk_id": talk.id})
+        if name:
+            assert self.call(p.SET_NAME, {"name": name})["ok"]
+
+    def call(self, event: str, data: Any) -> dict[str, Any]:
+        return self.socket.emit(event, data, namespace=p.LIVE_NAMESPACE, callback=True)
+
+    def say(self, body: str, client_id: str | None = None) -> dict[str, Any]:
+        self.counter += 1
+        return self.call(p.SEND_MESSAGE, {"body": body, "client_id": client_id or f"msg-{id(self)}-{self.counter:04d}"})
+
+    def ask(self, body: str, anonymous: bool = False) -> dict[str, Any]:
+        self.counter += 1
+        return self.call(p.ASK_QUESTION, {"body": body, "client_id": f"q-{id(self)}-{self.counter:04d}",
+                                          "anonymous": anonymous})
+
+    def received(self, event: str) -> list[Any]:
+        # The test client gives a lone argument as itself, several as a list.
+        return [item["args"][0] if isinstance(item["args"], list) else item["args"]
+                for item in self.socket.get_received(p.LIVE_NAMESPACE) if item["name"] == event]
+
+
+@pytest.fixture
+def talk(demo_event):
+    return demo_event.talks[0]
+
+
+@pytest.fixture
+def browser(app, talk):
+    def _open(name: str | None = "Anna", grant=None, on_talk=None) -> Browser:
+        return Browser(app, on_talk or talk, name, grant)
+
+    return _open
+
+
+@pytest.fixture
+def moderator_grant(session, talk):
+    grant = grant_role(session, role=Role.moderator, name="Moa Moderator", now=utcnow(), event=talk.event)
+    session.commit()
+    return grant
+
+
+def test_join_gives_history_rules_and_questions(browser):
+    viewer = browser(name=None)
+
+    assert viewer.joined["ok"] is True
+    assert viewer.joined["messages"] == []
+    assert viewer.joined["rules"]["chat_open"] is True
+    assert viewer.joined["me"]["name"] is None
+
+
+def test_message_is_broadcast_to_everyone_in_the_talk(browser):
+    anna, helen = browser("Anna"), browser("Helen")
+    helen.socket.get_received(p.LIVE_NAMESPACE)
+
+    ack = anna.say("Hej från Luleå!")
+
+    assert ack["ok"] is True
+    delivered = helen.received(p.MESSAGE)
+    assert [m["body"] for m in delivered] == ["Hej från Luleå!"]
+    assert delivered[0]["name"] == "Anna"
+    assert "participant_id" not in delivered[0]
+
+
+def test_message_is_stored_before_it_is_broadcast(browser):
+    anna = browser("Anna")
+
+    anna.say("Sparas först")
+
+    assert db.session.scalar(select(ChatMessage.body)) == "Sparas först"
+
+
+def test_writing_needs_a_display_name(browser):
+    anonymous = browser(name=None)
+
+    ack = anonymous.say("Hej")
+
+    assert ack["ok"] is False and ack["error"] == p.E_NAME_REQUIRED
+
+
+def test_retry_with_the_same_client_id_is_stored_and_broadcast_once(browser):
+    anna, helen = browser("Anna"), browser("Helen")
+    helen.socket.get_received(p.LIVE_NAMESPACE)
+
+    first = anna.say("En gång", client_id="retry-0001")
+    second = anna.say("En gång", client_id="retry-0001")
+
+    assert first["message"]["id"] == second["message"]["id"] and second["duplicate"] is True
+    assert len(helen.received(p.MESSAGE)) == 1
+    assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 1
+
+
+def test_reconnecting_client_gets_exactly_what_it_missed(browser, app, talk):
+    anna, helen = browser("Anna"), browser("Helen")
+    seen = anna.say("före")["message"]["id"]
+    helen.socket.disconnect(namespace=p.LIVE_NAMESPACE)
+    missed = [anna.say(f"medan du var borta {n}")["message"]["id"] for n in range(3)]
+
+    helen.socket.connect(namespace=p.LIVE_NAMESPACE)
+    rejoin = helen.call(p.JOIN, {"talk_id": talk.id, "last_message_id": seen})
+
+    assert [m["id"] for m in rejoin["messages"]] == missed
+
+
+def test_new_viewer_gets_the_latest_fifty_messages(browser, session, talk):
+    session.add_all(ChatMessage(talk_id=talk.id, participant_id="p", display_name="P", body=f"m{n}",
+                                client_id=f"seed-{n:04d}") for n in range(70))
+    session.commit()
+
+    history = browser(name=None).joined["messages"]
+
+    assert [m["body"] for m in history] == [f"m{n}" for n in range(20, 70)]
+
+
+@pytest.mark.parametrize("payload", [
+    None, "text", [], {"body": "x"}, {"client_id": "abcdefgh"}, {"body": 5, "client_id": "abcdefgh"},
+    {"body": "x", "client_id": "abcdefgh", "extra": 1}, {"body": "", "client_id": "abcdefgh"},
+    {"body": "x" * 501, "client_id": "abcdefgh"}, {"body": "x", "client_id": "bad id"},
+])
+def test_bad_message_payload_is_refused_with_a_message_and_nothing_is_stored(browser, payload):
+    anna = browser("Anna")
+
+    ack = anna.call(p.SEND_MESSAGE, payload)
+
+    assert ack["ok"] is False
+    assert ack["error"] and ack["message"]
+    assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+
+
+def test_error_messages_follow_the_users_language(app, talk):
+    english = app.test_client()
+    english.get("/language/en")
+    english.get(f"/events/{SLUG}/{talk.slug}")
+    socket = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=english)
+    socket.emit(p.JOIN, {"talk_id": talk.id}, namespace=p.LIVE_NAMESPACE, callback=True)
+
+    ack = socket.emit(p.SEND_MESSAGE, {"body": "hi", "client_id": "abcdefgh"}, namespace=p.LIVE_NAMESPACE,
+                      callback=True)
+
+    assert ack["message"] == "Choose a name to show in the chat first."
+
+
+def test_flooding_is_throttled_with_a_clear_error(browser):
+    anna = browser("Anna")
+
+    acks = [anna.say(f"spam {n}") for n in range(6)]
+
+    assert [a["ok"] for a in acks] == [True] * 5 + [False]
+    assert acks[-1]["error"] == p.E_FLOODING
+
+
+def test_question_can_be_anonymous_to_participants_but_not_to_moderators(browser, moderator_grant):
+    anna, helen = browser("Anna"), browser("Helen")
+    moa = browser("Moa", grant=moderator_grant)
+    helen.socket.get_received(p.LIVE_NAMESPACE)
+    moa.socket.get_received(p.LIVE_NAMESPACE)
+
+    anna.ask("Hur hanterar ni troll?", anonymous=True)
+
+    assert helen.received(p.QUESTION)[0]["name"] is None
+    staff_view = moa.received(p.QUESTION)[0]
+    assert staff_view["name"] == "Anna" and staff_view["participant_id"]
+
+
+def test_one_vote_per_participant_and_votes_are_batched(browser):
+    anna, helen, ulla = browser("Anna"), browser("Helen"), browser("Ulla")
+    question_id = anna.ask("Vilka verktyg använder du?")["question"]["id"]
+    ulla.socket.get_received(p.LIVE_NAMESPACE)
+
+    first = helen.call(p.VOTE, {"question_id": question_id, "up": True})
+    again = helen.call(p.VOTE, {"question_id": question_id, "up": True})
+    other = ulla.call(p.VOTE, {"question_id": question_id, "up": True})
+    time.sleep(0.6)
+
+    assert (first["votes"], again["votes"], other["votes"]) == (1, 1, 2)
+    assert db.session.scalar(select(func.count()).select_from(QuestionVote)) == 2
+    batches = ulla.received(p.VOTES)
+    assert 1 <= len(batches) <= 2  # not one broadcast per vote
+    assert batches[-1]["counts"][str(question_id)] == 2
+
+
+def test_withdrawing_a_vote_lowers_the_count(browser):
+    anna, helen = browser("Anna"), browser("Helen")
+    question_id = anna.ask("Fråga?")["question"]["id"]
+    helen.call(p.VOTE, {"question_id": question_id, "up": True})
+
+    ack = helen.call(p.VOTE, {"question_id": question_id, "up": False})
+
+    assert ack["votes"] == 0
+
+
+def test_participant_cannot_moderate(browser):
+    anna, helen = browser("Anna"), browser("Helen")
+    message_id = anna.say("hej")["message"]["id"]
+
+    acks = [
+        helen.call(p.HIDE, {"kind": "message", "id": message_id}),
+        helen.call(p.BAN, {"participant_id": "someone", "whole_event": False}),
+        helen.call(p.SET_RULES, {"chat_open": False}),
+    ]
+
+    assert [a["error"] for a in acks] == [p.E_FORBIDDEN] * 3
+
+
+def test_moderator_hides_a_message_and_the_record_stays(browser, moderator_grant):
+    anna, helen = browser("Anna"), browser("Helen")
+    moa = browser("Moa", grant=moderator_grant)
+    message_id = anna.say("olämpligt")["message"]["id"]
+    helen.socket.get_received(p.LIVE_NAMESPACE)
+
+    ack = moa.call(p.HIDE, {"kind": "message", "id": message_id, "reason": "Personangrepp"})
+
+    assert ack["ok"] is True
+    assert helen.received(p.MESSAGE_HIDDEN) == [{"id": message_id}]
+    stored = db.session.get(ChatMessage, message_id)
+    assert (stored.body, stored.hidden_by, stored.hidden_reason) == ("olämpligt", "Moa Moderator", "Personangrepp")
+    audit = db.session.scalars(select(AuditEntry)).one()
+    assert (audit.action, audit.actor, audit.reason) == ("hide", "Moa Moderator", "Personangrepp")
+    assert browser("Ny").joined["messages"] == []
+
+
+def test_banned_participant_is_told_disconnected_and_refused(app, browser, moderator_grant, talk):
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    anna.say("hej")
+    participant_id = moa.received(p.MESSAGE)[0]["participant_id"]  # moderators see who wrote
+
+    ack = moa.call(p.BAN, {"participant_id": participant_id, "whole_event": True, "reason": "Hot"})
+
+    assert ack["ok"] is True
+    assert not anna.socket.is_connected(p.LIVE_NAMESPACE)
+    # What arrived before the server closed the connection (get_received needs a connection).
+    assert [pkt["name"] for pkt in anna.socket.queue].count(p.BANNED) == 1
+    anna.socket = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=anna.http)
+    anna.call(p.JOIN, {"talk_id": talk.id})
+    assert anna.say("igen")["error"] == p.E_BANNED
+
+
+def test_slow_mode_lets_one_message_through_per_interval(browser, moderator_grant):
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+
+    moa.call(p.SET_RULES, {"slow_mode_seconds": 30})
+    first, second = anna.say("ett"), anna.say("två")
+
+    assert first["ok"] is True
+    assert second["error"] == p.E_SLOW_MODE
+
+
+def test_closed_chat_refuses_messages_and_reopens(browser, moderator_grant):
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+
+    moa.call(p.SET_RULES, {"chat_open": False})
+    closed = anna.say("hallå?")
+    moa.call(p.SET_RULES, {"chat_open": True})
+    reopened = anna.say("nu då?")
+
+    assert closed["error"] == p.E_CHAT_CLOSED
+    assert reopened["ok"] is True
+    assert anna.received(p.RULES)[0]["chat_open"] is False
+
+
+def test_premoderated_question_waits_for_approval(browser, moderator_grant):
+    anna, helen = browser("Anna"), browser("Helen")
+    moa = browser("Moa", grant=moderator_grant)
+    moa.call(p.SET_RULES, {"questions_premoderated": True})
+    helen.socket.get_received(p.LIVE_NAMESPACE)
+
+    question = anna.ask("Väntar jag?")["question"]
+    hidden_from_others = helen.received(p.QUESTION)
+    moa.call(p.SET_QUESTION_STATE, {"question_id": question["id"], "state": "visible"})
+
+    assert question["state"] == "awaiting_approval"
+    assert hidden_from_others == []
+    assert helen.received(p.QUESTION)[0]["state"] == "visible"
+
+
+def test_answering_now_moves_the_previous_question_to_answered(browser, moderator_grant):
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    first = anna.ask("Första?")["question"]["id"]
+    second = anna.ask("Andra?")["question"]["id"]
+
+    moa.call(p.SET_QUESTION_STATE, {"question_id": first, "state": "answering"})
+    moa.call(p.SET_QUESTION_STATE, {"question_id": second, "state": "answering"})
+
+    states = dict(db.session.execute(select(Question.id, Question.state)).all())
+    assert (states[first].value, states[second].value) == ("answered", "answering")
+
+
+def test_report_reaches_moderators(browser, moderator_grant):
+    anna, helen = browser("Anna"), browser("Helen")
+    moa = browser("Moa", grant=moderator_grant)
+    message_id = anna.say("tveksamt")["message"]["id"]
+    moa.socket.get_received(p.LIVE_NAMESPACE)
+
+    ack = helen.call(p.REPORT, {"message_id": message_id, "reason": "Reklam"})
+
+    assert ack["ok"] is True
+    assert moa.received(p.REPORTED)[0]["message_id"] == message_id
+
+
+def test_moderator_of_another_event_cannot_moderate_this_one(app, browser, session, make_event, talk):
+    other = make_event(title="Annan dag")
+    grant = grant_role(session, role=Role.moderator, name="Fel Moderator", now=utcnow(), event=other)
+    session.commit()
+    anna = browser("Anna")
+    stranger = browser("Fel", grant=grant)
+    message_id = anna.say("hej")["message"]["id"]
+
+    assert stranger.call(p.HIDE, {"kind": "message", "id": message_id})["error"] == p.E_FORBIDDEN
+
+
+def test_signed_in_role_is_shown_beside_the_name(browser, moderator_grant):
+    moa = browser("Moa", grant=moderator_grant)
+
+    ack = moa.say("Välkomna!")
+
+    assert ack["message"]["role"] == "moderator"
