@@ -248,8 +248,8 @@ class LiveNamespace(Namespace):
         connection = self._connection()
         talk = self._joined_talk(connection)
         actor = self._actor(connection)
-        name = self._display_name()
         self._check_not_banned(talk, actor)
+        name = self._display_name()
         if not talk.chat_open and not actor.can_moderate(talk):
             raise HandlerError(p.E_CHAT_CLOSED, _("The chat is closed."))
         if not actor.can_moderate(talk):
@@ -295,8 +295,8 @@ class LiveNamespace(Namespace):
         connection = self._connection()
         talk = self._joined_talk(connection)
         actor = self._actor(connection)
-        name = self._display_name()
         self._check_not_banned(talk, actor)
+        name = self._display_name()
         if not talk.questions_open and not actor.can_moderate(talk):
             raise HandlerError(p.E_QUESTIONS_CLOSED, _("Questions are closed."))
         settings = self._settings().chat
