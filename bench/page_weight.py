@@ -13,7 +13,10 @@ and sums the response bodies:
     (images, fonts, media) count as they are, since nginx does not gzip them;
   - uncompressed: the bodies as they are;
   - requests, and third-party requests (any host but 127.0.0.1). Those are aborted through
-    page.route, so nothing leaves the machine; they are counted, not weighed.
+    page.route (page.route_web_socket for WebSockets), so nothing leaves the machine; they
+    are counted, not weighed;
+  - WebSockets the page opens by itself (the live room): each counts as a request, and the
+    frames it receives before any click count as one more body, gzipped as one stream.
 
 HTTP headers are not counted. --with-hls-talk adds, after the demo pages are measured, a talk
 whose stream is our own HLS (/recordings/live/bench/index.m3u8) and weighs its page twice: as
@@ -66,8 +69,13 @@ NO_NATIVE_HLS = """
 """
 
 
+def _is_local(url: str) -> bool:
+    return urlsplit(url).hostname == LOCAL_HOST
+
+
 def weigh(browser, url: str, settle_ms: int, init_script: str | None = None) -> dict[str, Any]:
-    """Open url in a fresh context; every request and the weight of every response body."""
+    """Open url in a fresh context; every request and the weight of every response body, and
+    of every WebSocket frame the page receives before any click."""
     context = browser.new_context(locale="sv-SE", service_workers="block")
     if init_script:
         context.add_init_script(init_script)
@@ -75,17 +83,27 @@ def weigh(browser, url: str, settle_ms: int, init_script: str | None = None) -> 
     requests: list[dict[str, Any]] = []
     responses: list[Any] = []
     failed: list[str] = []
+    sockets: list[dict[str, Any]] = []
 
     def route(route_) -> None:
-        if urlsplit(route_.request.url).hostname == LOCAL_HOST:
+        if _is_local(route_.request.url):
             route_.continue_()
         else:
             route_.abort("blockedbyclient")
 
+    def on_websocket(ws) -> None:
+        record: dict[str, Any] = {"url": ws.url, "third_party": not _is_local(ws.url), "received": [], "sent": 0}
+        sockets.append(record)
+        ws.on("framereceived", lambda payload: record["received"].append(
+            payload.encode() if isinstance(payload, str) else payload))
+        ws.on("framesent", lambda payload: record.__setitem__("sent", record["sent"] + len(payload)))
+
     page.route("**/*", route)
+    # page.route does not see WebSockets: one to another host is closed before it connects.
+    page.route_web_socket(lambda ws_url: not _is_local(ws_url), lambda ws_route: ws_route.close())
+    page.on("websocket", on_websocket)
     page.on("request", lambda request: requests.append({
-        "url": request.url, "type": request.resource_type,
-        "third_party": urlsplit(request.url).hostname != LOCAL_HOST,
+        "url": request.url, "type": request.resource_type, "third_party": not _is_local(request.url),
     }))
     page.on("response", lambda response: responses.append(response))
     page.on("requestfailed", lambda request: failed.append(request.url))
@@ -99,15 +117,25 @@ def weigh(browser, url: str, settle_ms: int, init_script: str | None = None) -> 
             except Exception:  # a redirect or an aborted request has no body
                 body = b""
             content_type = response.headers.get("content-type", "")
-            compressed = len(gzip.compress(body, compresslevel=6)) if body and is_compressible(content_type) else len(body)
+            if body and is_compressible(content_type):
+                compressed = len(gzip.compress(body, compresslevel=6))
+            else:
+                compressed = len(body)
             rows.append({"url": response.url, "status": response.status, "content_type": content_type,
                          "bytes": len(body), "compressed_bytes": compressed})
     finally:
         context.close()
-    third_party = [r["url"] for r in requests if r["third_party"]]
+    for record in sockets:
+        # The frames received, as one stream: about what permessage-deflate would carry.
+        data = b"".join(record["received"])
+        rows.append({"url": record["url"], "status": 101, "content_type": "websocket frames received",
+                     "bytes": len(data), "compressed_bytes": len(gzip.compress(data, compresslevel=6)) if data else 0,
+                     "frames": len(record["received"]), "bytes_sent": record["sent"]})
+    third_party = [r["url"] for r in requests if r["third_party"]] + [w["url"] for w in sockets if w["third_party"]]
     return {
         "url": url,
-        "requests": len(requests),
+        "requests": len(requests) + len(sockets),
+        "websockets": len(sockets),
         "third_party_requests": len(third_party),
         "third_party_urls": third_party,
         "failed_requests": failed,

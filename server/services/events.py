@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from server.i18n import _l
 from server.media.embeds import StreamEmbed, UnsupportedStreamURL, parse_stream_url
@@ -22,9 +22,12 @@ from server.models import Event, EventStatus, Speaker, Talk, TalkSpeaker
 from server.services.errors import NotFound, ValidationError
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Three queries for a whole programme: events, talks with their recording, speakers.
 _TALK_LOADING = (
-    selectinload(Event.talks).selectinload(Talk.speaker_links).selectinload(TalkSpeaker.speaker),
-    selectinload(Event.talks).selectinload(Talk.recording),
+    selectinload(Event.talks).options(
+        joinedload(Talk.recording),
+        selectinload(Talk.speaker_links).joinedload(TalkSpeaker.speaker),
+    ),
 )
 
 
@@ -76,11 +79,19 @@ def get_event(session: Session, slug: str, *, include_drafts: bool = False) -> E
 
 
 def get_talk(session: Session, event_slug: str, talk_slug: str, *, include_drafts: bool = False) -> Talk:
-    event = get_event(session, event_slug, include_drafts=include_drafts)
-    for talk in event.talks:
-        if talk.slug == talk_slug:
-            return talk
-    raise NotFound(_l("There is no talk at this address."), code="talk_not_found")
+    """One talk with its event, speakers and recording, without loading the whole programme."""
+    query = (
+        select(Talk).join(Talk.event).where(Event.slug == event_slug, Talk.slug == talk_slug)
+        .options(contains_eager(Talk.event), joinedload(Talk.recording),
+                 selectinload(Talk.speaker_links).joinedload(TalkSpeaker.speaker))
+    )
+    talk = session.scalars(query).first()
+    if talk is None:
+        get_event(session, event_slug, include_drafts=include_drafts)  # says which part is missing
+        raise NotFound(_l("There is no talk at this address."), code="talk_not_found")
+    if talk.event.status is not EventStatus.published and not include_drafts:
+        raise NotFound(_l("There is no event at this address."), code="event_not_found")
+    return talk
 
 
 def stream_embed(talk: Talk, own_host: str) -> StreamEmbed | None:

@@ -31,6 +31,7 @@ def render_markdown(source: str) -> Markup:
     return Markup(clean)
 
 
+@lru_cache(maxsize=512)
 def plain_summary(source: str, limit: int = 200) -> str:
     """The first words of a Markdown text as plain text, for meta descriptions and feeds."""
     text = nh3.clean(_markdown.render(source or ""), tags=set())

@@ -127,3 +127,11 @@ def choose_language(code: str) -> Response:
         secure=_settings().public_base_url.startswith("https://"),
     )
     return response
+
+
+@bp.get("/events/<slug>/<talk_slug>/presenter")
+def presenter_view(slug: str, talk_slug: str):
+    """Read-only, large view for the stage: the question being answered and the top five,
+    kept up to date over the same socket as the talk page (static/js/presenter.js)."""
+    talk: Talk = event_service.get_talk(db.session, slug, talk_slug)
+    return render_template("presenter.html", event=talk.event, talk=talk)

@@ -63,7 +63,14 @@
     var button = container.querySelector(".player-load");
     button.addEventListener("click", function () { loadPlayer(container); });
   });
+  // Our own HLS: Safari plays it natively (and with preload="none" fetches nothing yet);
+  // elsewhere hls.js and the playlist load only when the viewer presses play.
   document.querySelectorAll("video[data-hls-src]").forEach(function (video) {
-    startHls(video, video.getAttribute("data-hls-src"));
+    var src = video.getAttribute("data-hls-src");
+    if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = src; return; }
+    video.addEventListener("play", function start() {
+      video.removeEventListener("play", start);
+      startHls(video, src).then(function () { video.play(); });
+    });
   });
 })();

@@ -1,0 +1,933 @@
+// The live panel of a talk page: chat, questions, votes and moderation over Socket.IO (/live,
+// server/sockets/protocol.py names every event). Every word comes from the template
+// (data-text-* on the panel, <template> elements); what participants write only ever reaches
+// the page through textContent and createElement, never as HTML.
+(function () {
+  "use strict";
+  var panel = document.querySelector(".live-panel[data-talk-id]");
+  if (!panel || typeof window.io !== "function") { return; }
+
+  var TALK_ID = parseInt(panel.getAttribute("data-talk-id"), 10);
+  var ACK_TIMEOUT = 5000;        // no ack within 5 s: send again, with the same client_id
+  var MAX_ATTEMPTS = 6;
+  var ANNOUNCE_INTERVAL = 3000;  // at most one announcement every 3 s (WCAG 4.1.3 without flooding)
+  var ANNOUNCE_GATHER = 500;     // a burst that arrives together is summarised in one announcement
+  var ANNOUNCE_MAX_CHARS = 200;
+  var MAX_MESSAGES = 300;        // older messages leave the page (the server keeps them)
+  var NAME_KEY = "arena.live.name";
+  var CLIENT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  var ROLES = ["moderator", "speaker", "organiser"];
+  var STATES = ["awaiting_approval", "answering", "answered", "hidden"];
+  var lang = document.documentElement.lang || undefined;
+
+  // -- small helpers ---------------------------------------------------------------------
+  function $(selector, root) { return (root || panel).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || panel).querySelectorAll(selector)); }
+  function text(key) { return panel.getAttribute("data-text-" + key) || ""; }
+  function format(template, values) {
+    // One pass with a function: a value holding "{name}" or "$&" is inserted as it is.
+    return template.replace(/\{(\w+)\}/g, function (whole, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : whole;
+    });
+  }
+  var numberFormat = new Intl.NumberFormat(lang);
+  var timeFormat;
+  try {
+    timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit",
+                                                 timeZone: panel.getAttribute("data-time-zone") || undefined });
+  } catch (error) {
+    timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
+  }
+  function plural(key, count) {
+    return format(text(key + (count === 1 ? "-one" : "-other")), { count: numberFormat.format(count) });
+  }
+  function clone(name) {
+    var template = $('template[data-template="' + name + '"]');
+    return template.content.firstElementChild.cloneNode(true);
+  }
+  var uniqueCounter = 0;
+  function uniquify(root) {
+    // Ids inside a cloned <template> get a suffix; labels and references follow.
+    uniqueCounter += 1;
+    var suffix = "-" + uniqueCounter;
+    $all("[id]", root).forEach(function (el) { el.id += suffix; });
+    $all("label[for]", root).forEach(function (el) { el.htmlFor += suffix; });
+    return root;
+  }
+  function storedName() {
+    try { return window.localStorage.getItem(NAME_KEY) || ""; } catch (error) { return ""; }
+  }
+  function storeName(name) {
+    try { window.localStorage.setItem(NAME_KEY, name); } catch (error) { /* private mode: not remembered */ }
+  }
+  function newClientId() {
+    var bytes = new Uint8Array(22);
+    window.crypto.getRandomValues(bytes);
+    var id = "";
+    for (var i = 0; i < bytes.length; i += 1) { id += CLIENT_ID_ALPHABET.charAt(bytes[i] & 63); }
+    return id;
+  }
+  function truncate(value, max) { return value.length > max ? value.slice(0, max - 1) + "…" : value; }
+  function now() { return window.performance.now(); }
+
+  // -- elements ------------------------------------------------------------------------------
+  var el = {
+    viewers: $("[data-live-viewers]"),
+    connection: $("[data-live-connection]"),
+    status: $("[data-live-status]"),
+    announcer: $("[data-live-announcer]"),
+    banned: $("[data-live-banned]"),
+    modTools: $("[data-moderator-tools]"),
+    modError: $("[data-moderation-error]"),
+    chatToggle: $('[data-rule-toggle="chat_open"]'),
+    questionsToggle: $('[data-rule-toggle="questions_open"]'),
+    slowMode: $("[data-rule-slow-mode]"),
+    premoderate: $("[data-rule-premoderate]"),
+    tabs: $all('[role="tab"]'),
+    chatNotice: $("[data-chat-notice]"),
+    messagesScroll: $("[data-messages-scroll]"),
+    messages: $("[data-messages]"),
+    messagesEmpty: $("[data-messages-empty]"),
+    messageForm: $("[data-message-form]"),
+    questionsNotice: $("[data-questions-notice]"),
+    questionCount: $("[data-question-count]"),
+    questionsError: $("[data-questions-error]"),
+    sortButtons: $all("[data-sort]"),
+    awaiting: $("[data-awaiting]"),
+    awaitingList: $("[data-awaiting-list]"),
+    questions: $("[data-questions]"),
+    questionsEmpty: $("[data-questions-empty]"),
+    askForm: $("[data-ask-form]"),
+    identity: $("[data-identity]"),
+    writingAs: $("[data-writing-as]"),
+    changeName: $("[data-change-name]"),
+    nameForm: $("[data-name-form]")
+  };
+  var actionTexts = {};
+  $all("[data-action-text]", $('template[data-template="action-texts"]').content).forEach(function (span) {
+    actionTexts[span.getAttribute("data-action-text")] = span.textContent;
+  });
+
+  // -- state ---------------------------------------------------------------------------------
+  var state = {
+    joined: false,
+    banned: false,
+    me: { name: null, role: "", moderator: false, host: false },
+    name: "",
+    rules: { chat_open: true, questions_open: true, questions_premoderated: false, slow_mode_seconds: 0 },
+    lastMessageId: null,
+    messages: new Map(),   // id -> {data, el}
+    questions: new Map(),  // id -> {data, el, actionsKey}
+    myVotes: new Set(),
+    voting: new Set(),
+    mine: new Set(),       // client ids this page sent: not announced back to the writer
+    pending: new Map(),    // client id -> a send waiting for its ack
+    reported: new Set(),
+    sort: "votes"
+  };
+
+  function showError(form, message) {
+    var target = form && $("[data-form-error]", form);
+    if (target) { target.textContent = message || ""; }
+  }
+  var statusTimer = null;
+  function showStatus(message) {
+    el.status.textContent = message || "";
+    window.clearTimeout(statusTimer);
+    if (message) { statusTimer = window.setTimeout(function () { el.status.textContent = ""; }, 8000); }
+  }
+  function setConnection(message) { el.connection.textContent = message || ""; }
+
+  // -- the socket ------------------------------------------------------------------------------
+  var socket = window.io("/live", { transports: ["websocket", "polling"] });
+
+  function call(event, payload, done) {
+    // An emit with an ack; done(ack) with {ok: false, message} for a timeout or no connection.
+    if (!socket.connected) {
+      done({ ok: false, error: "offline", message: text("send-failed") });
+      return;
+    }
+    socket.timeout(ACK_TIMEOUT).emit(event, payload, function (error, ack) {
+      if (error || !ack) { done({ ok: false, error: "timeout", message: text("send-failed") }); return; }
+      done(ack);
+    });
+  }
+
+  setConnection(text("connecting"));
+  socket.on("connect", join);
+  socket.on("disconnect", function (reason) {
+    state.joined = false;
+    state.pending.forEach(function (item) { item.inFlight = false; });
+    if (state.banned) { return; }
+    setConnection(text("reconnecting"));
+    if (reason === "io server disconnect") {
+      // The server closed this connection (a role ended, say): come back as who we now are.
+      window.setTimeout(function () { if (!state.banned) { socket.connect(); } }, 1000);
+    }
+  });
+  socket.on("connect_error", function () { if (!state.banned) { setConnection(text("reconnecting")); } });
+
+  function join() {
+    var payload = { talk_id: TALK_ID };
+    if (state.lastMessageId !== null) { payload.last_message_id = state.lastMessageId; }
+    socket.timeout(ACK_TIMEOUT).emit("join", payload, function (error, ack) {
+      if (error) { if (socket.connected) { join(); } return; }
+      if (!ack || !ack.ok) { setConnection(ack && ack.message); return; }
+      joined(ack);
+    });
+  }
+
+  function joined(ack) {
+    var wasModerator = state.me.moderator, wasHost = state.me.host;
+    state.joined = true;
+    state.me = ack.me || state.me;
+    setConnection("");
+    el.modTools.hidden = !state.me.moderator;
+    if (wasModerator !== state.me.moderator || wasHost !== state.me.host) { rerenderAll(); }
+    setRules(ack.rules);
+    (ack.messages || []).forEach(function (message) { addMessage(message, true); });
+    state.myVotes = new Set(ack.my_votes || []);
+    replaceQuestions(ack.questions || []);
+    setViewers(ack.viewers);
+    if (state.me.name) {
+      state.name = state.me.name;
+      showIdentity();
+      flushPending();
+    } else if (state.name || storedName()) {
+      sendName(state.name || storedName(), null);
+    } else {
+      showNameForm(false);
+    }
+  }
+
+  // -- the name --------------------------------------------------------------------------------
+  function cleanName(value) { return value.replace(/\s+/g, " ").trim(); }
+
+  function sendName(name, form) {
+    call("set_name", { name: name }, function (ack) {
+      if (ack.ok) {
+        state.name = ack.name;
+        storeName(ack.name);
+        showIdentity();
+        flushPending();
+        if (form) { focusWriting(); }
+      } else if (form) {
+        showError(form, ack.message);
+        $("input", form).setAttribute("aria-invalid", "true");
+      } else {
+        showNameForm(false);  // a remembered name the server refuses: ask again
+      }
+    });
+  }
+
+  function showIdentity() {
+    el.nameForm.hidden = true;
+    el.writingAs.textContent = format(text("writing-as"), { name: state.name });
+    el.identity.hidden = false;
+    el.messageForm.hidden = false;
+    el.askForm.hidden = false;
+    applyRules();
+  }
+
+  function showNameForm(focus) {
+    var input = $("input", el.nameForm);
+    el.identity.hidden = true;
+    el.nameForm.hidden = false;
+    if (!input.value) { input.value = state.name || storedName(); }
+    if (focus) { input.focus(); }
+  }
+
+  function focusWriting() {
+    var selected = el.tabs.filter(function (tab) { return tab.getAttribute("aria-selected") === "true"; })[0];
+    var form = selected && selected.getAttribute("aria-controls") === "live-questions" ? el.askForm : el.messageForm;
+    var textarea = $("textarea", form);
+    if (!textarea.disabled) { textarea.focus(); }
+  }
+
+  el.nameForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = $("input", el.nameForm);
+    var name = cleanName(input.value);
+    showError(el.nameForm, "");
+    input.removeAttribute("aria-invalid");
+    if (!name || name.length > 40) {
+      showError(el.nameForm, text("name-invalid"));
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    sendName(name, el.nameForm);
+  });
+  el.changeName.addEventListener("click", function () { showNameForm(true); });
+
+  // -- sending with retries ----------------------------------------------------------------------
+  function flushPending() {
+    state.pending.forEach(function (item) { if (!item.inFlight) { transmit(item); } });
+  }
+
+  function transmit(item) {
+    state.pending.set(item.payload.client_id, item);
+    if (!state.joined || !state.name || !socket.connected) { return; }  // sent again after the next join
+    item.attempts += 1;
+    item.inFlight = true;
+    var attempt = item.attempts;
+    socket.timeout(ACK_TIMEOUT).emit(item.event, item.payload, function (error, ack) {
+      if (item.attempts !== attempt || !state.pending.has(item.payload.client_id)) { return; }
+      item.inFlight = false;
+      if (error || !ack) {
+        if (item.attempts >= MAX_ATTEMPTS) { finish(item, { ok: false, message: text("send-failed") }); }
+        else { transmit(item); }  // the same client_id: the server stores it once
+        return;
+      }
+      finish(item, ack);
+    });
+  }
+
+  function finish(item, ack) {
+    state.pending.delete(item.payload.client_id);
+    if (ack.ok) { item.done(ack); return; }
+    var textarea = $("textarea", item.form);
+    if (!textarea.value) { textarea.value = item.payload.body; updateCounter(item.form); }
+    showError(item.form, ack.message);
+  }
+
+  function updateCounter(form) {
+    var textarea = $("textarea", form);
+    var counter = $("[data-counter]", form);
+    counter.textContent = format(text("characters"), {
+      count: numberFormat.format(textarea.value.length),
+      max: numberFormat.format(parseInt(textarea.getAttribute("data-max"), 10))
+    });
+  }
+
+  function setUpWritingForm(form, submit) {
+    var textarea = $("textarea", form);
+    updateCounter(form);
+    textarea.addEventListener("input", function () { updateCounter(form); });
+    textarea.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    });
+    form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
+  }
+
+  setUpWritingForm(el.messageForm, function () {
+    var textarea = $("textarea", el.messageForm);
+    var body = textarea.value;
+    showError(el.messageForm, "");
+    if (textarea.disabled || state.banned) { return; }
+    if (!body.trim()) { showError(el.messageForm, text("empty")); return; }
+    var clientId = newClientId();
+    state.mine.add(clientId);
+    textarea.value = "";
+    updateCounter(el.messageForm);
+    transmit({
+      event: "send_message", payload: { body: body, client_id: clientId }, form: el.messageForm, attempts: 0,
+      done: function (ack) { addMessage(ack.message, false); scrollToEnd(true); }
+    });
+  });
+
+  setUpWritingForm(el.askForm, function () {
+    var textarea = $("textarea", el.askForm);
+    var anonymous = $('input[type="checkbox"]', el.askForm);
+    var body = textarea.value;
+    showError(el.askForm, "");
+    if (textarea.disabled || state.banned) { return; }
+    if (!body.trim()) { showError(el.askForm, text("empty")); return; }
+    var clientId = newClientId();
+    state.mine.add(clientId);
+    textarea.value = "";
+    updateCounter(el.askForm);
+    transmit({
+      event: "ask_question", payload: { body: body, client_id: clientId, anonymous: anonymous.checked },
+      form: el.askForm, attempts: 0,
+      done: function (ack) {
+        upsertQuestion(ack.question);
+        sortQuestions();
+        showStatus(text(ack.question.state === "awaiting_approval" ? "question-waiting" : "question-sent"));
+      }
+    });
+  });
+
+  // -- announcements (polite, summarised, at most one every 3 s) ---------------------------------
+  var announcement = { queue: [], last: -Infinity, timer: null };
+
+  function announce(line) {
+    announcement.queue.push(line);
+    if (announcement.timer !== null) { return; }
+    var wait = Math.max(ANNOUNCE_GATHER, announcement.last + ANNOUNCE_INTERVAL - now());
+    announcement.timer = window.setTimeout(flushAnnouncements, wait);
+  }
+
+  function flushAnnouncements() {
+    announcement.timer = null;
+    var queue = announcement.queue;
+    announcement.queue = [];
+    if (!queue.length) { return; }
+    el.announcer.textContent = queue.length === 1 ? queue[0]
+      : format(text("new-messages"), { count: numberFormat.format(queue.length) });
+    announcement.last = now();
+  }
+
+  // -- rendering what people wrote ---------------------------------------------------------------
+  function renderBody(target, body) {
+    // Text with http(s) links: the text is split on a URL pattern and each part becomes a text
+    // node or an <a> built with createElement; no HTML is ever parsed.
+    var pattern = /https?:\/\/[^\s<>"'`]+/gi;
+    var last = 0, match;
+    target.textContent = "";
+    while ((match = pattern.exec(body)) !== null) {
+      var url = match[0].replace(/[.,;:!?)\]}]+$/, "");
+      var link = makeLink(url);
+      if (!link) { continue; }
+      if (match.index > last) { target.appendChild(document.createTextNode(body.slice(last, match.index))); }
+      target.appendChild(link);
+      last = match.index + url.length;
+      pattern.lastIndex = last;
+    }
+    if (last < body.length) { target.appendChild(document.createTextNode(body.slice(last))); }
+  }
+
+  function makeLink(url) {
+    var parsed;
+    try { parsed = new URL(url); } catch (error) { return null; }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") { return null; }
+    var link = document.createElement("a");
+    link.href = parsed.href;
+    link.rel = "nofollow noopener";
+    link.target = "_blank";
+    link.textContent = url;
+    var note = document.createElement("span");
+    note.className = "visually-hidden";
+    note.textContent = " " + text("new-tab");
+    link.appendChild(note);
+    return link;
+  }
+
+  function fillMeta(item, data) {
+    var author = $("[data-author]", item);
+    author.textContent = data.name || text("anonymous");
+    if (data.anonymous && data.name) {  // moderators see who asked anonymously
+      author.textContent = data.name + " (" + text("anonymous") + ")";
+    }
+    var role = $("[data-role]", item);
+    if (ROLES.indexOf(data.role) !== -1) {
+      role.textContent = text("role-" + data.role);
+      role.className = "live-badge live-badge-" + data.role;
+      role.hidden = false;
+    } else {
+      role.hidden = true;
+    }
+    var time = $("[data-time]", item);
+    var created = new Date(data.created_at);
+    if (!isNaN(created.getTime())) {
+      time.dateTime = data.created_at;
+      time.textContent = timeFormat.format(created);
+    }
+    var note = $("[data-hidden-note]", item);
+    var hidden = data.hidden || data.state === "hidden";
+    item.classList.toggle("is-hidden", Boolean(hidden));
+    if (hidden && state.me.moderator) {
+      var parts = [];
+      if (data.hidden_by) { parts.push(format(text("hidden-by"), { name: data.hidden_by })); }
+      if (data.hidden_reason) { parts.push(format(text("hidden-reason"), { reason: data.hidden_reason })); }
+      note.textContent = parts.join(" ");
+      note.hidden = !parts.length;
+    } else {
+      note.hidden = true;
+    }
+    var reported = state.me.moderator && state.reported.has(item.getAttribute("data-kind") + ":" + data.id);
+    item.classList.toggle("is-reported", reported);
+    $("[data-reported]", item).hidden = !reported;
+  }
+
+  function authorName(data) { return data.name || text("anonymous"); }
+
+  function actionButton(action, label, handler) {
+    var button = clone("action");
+    button.textContent = actionTexts[action];
+    button.setAttribute("data-action", action);
+    if (label) { button.setAttribute("aria-label", label); }
+    button.addEventListener("click", handler);
+    return button;
+  }
+
+  function isMine(data) { return state.mine.has(data.client_id); }
+
+  // -- chat messages -----------------------------------------------------------------------------
+  function messageActions(data) {
+    var actions = [];
+    var name = authorName(data);
+    if (state.me.moderator) {
+      if (data.hidden) {
+        actions.push(["restore", format(text("restore-message"), { name: name })]);
+      } else {
+        actions.push(["hide", format(text("hide-message"), { name: name })]);
+      }
+      if (data.participant_id && !isMine(data)) { actions.push(["ban", format(text("ban"), { name: name })]); }
+    } else if (!isMine(data)) {
+      actions.push(["report", format(text("report-message"), { name: name })]);
+    }
+    return actions;
+  }
+
+  function renderActions(entry, kind, actions) {
+    var key = actions.map(function (action) { return action[0]; }).join(",");
+    if (entry.actionsKey === key) { return; }
+    entry.actionsKey = key;
+    var container = $("[data-actions]", entry.el);
+    var hadFocus = container.contains(document.activeElement);
+    $all("[data-action]", container).forEach(function (button) { button.remove(); });
+    actions.forEach(function (action) {
+      container.appendChild(actionButton(action[0], action[1], function (event) {
+        runAction(kind, entry, action[0], event.currentTarget);
+      }));
+    });
+    if (hadFocus) {
+      var next = container.querySelector("button:not([hidden])");
+      if (next) { next.focus(); }
+    }
+  }
+
+  function renderMessage(entry) {
+    var data = entry.data;
+    fillMeta(entry.el, data);
+    renderBody($("[data-body]", entry.el), data.body);
+    renderActions(entry, "message", messageActions(data));
+  }
+
+  function nearEnd(scroller) { return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48; }
+  function scrollToEnd(force) {
+    var scroller = el.messagesScroll;
+    if (force || scroller.getAttribute("data-stick") !== "false") { scroller.scrollTop = scroller.scrollHeight; }
+  }
+  el.messagesScroll.addEventListener("scroll", function () {
+    el.messagesScroll.setAttribute("data-stick", nearEnd(el.messagesScroll) ? "true" : "false");
+  });
+
+  function addMessage(data, fromHistory) {
+    if (!data || typeof data.id !== "number") { return; }
+    var existing = state.messages.get(data.id);
+    if (existing) {  // the same message twice (ack and broadcast, a rejoin): update, never double
+      existing.data = data;
+      renderMessage(existing);
+      return;
+    }
+    if (data.hidden && !state.me.moderator) { return; }
+    var entry = { data: data, el: clone("message"), actionsKey: null };
+    entry.el.setAttribute("data-kind", "message");
+    entry.el.setAttribute("data-id", String(data.id));
+    renderMessage(entry);
+    state.messages.set(data.id, entry);
+    // Keep the list in id order, whatever order things arrive in.
+    var before = null;
+    for (var node = el.messages.lastElementChild; node; node = node.previousElementSibling) {
+      if (parseInt(node.getAttribute("data-id"), 10) < data.id) { break; }
+      before = node;
+    }
+    el.messages.insertBefore(entry.el, before);
+    if (state.lastMessageId === null || data.id > state.lastMessageId) { state.lastMessageId = data.id; }
+    while (state.messages.size > MAX_MESSAGES) {
+      var oldest = el.messages.firstElementChild;
+      state.messages.delete(parseInt(oldest.getAttribute("data-id"), 10));
+      oldest.remove();
+    }
+    el.messagesEmpty.hidden = state.messages.size > 0;
+    scrollToEnd(isMine(data));
+    if (!fromHistory && !isMine(data)) {
+      announce(format(text("announce-message"), { name: data.name, text: truncate(data.body, ANNOUNCE_MAX_CHARS) }));
+    }
+  }
+
+  function removeMessage(id) {
+    var entry = state.messages.get(id);
+    if (!entry) { return; }
+    if (entry.el.contains(document.activeElement)) { el.messagesScroll.focus(); }
+    entry.el.remove();
+    state.messages.delete(id);
+    el.messagesEmpty.hidden = state.messages.size > 0;
+  }
+
+  // -- questions -----------------------------------------------------------------------------------
+  function questionActions(data) {
+    var actions = [];
+    var name = authorName(data);
+    if (state.me.moderator) {
+      if (data.state === "awaiting_approval") { actions.push(["approve", format(text("approve"), { name: name })]); }
+      if (data.state === "hidden") {
+        actions.push(["restore", format(text("restore-question"), { name: name })]);
+      } else {
+        actions.push(["hide", format(text("hide-question"), { name: name })]);
+      }
+      if (data.participant_id && !isMine(data)) { actions.push(["ban", format(text("ban"), { name: name })]); }
+    } else if (!isMine(data)) {
+      actions.push(["report", format(text("report-question"), { name: name })]);
+    }
+    if (state.me.host && (data.state === "visible" || data.state === "answered")) {
+      actions.push(["answering", format(text("answering-label"), { name: name })]);
+    }
+    if (state.me.host && (data.state === "visible" || data.state === "answering")) {
+      actions.push(["answered", format(text("answered-label"), { name: name })]);
+    }
+    return actions;
+  }
+
+  function renderQuestion(entry) {
+    var data = entry.data;
+    var item = entry.el;
+    fillMeta(item, data);
+    var badge = $("[data-state]", item);
+    if (STATES.indexOf(data.state) !== -1) {
+      badge.textContent = text("state-" + data.state);
+      badge.className = "live-badge live-state live-state-" + data.state;
+      badge.hidden = false;
+    } else {
+      badge.hidden = true;
+    }
+    item.classList.toggle("is-answering", data.state === "answering");
+    var body = $("[data-body]", item);
+    if (body.getAttribute("data-rendered") !== data.body) {
+      renderBody(body, data.body);
+      body.setAttribute("data-rendered", data.body);
+    }
+    updateVote(entry);
+    renderActions(entry, "question", questionActions(data));
+  }
+
+  function updateVote(entry) {
+    var data = entry.data;
+    var button = $("[data-vote]", entry.el);
+    button.hidden = data.state === "awaiting_approval" || data.state === "hidden";
+    button.setAttribute("aria-pressed", state.myVotes.has(data.id) ? "true" : "false");
+    button.setAttribute("aria-label", format(text("vote-label"), { name: authorName(data) }) + ", " +
+                        plural("votes", data.votes));
+    $("[data-vote-count]", entry.el).textContent = numberFormat.format(data.votes);
+  }
+
+  function visibleToMe(data) {
+    if (state.me.moderator || state.me.host) { return true; }
+    if (data.state === "hidden") { return false; }
+    return data.state !== "awaiting_approval" || isMine(data) || state.questions.has(data.id);
+  }
+
+  function upsertQuestion(data) {
+    if (!data || typeof data.id !== "number") { return; }
+    var entry = state.questions.get(data.id);
+    if (!visibleToMe(data)) { removeQuestion(data.id); return; }
+    if (!entry) {
+      entry = { data: data, el: clone("question"), actionsKey: null };
+      entry.el.setAttribute("data-kind", "question");
+      entry.el.setAttribute("data-id", String(data.id));
+      var body = $("[data-body]", entry.el);
+      body.id = "live-question-" + data.id + "-body";
+      var vote = $("[data-vote]", entry.el);
+      vote.setAttribute("aria-describedby", body.id);
+      vote.addEventListener("click", function () { toggleVote(entry); });
+      state.questions.set(data.id, entry);
+    } else {
+      entry.data = data;
+    }
+    renderQuestion(entry);
+    var list = state.me.moderator && data.state === "awaiting_approval" ? el.awaitingList : el.questions;
+    if (entry.el.parentNode !== list) {
+      if (entry.el.contains(document.activeElement)) { el.questions.parentNode.focus(); }
+      list.appendChild(entry.el);
+    }
+  }
+
+  function removeQuestion(id) {
+    var entry = state.questions.get(id);
+    if (!entry) { return; }
+    if (entry.el.contains(document.activeElement)) { el.questions.parentNode.focus(); }
+    entry.el.remove();
+    state.questions.delete(id);
+    sortQuestions();
+  }
+
+  function replaceQuestions(list) {
+    var seen = new Set();
+    list.forEach(function (data) { seen.add(data.id); upsertQuestion(data); });
+    Array.from(state.questions.keys()).forEach(function (id) {
+      if (!seen.has(id) && !isMine(state.questions.get(id).data)) { removeQuestion(id); }
+    });
+    sortQuestions();
+  }
+
+  function rank(data) {
+    if (data.state === "answering") { return 0; }
+    if (state.sort === "votes" && data.state === "answered") { return 2; }
+    return 1;
+  }
+
+  function compareQuestions(a, b) {
+    var byRank = rank(a) - rank(b);
+    if (byRank) { return byRank; }
+    if (state.sort === "newest") { return b.id - a.id; }
+    return (b.votes - a.votes) || (a.id - b.id);
+  }
+
+  function reorder(list, entries) {
+    // Put the list in order by moving existing nodes. The item that holds the focus never
+    // moves (a moved node loses focus): the others are placed before and after it.
+    var wanted = entries.map(function (entry) { return entry.el; });
+    var current = Array.prototype.slice.call(list.children);
+    if (wanted.length === current.length && wanted.every(function (node, i) { return node === current[i]; })) { return; }
+    var anchor = null;
+    wanted.forEach(function (node) { if (node.contains(document.activeElement)) { anchor = node; } });
+    var anchorIndex = anchor ? wanted.indexOf(anchor) : -1;
+    wanted.forEach(function (node, i) {
+      if (node === anchor) { return; }
+      if (anchor && i < anchorIndex) { list.insertBefore(node, anchor); } else { list.appendChild(node); }
+    });
+  }
+
+  function sortQuestions() {
+    var main = [], awaiting = [];
+    state.questions.forEach(function (entry) {
+      (entry.el.parentNode === el.awaitingList ? awaiting : main).push(entry);
+    });
+    var byData = function (a, b) { return compareQuestions(a.data, b.data); };
+    main.sort(byData);
+    awaiting.sort(function (a, b) { return a.data.id - b.data.id; });
+    reorder(el.questions, main);
+    reorder(el.awaitingList, awaiting);
+    el.awaiting.hidden = !awaiting.length;
+    el.questionsEmpty.hidden = main.length > 0;
+    var count = main.filter(function (entry) {
+      return entry.data.state !== "hidden" && entry.data.state !== "awaiting_approval";
+    }).length;
+    el.questionCount.textContent = plural("questions", count);
+  }
+
+  function toggleVote(entry) {
+    var id = entry.data.id;
+    if (state.voting.has(id) || state.banned) { return; }
+    state.voting.add(id);
+    el.questionsError.textContent = "";
+    call("vote", { question_id: id, up: !state.myVotes.has(id) }, function (ack) {
+      state.voting.delete(id);
+      if (!ack.ok) { el.questionsError.textContent = ack.message || ""; return; }
+      if (ack.voted) { state.myVotes.add(id); } else { state.myVotes.delete(id); }
+      entry.data.votes = ack.votes;
+      updateVote(entry);
+      sortQuestions();
+    });
+  }
+
+  el.sortButtons.forEach(function (button) {
+    button.addEventListener("click", function () {
+      state.sort = button.getAttribute("data-sort");
+      el.sortButtons.forEach(function (other) {
+        other.setAttribute("aria-pressed", other === button ? "true" : "false");
+      });
+      sortQuestions();
+    });
+  });
+
+  // -- actions on messages and questions ---------------------------------------------------------
+  function closeInlineForms(except) {
+    $all(".live-inline-form").forEach(function (form) { if (form !== except) { form.remove(); } });
+  }
+
+  function inlineForm(templateName, entry, button, onSubmit) {
+    closeInlineForms(null);
+    var form = uniquify(clone(templateName));
+    entry.el.appendChild(form);
+    function cancel() { form.remove(); if (button.isConnected) { button.focus(); } }
+    $("[data-cancel]", form).addEventListener("click", cancel);
+    form.addEventListener("keydown", function (event) { if (event.key === "Escape") { event.preventDefault(); cancel(); } });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      showError(form, "");
+      onSubmit(form, function (ack) {
+        if (!ack.ok) { showError(form, ack.message); return; }
+        form.remove();
+        var next = $("[data-actions] button:not([hidden])", entry.el);
+        if (next && entry.el.isConnected) { next.focus(); } else { focusList(entry); }
+      });
+    });
+    var first = $("input:checked, input[type=text]", form);
+    if (first) { first.focus(); }
+  }
+
+  function focusList(entry) {
+    var scroller = entry.el.closest("[data-messages-scroll], [data-questions-scroll]") ||
+      (entry.el.getAttribute("data-kind") === "message" ? el.messagesScroll : el.questions.parentNode);
+    scroller.focus();
+  }
+
+  function runAction(kind, entry, action, button) {
+    var data = entry.data;
+    if (action === "report") {
+      var payload = kind === "message" ? { message_id: data.id } : { question_id: data.id };
+      call("report", payload, function (ack) { showStatus(ack.ok ? text("reported") : ack.message); });
+    } else if (action === "hide") {
+      inlineForm("hide-form", entry, button, function (form, done) {
+        var reason = $('input[name="reason"]', form).value.trim();
+        var payload = { kind: kind, id: data.id };
+        if (reason) { payload.reason = reason; }
+        call("hide", payload, function (ack) {
+          if (ack.ok) { showStatus(text("hidden-done")); }
+          done(ack);
+        });
+      });
+    } else if (action === "restore") {
+      call("restore", { kind: kind, id: data.id }, function (ack) {
+        showStatus(ack.ok ? text("restored-done") : ack.message);
+      });
+    } else if (action === "ban") {
+      inlineForm("ban-form", entry, button, function (form, done) {
+        var scope = $('input[name="scope"]:checked', form);
+        var reason = $('input[name="reason"]', form).value.trim();
+        var payload = { participant_id: data.participant_id, whole_event: Boolean(scope && scope.value === "event") };
+        if (reason) { payload.reason = reason; }
+        call("ban", payload, function (ack) {
+          if (ack.ok) { showStatus(format(text("banned-done"), { name: authorName(data) })); }
+          done(ack);
+        });
+      });
+    } else if (action === "approve" || action === "answering" || action === "answered") {
+      var target = action === "approve" ? "visible" : action;
+      call("set_question_state", { question_id: data.id, state: target }, function (ack) {
+        if (!ack.ok) { el.questionsError.textContent = ack.message || ""; return; }
+        upsertQuestion(ack.question);
+        sortQuestions();
+      });
+    }
+  }
+
+  function rerenderAll() {
+    state.messages.forEach(function (entry) { renderMessage(entry); });
+    state.questions.forEach(function (entry) { renderQuestion(entry); });
+  }
+
+  // -- rules, presence, bans -------------------------------------------------------------------------
+  function setRules(rules) {
+    if (rules) { state.rules = rules; }
+    applyRules();
+  }
+
+  function setDisabled(form, disabled) {
+    $all("textarea, input, button", form).forEach(function (control) { control.disabled = disabled; });
+  }
+
+  function applyRules() {
+    var rules = state.rules, staff = state.me.moderator;
+    var chatLines = [];
+    if (!rules.chat_open) { chatLines.push(text(staff ? "chat-closed-staff" : "chat-closed")); }
+    if (rules.slow_mode_seconds > 0) {
+      chatLines.push(format(text("slow-mode"), { seconds: numberFormat.format(rules.slow_mode_seconds) }));
+    }
+    el.chatNotice.textContent = chatLines.join(" ");
+    el.chatNotice.hidden = !chatLines.length;
+    var questionLines = [];
+    if (!rules.questions_open) { questionLines.push(text("questions-closed")); }
+    if (rules.questions_premoderated) { questionLines.push(text("questions-premoderated")); }
+    el.questionsNotice.textContent = questionLines.join(" ");
+    el.questionsNotice.hidden = !questionLines.length;
+
+    setDisabled(el.messageForm, state.banned || (!rules.chat_open && !staff));
+    setDisabled(el.askForm, state.banned || (!rules.questions_open && !staff));
+    if (state.banned) { setDisabled(el.nameForm, true); el.changeName.disabled = true; }
+
+    el.chatToggle.textContent = text(rules.chat_open ? "close-chat" : "open-chat");
+    el.questionsToggle.textContent = text(rules.questions_open ? "close-questions" : "open-questions");
+    var slow = String(rules.slow_mode_seconds || 0);
+    if (!$all("option", el.slowMode).some(function (option) { return option.value === slow; })) {
+      var option = document.createElement("option");
+      option.value = slow;
+      option.textContent = format(text("seconds"), { seconds: slow });
+      el.slowMode.appendChild(option);
+    }
+    el.slowMode.value = slow;
+    el.premoderate.checked = Boolean(rules.questions_premoderated);
+  }
+
+  function changeRules(changes) {
+    el.modError.textContent = "";
+    call("set_rules", changes, function (ack) {
+      if (!ack.ok) { el.modError.textContent = ack.message || ""; applyRules(); return; }
+      setRules(ack.rules);
+      showStatus(text("rules-saved"));
+    });
+  }
+  el.chatToggle.addEventListener("click", function () { changeRules({ chat_open: !state.rules.chat_open }); });
+  el.questionsToggle.addEventListener("click", function () {
+    changeRules({ questions_open: !state.rules.questions_open });
+  });
+  el.slowMode.addEventListener("change", function () {
+    changeRules({ slow_mode_seconds: parseInt(el.slowMode.value, 10) || 0 });
+  });
+  el.premoderate.addEventListener("change", function () {
+    changeRules({ questions_premoderated: el.premoderate.checked });
+  });
+
+  function setViewers(count) {
+    if (typeof count !== "number") { return; }
+    el.viewers.textContent = format(text("watching"), { count: numberFormat.format(count) });
+    el.viewers.hidden = false;
+  }
+
+  // -- tabs -------------------------------------------------------------------------------------------
+  function selectTab(tab, focus) {
+    el.tabs.forEach(function (other) {
+      var selected = other === tab;
+      other.setAttribute("aria-selected", selected ? "true" : "false");
+      document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
+    });
+    if (focus) { tab.focus(); }
+    if (tab.getAttribute("aria-controls") === "live-chat") { scrollToEnd(false); }
+  }
+  el.tabs.forEach(function (tab, index) {
+    tab.addEventListener("click", function () { selectTab(tab, false); });
+    tab.addEventListener("keydown", function (event) {
+      var next = null;
+      if (event.key === "ArrowRight") { next = el.tabs[(index + 1) % el.tabs.length]; }
+      else if (event.key === "ArrowLeft") { next = el.tabs[(index - 1 + el.tabs.length) % el.tabs.length]; }
+      else if (event.key === "Home") { next = el.tabs[0]; }
+      else if (event.key === "End") { next = el.tabs[el.tabs.length - 1]; }
+      if (next) { event.preventDefault(); selectTab(next, true); }
+    });
+  });
+
+  // -- events from the server ----------------------------------------------------------------------
+  socket.on("message", function (data) { addMessage(data, false); });
+  socket.on("message_hidden", function (data) {
+    if (data && data.hidden !== undefined) { addMessage(data, true); } else if (data) { removeMessage(data.id); }
+  });
+  socket.on("message_restored", function (data) { addMessage(data, true); });
+  socket.on("question", function (data) { upsertQuestion(data); sortQuestions(); });
+  socket.on("question_hidden", function (data) {
+    if (!data) { return; }
+    if (data.state !== undefined) { upsertQuestion(data); sortQuestions(); } else { removeQuestion(data.id); }
+  });
+  socket.on("votes", function (data) {
+    if (!data || data.talk_id !== TALK_ID || !data.counts) { return; }
+    Object.keys(data.counts).forEach(function (key) {
+      var entry = state.questions.get(parseInt(key, 10));
+      if (entry && typeof data.counts[key] === "number") {
+        entry.data.votes = data.counts[key];
+        updateVote(entry);
+      }
+    });
+    sortQuestions();
+  });
+  socket.on("rules", setRules);
+  socket.on("presence", function (data) { if (data && data.talk_id === TALK_ID) { setViewers(data.viewers); } });
+  socket.on("reported", function (data) {
+    if (!data) { return; }
+    var key = data.message_id ? "message:" + data.message_id : "question:" + data.question_id;
+    state.reported.add(key);
+    var entry = data.message_id ? state.messages.get(data.message_id) : state.questions.get(data.question_id);
+    if (entry && data.message_id) { renderMessage(entry); } else if (entry) { renderQuestion(entry); }
+  });
+  socket.on("banned", function (data) {
+    state.banned = true;
+    el.banned.textContent = (data && data.message) || "";
+    setConnection("");
+    closeInlineForms(null);
+    applyRules();
+  });
+})();

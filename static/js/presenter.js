@@ -1,0 +1,94 @@
+// The presenter view: the question being answered now and the five with most votes, live.
+// It only joins the talk's room and listens; it never writes. Words come from the template,
+// questions reach the page through textContent only.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-presenter][data-talk-id]");
+  if (!root || typeof window.io !== "function") { return; }
+
+  var TALK_ID = parseInt(root.getAttribute("data-talk-id"), 10);
+  var TOP = 5;
+  var numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
+  var questions = new Map();  // id -> question payload
+  var current = root.querySelector("[data-presenter-current]");
+  var none = root.querySelector("[data-presenter-none]");
+  var list = root.querySelector("[data-presenter-top]");
+  var empty = root.querySelector("[data-presenter-empty]");
+  var connection = root.querySelector("[data-presenter-connection]");
+  var template = root.querySelector('template[data-template="presenter-item"]');
+
+  function text(key) { return root.getAttribute("data-text-" + key) || ""; }
+  function votes(count) {
+    return text(count === 1 ? "votes-one" : "votes-other").replace("{count}", function () {
+      return numberFormat.format(count);
+    });
+  }
+  function fill(target, question) {
+    target.querySelector("[data-body]").textContent = question.body;
+    // A moderator's socket gets anonymous askers' names too: never put them on the big screen.
+    target.querySelector("[data-author]").textContent =
+      (!question.anonymous && question.name) || text("anonymous");
+    target.querySelector("[data-votes]").textContent = votes(question.votes);
+  }
+
+  var shownCurrent = "";
+  function render() {
+    var all = Array.from(questions.values());
+    var answering = all.filter(function (q) { return q.state === "answering"; })[0];
+    // Only rewrite the live region when the question itself changes, not on every vote.
+    var key = answering ? answering.id + ":" + answering.body : "";
+    if (key !== shownCurrent) {
+      shownCurrent = key;
+      if (answering) { fill(current, answering); }
+      current.hidden = !answering;
+      none.hidden = Boolean(answering);
+    } else if (answering) {
+      current.querySelector("[data-votes]").textContent = votes(answering.votes);
+    }
+    var top = all.filter(function (q) { return q.state === "visible"; })
+      .sort(function (a, b) { return (b.votes - a.votes) || (a.id - b.id); })
+      .slice(0, TOP);
+    var items = top.map(function (question) {
+      var item = template.content.firstElementChild.cloneNode(true);
+      fill(item, question);
+      return item;
+    });
+    list.replaceChildren.apply(list, items);
+    empty.hidden = items.length > 0;
+  }
+
+  function set(question) {
+    if (!question || typeof question.id !== "number") { return; }
+    questions.set(question.id, question);
+  }
+
+  var socket = window.io("/live", { transports: ["websocket", "polling"] });
+  connection.textContent = text("connecting");
+  socket.on("connect", function join() {
+    socket.timeout(5000).emit("join", { talk_id: TALK_ID }, function (error, ack) {
+      if (error) { if (socket.connected) { join(); } return; }
+      if (!ack || !ack.ok) { connection.textContent = (ack && ack.message) || ""; return; }
+      connection.textContent = "";
+      questions.clear();
+      (ack.questions || []).forEach(set);
+      render();
+    });
+  });
+  socket.on("disconnect", function (reason) {
+    connection.textContent = text("reconnecting");
+    if (reason === "io server disconnect") { window.setTimeout(function () { socket.connect(); }, 1000); }
+  });
+  socket.on("question", function (question) { set(question); render(); });
+  socket.on("question_hidden", function (data) {
+    if (data && data.state !== undefined) { set(data); } else if (data) { questions.delete(data.id); }
+    render();
+  });
+  socket.on("votes", function (data) {
+    if (!data || data.talk_id !== TALK_ID || !data.counts) { return; }
+    Object.keys(data.counts).forEach(function (key) {
+      var question = questions.get(parseInt(key, 10));
+      if (question) { question.votes = data.counts[key]; }
+    });
+    render();
+  });
+})();

@@ -1,0 +1,1 @@
+"""The live room (/live) against real server processes, through real sockets."""

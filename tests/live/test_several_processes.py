@@ -1,0 +1,256 @@
+"""Two server processes sharing one PostgreSQL database (a fresh schema in `test`) and one
+Redis message queue (a Redis database number of this run's own): messages, viewer counts and
+bans cross from one process to the other.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from server.sockets import protocol as p
+from tests.conftest import POSTGRES_URL
+from tests.live.conftest import SLUG, Arena, Browsers, open_browsers, start_server
+
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+@dataclass
+class Deployment:
+    """Processes that belong together: one database schema, one Redis database."""
+
+    processes: list[Arena]
+    database_url: str
+    queue_url: str
+
+
+@pytest.fixture(scope="module")
+def postgres_schemas() -> Iterator[Callable[[], str]]:
+    """Makes fresh schemas in the `test` database; drops every one at the end."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        schema = f"arena_live_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        made.append(schema)
+        return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+    yield make
+    with admin.connect() as connection:
+        for schema in made:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def redis_databases() -> Iterator[Callable[[], str]]:
+    """Hands out empty Redis database numbers (1-15, in random order); flushes each at the end."""
+    candidates = list(range(1, 16))
+    random.shuffle(candidates)
+    taken: list[int] = []
+
+    def take() -> str:
+        while candidates:
+            number = candidates.pop()
+            client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+            try:
+                if client.dbsize() == 0:
+                    taken.append(number)
+                    return f"{REDIS_URL}/{number}"
+            finally:
+                client.close()
+        raise RuntimeError("no empty Redis database left")
+
+    yield take
+    for number in taken:
+        client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+        client.flushdb()
+        client.close()
+
+
+def deploy(tmp_dir: Path, database_url: str, queue_url: str, processes: int) -> Deployment:
+    """`processes` servers on one database and one queue; the first migrates and loads the demo."""
+    shared = {
+        "ARENA_DATABASE__URL": database_url,
+        "ARENA_CHAT__MESSAGE_QUEUE": queue_url,
+        # Every process must read the others' cookies and sign-in links.
+        "ARENA_SERVER__SECRET_KEY": f"live-test-{uuid.uuid4().hex}",
+    }
+    started: list[Arena] = []
+    try:
+        for n in range(processes):
+            directory = tmp_dir / f"process-{n}"
+            directory.mkdir()
+            started.append(Arena(start_server(directory, extra_env=shared, prepare=(n == 0))))
+    except BaseException:
+        undeploy(Deployment(started, database_url, queue_url))
+        raise
+    return Deployment(started, database_url, queue_url)
+
+
+def undeploy(deployment: Deployment) -> None:
+    for arena in deployment.processes:
+        arena.close()
+        arena.server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, postgres_schemas, redis_databases) -> Iterator[Deployment]:
+    deployment = deploy(tmp_path_factory.mktemp("cluster"), postgres_schemas(), redis_databases(), processes=2)
+    yield deployment
+    undeploy(deployment)
+
+
+@pytest.fixture
+def a(cluster: Deployment) -> Arena:
+    return cluster.processes[0]
+
+
+@pytest.fixture
+def b(cluster: Deployment) -> Arena:
+    return cluster.processes[1]
+
+
+@pytest.fixture
+def browsers(a: Arena) -> Iterator[Browsers]:
+    with open_browsers(a) as browsers:
+        yield browsers
+
+
+@pytest.fixture
+def talk_id(a: Arena) -> int:
+    return a.new_talk()[0]
+
+
+def test_messages_from_both_processes_reach_everyone_complete_and_in_id_order(browsers: Browsers, a, b, talk_id):
+    # Two writers on each process (the flood limit is five in ten seconds per person).
+    writers = {a: [browsers.open(f"A{n}", talk_id=talk_id, arena=a) for n in range(2)],
+               b: [browsers.open(f"B{n}", talk_id=talk_id, arena=b) for n in range(2)]}
+    on_a, on_b = browsers.open(None, talk_id=talk_id, arena=a), browsers.open(None, talk_id=talk_id, arena=b)
+
+    sent = []
+    for n in range(20):
+        writer = writers[a if n % 2 == 0 else b][(n // 2) % 2]
+        ack = writer.say(f"meddelande {n}")
+        assert ack["ok"] is True, ack
+        sent.append(ack["message"]["id"])
+    for reader in (on_a, on_b):
+        assert reader.wait_until(lambda r=reader: len(r.events(p.MESSAGE)) >= 20, timeout=5), reader.events(p.MESSAGE)
+
+    for reader in (on_a, on_b):
+        ids = [m["id"] for m in reader.events(p.MESSAGE)]
+        assert ids == sorted(sent), ids
+        assert all(x < y for x, y in zip(ids, ids[1:]))
+
+
+def test_messages_sent_at_the_same_moment_on_both_processes_arrive_in_id_order(browsers: Browsers, a, b,
+                                                                               talk_id):
+    # A busy room: ten people on each process press "send" at the same moment, twice.
+    senders = [browsers.open(f"S{n}", talk_id=talk_id, arena=a if n % 2 else b) for n in range(20)]
+    on_a, on_b = browsers.open(None, talk_id=talk_id, arena=a), browsers.open(None, talk_id=talk_id, arena=b)
+    sent: list[int] = []
+    for round_ in range(2):
+        start = threading.Barrier(len(senders))
+
+        def send(sender, round_=round_, start=start):
+            start.wait(timeout=10)
+            return sender.say(f"samtidigt {round_}")
+
+        with ThreadPoolExecutor(len(senders)) as pool:
+            acks = list(pool.map(send, senders))
+        assert all(ack["ok"] for ack in acks), acks
+        sent += [ack["message"]["id"] for ack in acks]
+    for reader in (on_a, on_b):
+        assert reader.wait_until(lambda r=reader: len(r.events(p.MESSAGE)) >= 40, timeout=5)
+
+    # The id is the order and the catch-up cursor (docs/realtime.md): a page that shows
+    # messages as they come, or reconnects with the last id it saw, needs them in id order.
+    arrived = {name: [m["id"] for m in reader.events(p.MESSAGE)] for name, reader in (("A", on_a), ("B", on_b))}
+    assert arrived == {"A": sorted(sent), "B": sorted(sent)}
+
+
+def test_viewer_counts_add_up_across_processes(browsers: Browsers, a, b, talk_id):
+    viewers = [browsers.open(None, talk_id=talk_id, arena=a) for _ in range(2)]
+    viewers += [browsers.open(None, talk_id=talk_id, arena=b) for _ in range(3)]
+
+    seen = [v.wait_for(p.PRESENCE, lambda e: e["talk_id"] == talk_id and e["viewers"] == 5, timeout=3)
+            for v in (viewers[0], viewers[2])]
+
+    assert seen[0] is not None, f"on A: {viewers[0].events(p.PRESENCE)}"
+    assert seen[1] is not None, f"on B: {viewers[2].events(p.PRESENCE)}"
+
+
+def _ban_from_a(browsers: Browsers, a: Arena, troll_on: Arena, talk_id: int):
+    """A moderator on A bans, for the whole event, a participant who writes on `troll_on`."""
+    grant = a.grant("moderator", "Moa Moderator", event=SLUG)
+    moderator = browsers.open(None, talk_id=talk_id, arena=a, sign_in=grant.link)
+    troll = browsers.open("Troll", talk_id=talk_id, arena=troll_on)
+    said = troll.say("trams")["message"]["id"]
+    seen = moderator.wait_for(p.MESSAGE, lambda m: m["id"] == said, timeout=5)
+    assert seen is not None
+    ban = moderator.call(p.BAN, {"participant_id": seen["participant_id"], "whole_event": True, "reason": "Trams"})
+    assert ban["ok"] is True, ban
+    return troll
+
+
+def test_ban_made_on_one_process_closes_the_connection_on_the_other(browsers: Browsers, a, b, talk_id):
+    troll = _ban_from_a(browsers, a, b, talk_id)
+
+    closed = troll.wait_disconnected(timeout=2)
+
+    assert closed, "the banned participant's connection on B stayed open"
+
+
+@pytest.mark.parametrize("where", ["same_process", "other_process"])
+def test_banned_participant_is_told_before_the_connection_closes(browsers: Browsers, a, b, talk_id, where):
+    troll = _ban_from_a(browsers, a, a if where == "same_process" else b, talk_id)
+
+    assert troll.wait_disconnected(timeout=2)
+    notice = troll.wait_for(p.BANNED, timeout=0.5)
+
+    assert notice is not None and notice["message"], "the page closed without telling the participant why"
+
+
+def test_out_of_range_id_on_postgresql_is_refused_not_internal(browsers: Browsers, a, talk_id):
+    viewer = browsers.open("Anna", talk_id=talk_id, arena=a)
+
+    acks = {
+        "join": viewer.call(p.JOIN, {"talk_id": 2**31}),
+        "vote": viewer.call(p.VOTE, {"question_id": 2**31, "up": True}),
+        "report": viewer.call(p.REPORT, {"message_id": 2**31}),
+    }
+
+    assert {name: ack["error"] for name, ack in acks.items()} == {
+        "join": "talk_not_found", "vote": "question_not_found", "report": "not_found"}
+
+
+def test_two_deployments_on_one_redis_do_not_hear_each_other(tmp_path, browsers: Browsers, a,
+                                                            postgres_schemas, redis_databases):
+    # Another Arena (say, staging) with its own PostgreSQL schema and its own Redis database
+    # number on the same Redis server, as config.toml suggests; its demo talks have the same ids.
+    other = deploy(tmp_path, postgres_schemas(), redis_databases(), processes=1).processes[0]
+    try:
+        talk_id = a.talk_id()
+        assert other.talk_id() == talk_id  # the same room name, "talk:<id>", in both
+        stranger = browsers.open(None, talk_id=talk_id, arena=other)
+        sender, local = browsers.open("Anna", talk_id=talk_id, arena=a), browsers.open(None, talk_id=talk_id, arena=a)
+
+        sent = sender.say("Bara för den här Arenan")["message"]["id"]
+        assert local.wait_for(p.MESSAGE, lambda m: m["id"] == sent, timeout=5) is not None
+        leaked = stranger.wait_for(p.MESSAGE, timeout=1)
+
+        assert leaked is None, f"a message of another deployment arrived: {leaked}"
+    finally:
+        other.close()
+        other.server.stop()
