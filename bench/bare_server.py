@@ -8,10 +8,12 @@ but does nothing else: `join` puts the connection in the talk's room, `set_name`
 and `send_message` broadcasts a payload shaped like Arena's chat message to the room and acks.
 No database, no session, no moderation, no limits, no presence.
 
-Fairness with `python -m server serve`: the same async mode (eventlet), the same Socket.IO
-settings (max_http_buffer_size 65536, python-engineio's default ping interval and timeout,
-the same origin check), the same `socketio.run` with eventlet's WSGI server allowed 20,000
-connections (its default, 1,024, would refuse the 2,000-client run) and no access log, and
+Fairness with `python -m server serve` (server/__main__.py, _serve): the same async mode
+(eventlet), the same Socket.IO settings (max_http_buffer_size 65536, python-engineio's default
+ping interval and timeout, the same origin check), the same WSGI server set up the same way:
+a listening socket of its own with TCP_NODELAY (inherited by the accepted connections) and a
+backlog of 2,048, `eventlet.wsgi.server` allowed 20,000 connections (its default, 1,024, would
+refuse the 2,000-client run), no access log, gc.collect() + gc.freeze() after start-up, and
 RLIMIT_NOFILE raised to its hard limit. Listens on 127.0.0.1 only.
 """
 
@@ -26,8 +28,10 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import itertools  # noqa: E402
 import resource  # noqa: E402
+import socket  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -103,10 +107,16 @@ def main() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     base_url = f"http://127.0.0.1:{args.port}"
-    app, socketio = create_app(base_url)
+    app, _socketio = create_app(base_url)
     print(f"bare server on {base_url} (eventlet)", flush=True)
-    socketio.run(app, host="127.0.0.1", port=args.port, debug=False, use_reloader=False,
-                 log_output=False, max_size=20000)
+    # As Arena's _serve does: its own listener, TCP_NODELAY, backlog 2,048, gc.freeze().
+    listener = socket.create_server(("127.0.0.1", args.port), backlog=2048, reuse_port=False)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    gc.collect()
+    gc.freeze()
+    import eventlet.wsgi
+
+    eventlet.wsgi.server(listener, app, max_size=20000, log_output=False)
     return 0
 
 

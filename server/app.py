@@ -46,12 +46,22 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # init_app builds a new Socket.IO server on every call: pass async_mode every time and
     # register namespaces only after it.
+    client_manager = None
+    if settings.chat.message_queue:
+        from server.sockets.ordering import OrderedRedisManager, default_channel
+
+        client_manager = OrderedRedisManager(
+            settings.chat.message_queue,
+            channel=settings.chat.message_queue_channel or default_channel(settings.database_url),
+        )
+    # The SocketIO object keeps options between init_app calls: pass every one, every time.
     socketio.init_app(
         app,
         async_mode=settings.server.async_mode,
         cors_allowed_origins=[settings.public_base_url],
         max_http_buffer_size=settings.chat.max_http_buffer_size,
-        message_queue=settings.chat.message_queue or None,
+        client_manager=client_manager,
+        message_queue=None,
     )
     from server.sockets import register_namespaces
 

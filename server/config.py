@@ -73,6 +73,9 @@ class ChatSettings:
     flood_window_seconds: int = 10
     max_http_buffer_size: int = 65536
     message_queue: str = ""
+    # Redis pub/sub channel; empty: one derived from the database URL, so two deployments on
+    # one Redis never share rooms.
+    message_queue_channel: str = ""
 
 
 @dataclass

@@ -22,14 +22,14 @@ from server.services.errors import NotFound, ValidationError
 DISPLAY_NAME_MAX = 40
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # Control characters other than newline and tab would let one message break the layout of others.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_display_name(value: Any) -> str:
     """1-40 characters after trimming; no control characters."""
     if not isinstance(value, str):
         raise ValidationError(_l("Choose a name to show in the chat."), code="invalid_name", field="name")
-    name = _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    name = CONTROL_CHARACTERS.sub("", unicodedata.normalize("NFC", value)).strip()
     name = re.sub(r"\s+", " ", name)
     if not name:
         raise ValidationError(_l("Choose a name to show in the chat."), code="invalid_name", field="name")
@@ -42,7 +42,7 @@ def clean_display_name(value: Any) -> str:
 def clean_text(value: Any, *, max_length: int, field: str) -> str:
     if not isinstance(value, str):
         raise ValidationError(_l("Write something first."), code="empty", field=field)
-    text = _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    text = CONTROL_CHARACTERS.sub("", unicodedata.normalize("NFC", value)).strip()
     if not text:
         raise ValidationError(_l("Write something first."), code="empty", field=field)
     if len(text) > max_length:

@@ -4,6 +4,7 @@ is written to the audit log in the same transaction."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +14,14 @@ from sqlalchemy.orm import Session
 from server.db import utcnow
 from server.i18n import _l
 from server.models import AuditEntry, Ban, ChatMessage, Question, QuestionState, Report, Talk
+from server.services.chat import CONTROL_CHARACTERS
 from server.services.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from server.services.roles import Actor
 
 MAX_SLOW_MODE_SECONDS = 600
+PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 REASON_MAX = 500
 
 
@@ -38,7 +41,7 @@ def clean_reason(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise ValidationError(_l("The reason must be text."), code="invalid", field="reason")
-    text = value.strip()
+    text = CONTROL_CHARACTERS.sub("", value).strip()
     if len(text) > REASON_MAX:
         raise ValidationError(_l("At most %(count)d characters.", count=REASON_MAX), code="too_long", field="reason")
     return text
@@ -90,7 +93,7 @@ def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whol
     from server.services.roles import require_moderator
 
     require_moderator(actor, talk)
-    if not isinstance(participant_id, str) or not participant_id or len(participant_id) > 64:
+    if not isinstance(participant_id, str) or not PARTICIPANT_ID.match(participant_id):
         raise ValidationError(_l("Choose whom to ban."), code="invalid", field="participant_id")
     if not isinstance(whole_event, bool):
         raise ValidationError(_l("Choose the talk or the whole event."), code="invalid", field="whole_event")

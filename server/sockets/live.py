@@ -7,6 +7,7 @@ handler answers with an ack and never lets an exception reach the client.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -16,7 +17,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from flask import current_app, request, session
 from flask_babel import refresh
@@ -30,6 +31,7 @@ from server.services import chat, moderation, presence, qa
 from server.services.errors import ServiceError, ValidationError
 from server.services.roles import Actor, actor_for, revoked_since
 from server.sockets import protocol as p
+from server.sockets.ordering import OrderedRedisManager
 
 log = logging.getLogger(__name__)
 VOTE_FLUSH_SECONDS = 0.25  # vote counts go out at most 4 times a second per talk
@@ -87,6 +89,15 @@ def _fields(data: Any, required: dict[str, type | tuple], optional: dict[str, ty
         # bool is an int in Python: a vote's "up" must not count as a question id.
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in _as_tuple(expected)):
             raise HandlerError(p.E_INVALID_PAYLOAD, _("The request was not understood."))
+        # Ids are 32-bit in PostgreSQL: a larger number is no id of ours.
+        if isinstance(value, int) and not isinstance(value, bool) and not -2**31 <= value < 2**31:
+            raise HandlerError(p.E_INVALID_PAYLOAD, _("The request was not understood."))
+        # A lone surrogate (half an emoji cut by a client) cannot be stored as UTF-8.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise HandlerError(p.E_INVALID_PAYLOAD, _("The request was not understood.")) from None
     return data
 
 
@@ -260,14 +271,16 @@ class LiveNamespace(Namespace):
         settings = self._settings().chat
         self._throttle(self.state.recent_writes, actor.participant_id, settings.flood_messages,
                        settings.flood_window_seconds)
-        message, created = chat.post_message(
-            db.session, talk, participant_id=actor.participant_id, display_name=name, body=fields["body"],
-            client_id=fields["client_id"], max_length=settings.message_max_length, author_role=actor.role_in(talk),
-        )
-        db.session.commit()  # persist, then broadcast: a reload shows what was sent
-        if created:
-            self._broadcast(talk.id, p.MESSAGE, message_payload(message, staff=False),
-                            message_payload(message, staff=True))
+        with self._in_order(talk.id) as emit_in_order:
+            message, created = chat.post_message(
+                db.session, talk, participant_id=actor.participant_id, display_name=name, body=fields["body"],
+                client_id=fields["client_id"], max_length=settings.message_max_length,
+                author_role=actor.role_in(talk),
+            )
+            db.session.commit()  # persist, then broadcast: a reload shows what was sent
+            if created:
+                emit_in_order(p.MESSAGE, message_payload(message, staff=False), p.talk_room(talk.id))
+                emit_in_order(p.MESSAGE, message_payload(message, staff=True), p.staff_room(talk.id))
         return {"message": message_payload(message, staff=connection.staff), "duplicate": not created}
 
     @acked
@@ -416,6 +429,18 @@ class LiveNamespace(Namespace):
         return {"rules": rules}
 
     # -- emitting -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _in_order(self, talk_id: int) -> Iterator[Callable[[str, Any, str], None]]:
+        """Chat messages reach every client in id order, on every process (server/sockets/ordering.py)."""
+        manager = self.socketio.server.manager
+        if isinstance(manager, OrderedRedisManager):
+            with manager.talk_lock(talk_id):
+                yield lambda event, data, room: manager.emit_in_order(event, data, namespace=self.namespace,
+                                                                      room=room)
+        else:
+            # One process: storing and emitting never yield between them, so order holds.
+            yield lambda event, data, room: self.socketio.emit(event, data, to=room, namespace=self.namespace)
+
     def _broadcast(self, talk_id: int, event: str, public: Any, staff: Any) -> None:
         self.socketio.emit(event, public, to=p.talk_room(talk_id), namespace=self.namespace)
         self.socketio.emit(event, staff, to=p.staff_room(talk_id), namespace=self.namespace)

@@ -399,10 +399,7 @@
     link.rel = "nofollow noopener";
     link.target = "_blank";
     link.textContent = url;
-    var note = document.createElement("span");
-    note.className = "visually-hidden";
-    note.textContent = " " + text("new-tab");
-    link.appendChild(note);
+    link.setAttribute("aria-describedby", "live-new-tab-note");  // "(opens in a new tab)"
     return link;
   }
 
@@ -415,7 +412,7 @@
     var role = $("[data-role]", item);
     if (ROLES.indexOf(data.role) !== -1) {
       role.textContent = text("role-" + data.role);
-      role.className = "live-badge live-badge-" + data.role;
+      role.className = "live-tag live-tag-" + data.role;
       role.hidden = false;
     } else {
       role.hidden = true;
@@ -454,35 +451,40 @@
     return button;
   }
 
-  function isMine(data) { return state.mine.has(data.client_id); }
+  function isMine(data) {
+    // Client ids are public in the payloads: the name must match too, so nobody can make
+    // their message look like one of ours (it would lose its Report button here).
+    return state.mine.has(data.client_id) && (data.name === null || data.name === undefined ||
+                                              data.name === state.name);
+  }
 
   // -- chat messages -----------------------------------------------------------------------------
+  function actionLabel(kind, action, data) {
+    // The visible word first, then whose message or question: "Report: message from Anna".
+    return format(text("label-" + kind), { action: actionTexts[action], name: authorName(data) });
+  }
+
   function messageActions(data) {
     var actions = [];
-    var name = authorName(data);
     if (state.me.moderator) {
-      if (data.hidden) {
-        actions.push(["restore", format(text("restore-message"), { name: name })]);
-      } else {
-        actions.push(["hide", format(text("hide-message"), { name: name })]);
-      }
-      if (data.participant_id && !isMine(data)) { actions.push(["ban", format(text("ban"), { name: name })]); }
+      actions.push(data.hidden ? "restore" : "hide");
+      if (data.participant_id && !isMine(data)) { actions.push("ban"); }
     } else if (!isMine(data)) {
-      actions.push(["report", format(text("report-message"), { name: name })]);
+      actions.push("report");
     }
     return actions;
   }
 
   function renderActions(entry, kind, actions) {
-    var key = actions.map(function (action) { return action[0]; }).join(",");
+    var key = actions.join(",") + "|" + authorName(entry.data);
     if (entry.actionsKey === key) { return; }
     entry.actionsKey = key;
     var container = $("[data-actions]", entry.el);
     var hadFocus = container.contains(document.activeElement);
     $all("[data-action]", container).forEach(function (button) { button.remove(); });
     actions.forEach(function (action) {
-      container.appendChild(actionButton(action[0], action[1], function (event) {
-        runAction(kind, entry, action[0], event.currentTarget);
+      container.appendChild(actionButton(action, actionLabel(kind, action, entry.data), function (event) {
+        runAction(kind, entry, action, event.currentTarget);
       }));
     });
     if (hadFocus) {
@@ -553,23 +555,14 @@
   // -- questions -----------------------------------------------------------------------------------
   function questionActions(data) {
     var actions = [];
-    var name = authorName(data);
+    if (state.me.host && (data.state === "visible" || data.state === "answered")) { actions.push("answering"); }
+    if (state.me.host && (data.state === "visible" || data.state === "answering")) { actions.push("answered"); }
     if (state.me.moderator) {
-      if (data.state === "awaiting_approval") { actions.push(["approve", format(text("approve"), { name: name })]); }
-      if (data.state === "hidden") {
-        actions.push(["restore", format(text("restore-question"), { name: name })]);
-      } else {
-        actions.push(["hide", format(text("hide-question"), { name: name })]);
-      }
-      if (data.participant_id && !isMine(data)) { actions.push(["ban", format(text("ban"), { name: name })]); }
+      if (data.state === "awaiting_approval") { actions.push("approve"); }
+      actions.push(data.state === "hidden" ? "restore" : "hide");
+      if (data.participant_id && !isMine(data)) { actions.push("ban"); }
     } else if (!isMine(data)) {
-      actions.push(["report", format(text("report-question"), { name: name })]);
-    }
-    if (state.me.host && (data.state === "visible" || data.state === "answered")) {
-      actions.push(["answering", format(text("answering-label"), { name: name })]);
-    }
-    if (state.me.host && (data.state === "visible" || data.state === "answering")) {
-      actions.push(["answered", format(text("answered-label"), { name: name })]);
+      actions.push("report");
     }
     return actions;
   }
@@ -581,7 +574,7 @@
     var badge = $("[data-state]", item);
     if (STATES.indexOf(data.state) !== -1) {
       badge.textContent = text("state-" + data.state);
-      badge.className = "live-badge live-state live-state-" + data.state;
+      badge.className = "live-tag live-state live-state-" + data.state;
       badge.hidden = false;
     } else {
       badge.hidden = true;
@@ -601,15 +594,20 @@
     var button = $("[data-vote]", entry.el);
     button.hidden = data.state === "awaiting_approval" || data.state === "hidden";
     button.setAttribute("aria-pressed", state.myVotes.has(data.id) ? "true" : "false");
-    button.setAttribute("aria-label", format(text("vote-label"), { name: authorName(data) }) + ", " +
-                        plural("votes", data.votes));
-    $("[data-vote-count]", entry.el).textContent = numberFormat.format(data.votes);
+    button.setAttribute("aria-label", format(text("label-question"), { action: button.getAttribute("data-label"),
+                                                                       name: authorName(data) }));
+    var count = $("[data-vote-count]", entry.el);
+    count.textContent = plural("votes", data.votes);
+    count.hidden = button.hidden;
   }
 
   function visibleToMe(data) {
-    if (state.me.moderator || state.me.host) { return true; }
+    if (state.me.moderator) { return true; }
     if (data.state === "hidden") { return false; }
-    return data.state !== "awaiting_approval" || isMine(data) || state.questions.has(data.id);
+    if (data.state !== "awaiting_approval") { return true; }
+    // A participant is only ever sent their own waiting questions. A speaker's join also
+    // lists other people's (see the report on qa.questions_for): show only their own.
+    return !state.me.host || isMine(data) || state.questions.has(data.id);
   }
 
   function upsertQuestion(data) {
@@ -623,6 +621,7 @@
       var body = $("[data-body]", entry.el);
       body.id = "live-question-" + data.id + "-body";
       var vote = $("[data-vote]", entry.el);
+      vote.setAttribute("data-label", vote.textContent.trim());
       vote.setAttribute("aria-describedby", body.id);
       vote.addEventListener("click", function () { toggleVote(entry); });
       state.questions.set(data.id, entry);

@@ -128,7 +128,12 @@ class Arena:
 
     # -- the database (arrange) ---------------------------------------------------------
     def talk_id(self, talk_slug: str = TALK_SLUGS[0], event_slug: str = SLUG) -> int:
-        with Session(self.engine) as session:
+        """The id the talk page gives its live panel (what the page's script joins with)."""
+        page = requests.get(self.page(talk_slug, event_slug), timeout=10)
+        found = re.search(r'data-talk-id="(\d+)"', page.text)
+        if page.status_code == 200 and found:
+            return int(found.group(1))
+        with Session(self.engine) as session:  # a page without the live panel: ask the database
             return session.scalars(select(Talk.id).join(Event).where(Event.slug == event_slug,
                                                                         Talk.slug == talk_slug)).one()
 
