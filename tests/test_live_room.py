@@ -350,3 +350,54 @@ def test_signed_in_role_is_shown_beside_the_name(browser, moderator_grant):
     ack = moa.say("Välkomna!")
 
     assert ack["message"]["role"] == "moderator"
+
+
+def test_sender_gets_its_message_in_the_ack_and_others_without_its_client_id(browser):
+    anna, helen = browser("Anna"), browser("Helen")
+    anna.socket.get_received(p.LIVE_NAMESPACE)
+    helen.socket.get_received(p.LIVE_NAMESPACE)
+
+    ack = anna.say("Mitt eget", client_id="mine-000001")
+
+    assert ack["message"]["client_id"] == "mine-000001" and ack["message"]["mine"] is True
+    assert anna.received(p.MESSAGE) == []  # not echoed back: the ack carried it
+    assert "client_id" not in helen.received(p.MESSAGE)[0]
+
+
+def test_rejoin_tells_the_client_which_messages_were_hidden_meanwhile(browser, moderator_grant, talk):
+    anna, helen = browser("Anna"), browser("Helen")
+    moa = browser("Moa", grant=moderator_grant)
+    seen = anna.say("snart dolt")["message"]["id"]
+
+    moa.call(p.HIDE, {"kind": "message", "id": seen, "reason": "Spam"})
+    rejoin = helen.call(p.JOIN, {"talk_id": talk.id, "last_message_id": seen})
+
+    assert rejoin["hidden_message_ids"] == [seen]
+
+
+def test_banned_participant_learns_it_on_join(app, browser, moderator_grant, talk):
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    anna.say("hej")
+    moa.call(p.BAN, {"participant_id": moa.received(p.MESSAGE)[0]["participant_id"], "whole_event": False})
+
+    again = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=anna.http)
+    joined = again.emit(p.JOIN, {"talk_id": talk.id}, namespace=p.LIVE_NAMESPACE, callback=True)
+
+    assert joined["me"]["banned"] is True and joined["me"]["banned_message"]
+
+
+def test_speaker_does_not_see_hidden_or_waiting_questions(app, browser, session, moderator_grant, talk):
+    speaker_grant = grant_role(session, role=Role.speaker, name="Mattias", now=utcnow(), talk=talk)
+    session.commit()
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    hidden = anna.ask("dold fråga")["question"]["id"]
+    moa.call(p.HIDE, {"kind": "question", "id": hidden})
+    moa.call(p.SET_RULES, {"questions_premoderated": True})
+    anna.ask("väntande fråga")
+
+    speaker = browser("Mattias", grant=speaker_grant)
+
+    assert speaker.joined["questions"] == []
+    assert speaker.joined["me"]["host"] is True

@@ -119,3 +119,11 @@ def get_message(session: Session, talk_id: int, message_id: Any) -> ChatMessage:
     if message is None or message.talk_id != talk_id:
         raise NotFound(_l("That message does not exist."), code="message_not_found")
     return message
+
+
+def hidden_message_ids(session: Session, talk_id: int, window: int = 500) -> list[int]:
+    """Hidden messages among the talk's latest `window`: a client that comes back takes them
+    off its screen, since they may have been hidden while it was away."""
+    latest = select(ChatMessage.id).where(ChatMessage.talk_id == talk_id).order_by(ChatMessage.id.desc()).limit(window)
+    return list(session.scalars(select(ChatMessage.id).where(ChatMessage.id.in_(latest.scalar_subquery()),
+                                                             ChatMessage.hidden_at.is_not(None))))

@@ -91,9 +91,9 @@ def has_voted(session: Session, question_ids: list[int], participant_id: str) ->
 
 def questions_for(session: Session, talk: Talk, actor: Actor, limit: int = 500) -> list[Question]:
     """Questions as this actor may see them: moderators also see hidden and waiting ones;
-    a participant also sees their own question while it waits for approval."""
+    a participant (the speaker too) also sees their own question while it waits."""
     query = select(Question).where(Question.talk_id == talk.id)
-    if not actor.can_host_questions(talk):
+    if not actor.can_moderate(talk):
         query = query.where(
             (Question.state.in_([QuestionState.visible, QuestionState.answering, QuestionState.answered]))
             | ((Question.state == QuestionState.awaiting_approval) & (Question.participant_id == actor.participant_id))

@@ -54,6 +54,9 @@ class Connection:
     grant_id: int | None
     talk_id: int | None = None
     staff: bool = False
+    # No session cookie: the id lasts only as long as this connection, so writing would let
+    # anyone vote again or dodge a ban by reconnecting. Such a connection may only read.
+    read_only: bool = False
 
 
 @dataclass
@@ -150,12 +153,15 @@ class LiveNamespace(Namespace):
         try:
             self._start_tickers()
             participant_id = session.get("participant_id")
-            if not isinstance(participant_id, str):
-                # No cookie (a non-browser client): an id for this connection only.
-                participant_id = secrets.token_urlsafe(16)
-                session["participant_id"] = participant_id
+            read_only = not isinstance(participant_id, str)
+            if read_only:
+                participant_id = secrets.token_urlsafe(16)  # for this connection only
             grant_id = session.get("grant_id")
-            self.state.connections[request.sid] = Connection(participant_id, grant_id if isinstance(grant_id, int) else None)
+            if isinstance(grant_id, int) and actor_for(db.session, participant_id, grant_id, utcnow()).role is None:
+                grant_id = None  # withdrawn or expired: connect as a participant
+            self.state.connections[request.sid] = Connection(
+                participant_id, grant_id if isinstance(grant_id, int) else None, read_only=read_only)
+            db.session.remove()
             join_room(p.participant_room(participant_id))
             return True
         except Exception:
@@ -182,6 +188,11 @@ class LiveNamespace(Namespace):
         if talk is None:
             raise HandlerError(p.E_NOT_JOINED, _("Reload the page to join the talk."))
         return talk
+
+    def _require_cookie(self, connection: Connection) -> None:
+        if connection.read_only:
+            raise HandlerError(p.E_COOKIES_REQUIRED,
+                               _("To take part, allow this site's cookie and reload the page."))
 
     def _display_name(self) -> str:
         name = session.get("display_name")
@@ -232,13 +243,20 @@ class LiveNamespace(Namespace):
             messages = chat.messages_after(db.session, talk.id, last_id, 1000, include_hidden=connection.staff)
         questions = qa.questions_for(db.session, talk, actor)
         counts = presence.viewer_counts(db.session, [talk.id], utcnow())
+        me = actor.participant_id
+        banned = not connection.staff and moderation.active_ban(db.session, talk, me) is not None
         return {
             "talk_id": talk.id,
             "me": {"name": session.get("display_name"), "role": actor.role_in(talk),
-                   "moderator": connection.staff, "host": actor.can_host_questions(talk)},
+                   "moderator": connection.staff, "host": actor.can_host_questions(talk),
+                   "banned": banned,
+                   "banned_message": _("A moderator has stopped you from writing here.") if banned else None},
             "rules": moderation.room_rules(talk),
-            "messages": [message_payload(m, staff=connection.staff) for m in messages],
-            "questions": [question_payload(q, staff=connection.staff) for q in questions],
+            "messages": [message_payload(m, staff=connection.staff, mine=m.participant_id == me) for m in messages],
+            "hidden_message_ids": [] if last_id is None or connection.staff
+            else chat.hidden_message_ids(db.session, talk.id),
+            "questions": [question_payload(q, staff=connection.staff, mine=q.participant_id == me)
+                          for q in questions],
             "my_votes": sorted(qa.has_voted(db.session, [q.id for q in questions], actor.participant_id)),
             "viewers": max(counts.get(talk.id, 0), len([c for c in self.state.connections.values()
                                                          if c.talk_id == talk.id])),
@@ -257,6 +275,7 @@ class LiveNamespace(Namespace):
     def on_send_message(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"body": str, "client_id": str})
         connection = self._connection()
+        self._require_cookie(connection)
         talk = self._joined_talk(connection)
         actor = self._actor(connection)
         self._check_not_banned(talk, actor)
@@ -279,14 +298,17 @@ class LiveNamespace(Namespace):
             )
             db.session.commit()  # persist, then broadcast: a reload shows what was sent
             if created:
-                emit_in_order(p.MESSAGE, message_payload(message, staff=False), p.talk_room(talk.id))
-                emit_in_order(p.MESSAGE, message_payload(message, staff=True), p.staff_room(talk.id))
-        return {"message": message_payload(message, staff=connection.staff), "duplicate": not created}
+                # The sender gets it in the ack (with its client id), everyone else now.
+                emit_in_order(p.MESSAGE, message_payload(message, staff=False), p.talk_room(talk.id), request.sid)
+                emit_in_order(p.MESSAGE, message_payload(message, staff=True), p.staff_room(talk.id), request.sid)
+        return {"message": message_payload(message, staff=connection.staff, mine=True, client_id=True),
+                "duplicate": not created}
 
     @acked
     def on_report(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {}, {"message_id": int, "question_id": int, "reason": str})
         connection = self._connection()
+        self._require_cookie(connection)
         talk = self._joined_talk(connection)
         actor = self._actor(connection)
         self._throttle(self.state.recent_writes, actor.participant_id, self._settings().chat.flood_messages,
@@ -306,6 +328,7 @@ class LiveNamespace(Namespace):
     def on_ask_question(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"body": str, "client_id": str}, {"anonymous": bool})
         connection = self._connection()
+        self._require_cookie(connection)
         talk = self._joined_talk(connection)
         actor = self._actor(connection)
         self._check_not_banned(talk, actor)
@@ -320,13 +343,15 @@ class LiveNamespace(Namespace):
                                    max_length=settings.question_max_length)
         db.session.commit()
         if created:
-            self._emit_question(talk.id, question)
-        return {"question": question_payload(question, staff=connection.staff), "duplicate": not created}
+            self._emit_question(talk.id, question, skip_sid=request.sid)
+        return {"question": question_payload(question, staff=connection.staff, mine=True, client_id=True),
+                "duplicate": not created}
 
     @acked
     def on_vote(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"question_id": int, "up": bool})
         connection = self._connection()
+        self._require_cookie(connection)
         talk = self._joined_talk(connection)
         actor = self._actor(connection)
         self._check_not_banned(talk, actor)
@@ -430,32 +455,33 @@ class LiveNamespace(Namespace):
 
     # -- emitting -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def _in_order(self, talk_id: int) -> Iterator[Callable[[str, Any, str], None]]:
+    def _in_order(self, talk_id: int) -> Iterator[Callable[[str, Any, str, str], None]]:
         """Chat messages reach every client in id order, on every process (server/sockets/ordering.py)."""
         manager = self.socketio.server.manager
         if isinstance(manager, OrderedRedisManager):
             with manager.talk_lock(talk_id):
-                yield lambda event, data, room: manager.emit_in_order(event, data, namespace=self.namespace,
-                                                                      room=room)
+                yield lambda event, data, room, skip_sid: manager.emit_in_order(
+                    event, data, namespace=self.namespace, room=room, skip_sid=skip_sid)
         else:
             # One process: storing and emitting never yield between them, so order holds.
-            yield lambda event, data, room: self.socketio.emit(event, data, to=room, namespace=self.namespace)
+            yield lambda event, data, room, skip_sid: self.socketio.emit(
+                event, data, to=room, namespace=self.namespace, skip_sid=skip_sid)
 
     def _broadcast(self, talk_id: int, event: str, public: Any, staff: Any) -> None:
         self.socketio.emit(event, public, to=p.talk_room(talk_id), namespace=self.namespace)
         self.socketio.emit(event, staff, to=p.staff_room(talk_id), namespace=self.namespace)
 
-    def _emit_question(self, talk_id: int, question: Question) -> None:
+    def _emit_question(self, talk_id: int, question: Question, skip_sid: str | None = None) -> None:
         if question.state is QuestionState.awaiting_approval:
             # Only moderators, and the asker (on their ack), see a question that waits.
             self.socketio.emit(p.QUESTION, question_payload(question, staff=True), to=p.staff_room(talk_id),
-                               namespace=self.namespace)
+                               namespace=self.namespace, skip_sid=skip_sid)
             return
         public = {"id": question.id} if question.state is QuestionState.hidden else question_payload(question, staff=False)
         event = p.QUESTION_HIDDEN if question.state is QuestionState.hidden else p.QUESTION
-        self.socketio.emit(event, public, to=p.talk_room(talk_id), namespace=self.namespace)
+        self.socketio.emit(event, public, to=p.talk_room(talk_id), namespace=self.namespace, skip_sid=skip_sid)
         self.socketio.emit(p.QUESTION, question_payload(question, staff=True), to=p.staff_room(talk_id),
-                           namespace=self.namespace)
+                           namespace=self.namespace, skip_sid=skip_sid)
 
     def _close_banned(self, participant_id: str, event_id: int, talk_id: int | None) -> None:
         for sid, connection in list(self.state.connections.items()):
@@ -543,22 +569,34 @@ class LiveNamespace(Namespace):
 
 # -- payloads ---------------------------------------------------------------------------
 
-def message_payload(message: ChatMessage, *, staff: bool) -> dict[str, Any]:
+def message_payload(message: ChatMessage, *, staff: bool, mine: bool | None = None,
+                    client_id: bool = False) -> dict[str, Any]:
+    """A message as one kind of recipient sees it. `mine` and `client_id` go only to the
+    author (join and ack): a client id in broadcasts would let others pose as their messages."""
     payload = {"id": message.id, "talk_id": message.talk_id, "name": message.display_name,
-               "role": message.author_role, "body": message.body, "client_id": message.client_id,
+               "role": message.author_role, "body": message.body,
                "created_at": message.created_at.isoformat()}
+    if mine:
+        payload["mine"] = True
+    if client_id:
+        payload["client_id"] = message.client_id
     if staff:
         payload.update(participant_id=message.participant_id, hidden=message.is_hidden,
                        hidden_by=message.hidden_by, hidden_reason=message.hidden_reason)
     return payload
 
 
-def question_payload(question: Question, *, staff: bool) -> dict[str, Any]:
+def question_payload(question: Question, *, staff: bool, mine: bool | None = None,
+                     client_id: bool = False) -> dict[str, Any]:
     payload = {"id": question.id, "talk_id": question.talk_id, "body": question.body,
-               "name": None if question.anonymous and not staff else question.display_name,
+               "name": None if question.anonymous and not (staff or mine) else question.display_name,
                "anonymous": question.anonymous, "state": question.state.value, "votes": question.vote_count,
-               "client_id": question.client_id, "created_at": question.created_at.isoformat(),
+               "created_at": question.created_at.isoformat(),
                "answered_at": question.answered_at.isoformat() if question.answered_at else None}
+    if mine:
+        payload["mine"] = True
+    if client_id:
+        payload["client_id"] = question.client_id
     if staff:
         payload.update(participant_id=question.participant_id, hidden_by=question.hidden_by,
                        hidden_reason=question.hidden_reason)

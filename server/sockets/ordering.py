@@ -21,10 +21,10 @@ ORDERED = "arena_ordered"
 
 
 class OrderedRedisManager(socketio.RedisManager):
-    def emit_in_order(self, event: str, data: Any, *, namespace: str, room: str) -> None:
+    def emit_in_order(self, event: str, data: Any, *, namespace: str, room: str, skip_sid: str | None = None) -> None:
         """Publish only; every process, this one included, delivers it as it comes back."""
         self._publish({"method": "emit", "event": event, "data": [data], "binary": False,
-                       "namespace": namespace, "room": room, "skip_sid": None, "callback": None,
+                       "namespace": namespace, "room": room, "skip_sid": skip_sid, "callback": None,
                        "host_id": self.host_id, ORDERED: True})
 
     def _listen(self) -> Iterator[Any]:

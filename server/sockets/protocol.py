@@ -39,6 +39,7 @@ REPORTED = "reported"                # to moderators: someone reported a message
 E_INVALID_PAYLOAD = "invalid_payload"
 E_NOT_JOINED = "not_joined"
 E_NAME_REQUIRED = "name_required"
+E_COOKIES_REQUIRED = "cookies_required"
 E_BANNED = "banned"
 E_CHAT_CLOSED = "chat_closed"
 E_QUESTIONS_CLOSED = "questions_closed"

@@ -121,6 +121,7 @@
     myVotes: new Set(),
     voting: new Set(),
     mine: new Set(),       // client ids this page sent: not announced back to the writer
+    mineIds: new Set(),    // "message:<id>" / "question:<id>" of our own items
     pending: new Map(),    // client id -> a send waiting for its ack
     reported: new Set(),
     sort: "votes"
@@ -153,7 +154,8 @@
     });
   }
 
-  setConnection(text("connecting"));
+  // Only a slow first connection is worth a word (a status region speaks when it changes).
+  window.setTimeout(function () { if (!state.joined && !state.banned) { setConnection(text("connecting")); } }, 1500);
   socket.on("connect", join);
   socket.on("disconnect", function (reason) {
     state.joined = false;
@@ -186,6 +188,13 @@
     if (wasModerator !== state.me.moderator || wasHost !== state.me.host) { rerenderAll(); }
     setRules(ack.rules);
     (ack.messages || []).forEach(function (message) { addMessage(message, true); });
+    // Hidden while we were away: take them off the screen.
+    (ack.hidden_message_ids || []).forEach(function (id) { if (!state.me.moderator) { removeMessage(id); } });
+    if (state.me.banned) {
+      state.banned = true;
+      el.banned.textContent = state.me.banned_message || "";
+      applyRules();
+    }
     state.myVotes = new Set(ack.my_votes || []);
     replaceQuestions(ack.questions || []);
     setViewers(ack.viewers);
@@ -366,8 +375,10 @@
     var queue = announcement.queue;
     announcement.queue = [];
     if (!queue.length) { return; }
-    el.announcer.textContent = queue.length === 1 ? queue[0]
+    var line = queue.length === 1 ? queue[0]
       : format(text("new-messages"), { count: numberFormat.format(queue.length) });
+    // The same words twice in a row are still a change, so they are spoken again.
+    el.announcer.textContent = line === el.announcer.textContent ? line + "\u00a0" : line;
     announcement.last = now();
   }
 
@@ -452,10 +463,11 @@
   }
 
   function isMine(data) {
-    // Client ids are public in the payloads: the name must match too, so nobody can make
-    // their message look like one of ours (it would lose its Report button here).
-    return state.mine.has(data.client_id) && (data.name === null || data.name === undefined ||
-                                              data.name === state.name);
+    // The server marks our own items ("mine" in join and acks; client ids are never
+    // broadcast); later updates of a question of ours keep the mark we saw first.
+    var key = (data.state !== undefined ? "question:" : "message:") + data.id;
+    if (data.mine === true || (data.client_id && state.mine.has(data.client_id))) { state.mineIds.add(key); }
+    return state.mineIds.has(key);
   }
 
   // -- chat messages -----------------------------------------------------------------------------

@@ -551,7 +551,7 @@ def test_moderator_bans_a_participant_whose_forms_then_close(open_context, live_
     item = message(moderator, tag)
 
     item.locator('[data-action="ban"]').click()
-    item.locator("form").get_by_role("button", name=re.compile(".")).first.click()
+    item.locator("form button[type=submit]").click()
 
     expect(participant.locator("[data-live-banned]")).not_to_be_empty()
     expect(participant.locator("#live-message-input")).to_be_disabled()

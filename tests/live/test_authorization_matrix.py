@@ -19,7 +19,7 @@ from server.sockets import protocol as p
 from tests.live.conftest import SLUG, TALK_SLUGS, Arena, Browser, Browsers, Grant, open_browsers, unique
 
 OK = "ok"
-FORBIDDEN, BANNED, NAME_REQUIRED = p.E_FORBIDDEN, p.E_BANNED, p.E_NAME_REQUIRED
+FORBIDDEN, BANNED, NAME_REQUIRED, COOKIES = p.E_FORBIDDEN, p.E_BANNED, p.E_NAME_REQUIRED, p.E_COOKIES_REQUIRED
 ROLES = ("anonymous", "participant", "banned", "speaker_here", "speaker_elsewhere", "moderator_here",
          "moderator_elsewhere", "organiser")
 
@@ -31,10 +31,10 @@ MATRIX: dict[str, tuple[str, ...]] = {
     #                       anonymous      participant banned  speaker_here speaker_elsewhere moderator_here moderator_elsewhere organiser
     p.JOIN:               (OK,            OK,         OK,     OK,          OK,               OK,            OK,                 OK),
     p.SET_NAME:           (OK,            OK,         OK,     OK,          OK,               OK,            OK,                 OK),
-    p.SEND_MESSAGE:       (NAME_REQUIRED, OK,         BANNED, OK,          OK,               OK,            OK,                 OK),
-    p.ASK_QUESTION:       (NAME_REQUIRED, OK,         BANNED, OK,          OK,               OK,            OK,                 OK),
-    p.VOTE:               (OK,            OK,         BANNED, OK,          OK,               OK,            OK,                 OK),
-    p.REPORT:             (OK,            OK,         OK,     OK,          OK,               OK,            OK,                 OK),
+    p.SEND_MESSAGE:       (COOKIES,       OK,         BANNED, OK,          OK,               OK,            OK,                 OK),
+    p.ASK_QUESTION:       (COOKIES,       OK,         BANNED, OK,          OK,               OK,            OK,                 OK),
+    p.VOTE:               (COOKIES,       OK,         BANNED, OK,          OK,               OK,            OK,                 OK),
+    p.REPORT:             (COOKIES,       OK,         OK,     OK,          OK,               OK,            OK,                 OK),
     p.HIDE:               (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, FORBIDDEN, FORBIDDEN,       OK,            FORBIDDEN,          OK),
     p.RESTORE:            (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, FORBIDDEN, FORBIDDEN,       OK,            FORBIDDEN,          OK),
     p.BAN:                (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, FORBIDDEN, FORBIDDEN,       OK,            FORBIDDEN,          OK),

@@ -94,7 +94,7 @@ def test_retry_with_the_same_client_id_is_stored_and_broadcast_once(arena: Arena
     assert (first["ok"], first["duplicate"]) == (True, False)
     assert (second["ok"], second["duplicate"]) == (True, True)
     assert second["message"]["id"] == first["message"]["id"]
-    assert [m["client_id"] for m in helen.events(p.MESSAGE)].count(client_id) == 1
+    assert [m["id"] for m in helen.events(p.MESSAGE)].count(first["message"]["id"]) == 1
     with Session(arena.engine) as session:
         assert session.scalar(select(func.count()).select_from(ChatMessage)
                               .where(ChatMessage.client_id == client_id)) == 1
