@@ -102,6 +102,7 @@ def talk_page(slug: str, talk_slug: str):
         recording_embed=event_service.recording_embed(talk, _own_host()),
         page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
         description=plain_summary(talk.invitation_text),
+        chat_settings=_settings().chat,
     )
 
 
