@@ -5,7 +5,8 @@
 One Flask app under eventlet (monkey-patched first, as `python -m server` does) with one
 namespace, /live, that speaks the same events as Arena's live room (server/sockets/live.py)
 but does nothing else: `join` puts the connection in the talk's room, `set_name` is accepted,
-and `send_message` broadcasts a payload shaped like Arena's chat message to the room and acks.
+and `send_message` broadcasts a payload shaped like Arena's chat message to the room (all but
+the sender, who gets it in the ack, as in Arena) and acks.
 No database, no session, no moderation, no limits, no presence.
 
 Fairness with `python -m server serve` (server/__main__.py, _serve): the same async mode
@@ -81,7 +82,8 @@ class BareLive(Namespace):
         payload = {"id": next(self.ids), "talk_id": talk_id, "name": "Bench", "role": "participant",
                    "body": data["body"], "client_id": data["client_id"],
                    "created_at": datetime.now(timezone.utc).isoformat()}
-        self.socketio.emit("message", payload, to=talk_room(talk_id), namespace=NAMESPACE)
+        # As Arena does: the sender gets its message in the ack, everyone else by broadcast.
+        self.socketio.emit("message", payload, to=talk_room(talk_id), namespace=NAMESPACE, skip_sid=request.sid)
         return {"ok": True, "message": payload, "duplicate": False}
 
 

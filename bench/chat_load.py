@@ -143,6 +143,13 @@ def wait_until_quiet(limit_cores: float, max_wait: float) -> float:
         log(f"waiting for the machine to be quiet ({load:.2f} cores busy by other processes)")
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 # -- servers ------------------------------------------------------------------------------
 
 class Server:
@@ -590,6 +597,7 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
         time.sleep(max(0.0, (window_end - time.time_ns()) / 1e9))
         server_cpu = cpu_seconds(server.process.pid) - server_cpu_start
         machine_busy = busy_cores(machine_start, machine_ticks())
+        server_rss_mb = rss_mb(server.process.pid)
         log(f"{kind}, {clients} clients: window over, draining")
 
         results, latencies = [], array("q")
@@ -622,31 +630,34 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
         server.stop()
 
     ordered = sorted(latencies)
+    deliveries = sum(r["deliveries"] for r in results)
     sender = results[0]["sends"]
     connected_end = sum(r["connected_at_end"] for r in results)
     closed: dict[str, int] = {}
     for r in results:
         for key, value in r["closed"].items():
             closed[key] = closed.get(key, 0) + value
-    expected = sender["sent_in_window"] * connected
+    expected = sender["sent_in_window"] * (connected - 1)  # both servers skip the sender
     client_cpu = sum(r["cpu_seconds"] for r in results)
     return {
         "server": kind, "clients": clients, "joined": connected, "join_failures": errors,
         "ramp_seconds": max(r["ramp_seconds"] for r in ready),
         "msgs_per_s_sent": sender["sent_in_window"] / args.duration,
-        "deliveries_per_s": sum(r["deliveries"] for r in results) / args.duration,
+        "deliveries_per_s": deliveries / args.duration,
         "p50_ms": percentile(ordered, 0.50) / 1000, "p99_ms": percentile(ordered, 0.99) / 1000,
         "max_ms": max((r["max_us"] for r in results), default=0) / 1000,
         "connected_at_end": connected_end, "closed": closed, "server_alive": server_alive,
         "completeness": (sum(r["completed"] for r in results) / expected) if expected else None,
         "sends": sender,
         "server_cpu_pct": 100 * server_cpu / args.duration,
+        "server_cpu_us_per_delivery": (1e6 * server_cpu / deliveries) if deliveries else None,
         "client_cpu_pct": 100 * client_cpu / args.duration,
         "client_loop_lag_ms_max": max((r["loop_lag_ms_max"] or 0) for r in results),
         # Everything busy on the machine over the window, in cores: server + clients + the
         # kernel's loopback work not charged to them + anything else running (the last is
         # what --quiet-cores guards against; "background_cores" is the reading before the run).
         "machine_busy_cores": machine_busy, "background_cores": background,
+        "server_rss_mb": server_rss_mb,
         "pings_answered": sum(r["pings"] for r in results),
     }
 
@@ -656,8 +667,8 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| server | clients | msgs/s sent | deliveries/s | p50 ms | p99 ms | max ms | connected at end "
-        "| server CPU | client CPU | machine busy | client loop lag max |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server CPU | server CPU per delivery | client CPU | machine busy | client loop lag max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     several = len({row.get("round", 1) for row in rows}) > 1
     for row in rows:
@@ -666,6 +677,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {name} | {row['clients']:,} | {row['msgs_per_s_sent']:.1f} | {row['deliveries_per_s']:,.0f} "
             f"| {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.1f} "
             f"| {row['connected_at_end']:,} / {row['clients']:,} | {row['server_cpu_pct']:.0f} % "
+            f"| {row['server_cpu_us_per_delivery'] or 0:.1f} µs "
             f"| {row['client_cpu_pct']:.0f} % | {row['machine_busy_cores']:.2f} of {os.cpu_count()} cores "
             f"| {row['client_loop_lag_ms_max']:.0f} ms |")
     return "\n".join(lines)
@@ -706,7 +718,16 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
         ws_version = websockets.__version__
     except ImportError:
         ws_version = "missing"
+    def git(*words: str) -> str:
+        try:
+            return subprocess.run(["git", *words], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
     return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "nproc": os.cpu_count(),
+            "commit": git("rev-parse", "--short", "HEAD"),
+            "server_changes_uncommitted": bool(git("status", "--porcelain", "--", "server")),
             "python": platform.python_version(), "platform": platform.platform(), "websockets": ws_version,
             "loop": args.loop, "rlimit_nofile": [soft, hard], "compression": args.compression}
 
