@@ -225,8 +225,10 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def start_live_server(tmp_dir: Path, *, async_mode: str = "eventlet", demo_day: date | None = None,
-                      extra_env: dict[str, str] | None = None) -> LiveServer:
-    """`python -m server serve` in a subprocess on a free port, with its own SQLite file."""
+                      extra_env: dict[str, str] | None = None, prepare: bool = True) -> LiveServer:
+    """`python -m server serve` in a subprocess on a free port, with its own SQLite file
+    (unless extra_env names another database). `prepare=False` skips migrate and load-demo:
+    another process on a database that is ready (several processes, one database)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
@@ -240,7 +242,8 @@ def start_live_server(tmp_dir: Path, *, async_mode: str = "eventlet", demo_day: 
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra_env or {})
-    for args in (("migrate",), ("load-demo", "--date", (demo_day or datetime.now(STOCKHOLM).date()).isoformat())):
+    day = (demo_day or datetime.now(STOCKHOLM).date()).isoformat()
+    for args in (("migrate",), ("load-demo", "--date", day)) if prepare else ():
         result = run_cli(env, *args)
         assert result.returncode == 0, result.stderr
     log_path = tmp_dir / "server.log"

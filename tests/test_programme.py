@@ -1,12 +1,12 @@
 """The programme's data: events, talks, speakers, on SQLite and on PostgreSQL."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.models import Event, Recording, Talk
+from server.models import Recording, Talk
 from server.services import events as event_service
 from server.services.errors import NotFound, ValidationError
 from tests.conftest import DAY, at

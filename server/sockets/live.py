@@ -387,36 +387,30 @@ class LiveNamespace(Namespace):
             return qa.get_question(db.session, talk.id, item_id)
         raise HandlerError(p.E_INVALID_PAYLOAD, _("The request was not understood."))
 
-    @acked
-    def on_hide(self, data: Any) -> dict[str, Any]:
+    def _hide_or_restore(self, data: Any, *, hide: bool) -> dict[str, Any]:
         fields = _fields(data, {"kind": str, "id": int}, {"reason": str})
         connection = self._connection()
         talk = self._joined_talk(connection)
-        actor = self._actor(connection)
         item = self._item(talk, fields["kind"], fields["id"])
-        moderation.hide(db.session, item, talk, actor, fields.get("reason"))
+        (moderation.hide if hide else moderation.restore)(db.session, item, talk, self._actor(connection),
+                                                           fields.get("reason"))
         db.session.commit()
-        if isinstance(item, ChatMessage):
+        if isinstance(item, Question):
+            self._emit_question(talk.id, item)  # hidden: participants get only its id
+        elif hide:
             self._broadcast(talk.id, p.MESSAGE_HIDDEN, {"id": item.id}, message_payload(item, staff=True))
         else:
-            self._broadcast(talk.id, p.QUESTION_HIDDEN, {"id": item.id}, question_payload(item, staff=True))
+            self._broadcast(talk.id, p.MESSAGE_RESTORED, message_payload(item, staff=False),
+                            message_payload(item, staff=True))
         return {"id": item.id}
 
     @acked
+    def on_hide(self, data: Any) -> dict[str, Any]:
+        return self._hide_or_restore(data, hide=True)
+
+    @acked
     def on_restore(self, data: Any) -> dict[str, Any]:
-        fields = _fields(data, {"kind": str, "id": int}, {"reason": str})
-        connection = self._connection()
-        talk = self._joined_talk(connection)
-        actor = self._actor(connection)
-        item = self._item(talk, fields["kind"], fields["id"])
-        moderation.restore(db.session, item, talk, actor, fields.get("reason"))
-        db.session.commit()
-        if isinstance(item, ChatMessage):
-            self._broadcast(talk.id, p.MESSAGE_RESTORED, message_payload(item, staff=False),
-                            message_payload(item, staff=True))
-        else:
-            self._emit_question(talk.id, item)
-        return {"id": item.id}
+        return self._hide_or_restore(data, hide=False)
 
     @acked
     def on_ban(self, data: Any) -> dict[str, Any]:

@@ -10,10 +10,7 @@ reads the database on every event, so what is committed here is seen at once.
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,12 +28,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from server.config import PROJECT_ROOT
 from server.db import make_engine
 from server.models import Event, EventStatus, Talk
 from server.services import events as event_service
 from server.sockets import protocol as p
-from tests.conftest import STOCKHOLM, LiveServer, free_port, run_cli, start_live_server
+from tests.conftest import STOCKHOLM, LiveServer, run_cli, start_live_server
 
 SLUG = "sociala-medier-i-offentlig-sektor"
 TALK_SLUGS = ("skapa-arenor", "twitter-dygnet-runt", "berika-undervisningen-med-sociala-medier")
@@ -53,39 +49,9 @@ def unique(prefix: str = "id") -> str:
 
 def start_server(tmp_dir: Path, *, extra_env: dict[str, str] | None = None, prepare: bool = True,
                  async_mode: str = "eventlet") -> LiveServer:
-    """Like tests.conftest.start_live_server, but `prepare=False` starts another process on a
-    database that is already migrated and loaded (several processes, one database)."""
-    if prepare:
-        return start_live_server(tmp_dir, async_mode=async_mode, extra_env=extra_env)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
-    env.update({
-        "ARENA_SERVER__PORT": str(port),
-        "ARENA_SERVER__BASE_URL": url,
-        "ARENA_SERVER__ASYNC_MODE": async_mode,
-        "ARENA_SERVER__INSTANCE_PATH": str(tmp_dir / "instance"),
-        "ARENA_DATABASE__URL": f"sqlite:///{tmp_dir / 'arena.db'}",
-        "ARENA_MEDIA__RECORDINGS_DIR": str(tmp_dir / "recordings"),
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra_env or {})
-    log_path = tmp_dir / "server.log"
-    process = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=PROJECT_ROOT, env=env,
-                               stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-    server = LiveServer(url=url, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {server.log()}")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"the server did not answer within 30 s: {server.log()}")
+    """tests.conftest.start_live_server; `prepare=False` starts another process on a database
+    that is already migrated and loaded (several processes, one database)."""
+    return start_live_server(tmp_dir, async_mode=async_mode, extra_env=extra_env, prepare=prepare)
 
 
 @dataclass
