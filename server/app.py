@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from flask import Flask
 from flask_socketio import SocketIO
 
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None) -> Flask:
             settings.chat.message_queue,
             channel=settings.chat.message_queue_channel or default_channel(settings.database_url),
         )
+    if settings.server.async_mode == "eventlet":
+        # Known, and written down in docs/configuration.md: gevent is one key away.
+        warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
     # The SocketIO object keeps options between init_app calls: pass every one, every time.
     socketio.init_app(
         app,
