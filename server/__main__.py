@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument("--days", type=int, default=7, help="how long the link is valid (default 7)")
     revoke = commands.add_parser("revoke-role", help="withdraw a sign-in link; its holder's connections close")
     revoke.add_argument("grant_id", type=int)
+    export = commands.add_parser("export-event", help="write everything of an event (public records) to a ZIP")
+    export.add_argument("slug", help="the event's slug")
+    export.add_argument("--out", help="the ZIP file to write (default: <slug>-export-<date>.zip here)")
     commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
     return parser
 
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return _load_demo(db, args, settings)
         if command in ("grant-role", "revoke-role"):
             return _roles(db, args, settings, app)
+        if command == "export-event":
+            return _export(db, args, settings)
 
     return _serve(app, settings)
 
@@ -135,6 +140,48 @@ def _roles(db, args, settings, app) -> int:
     token = sign_in_token(app.config["SECRET_KEY"], grant)
     print(f"Grant {grant.id}: {grant.role.value} {grant.name}, valid until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
     print(f"Sign-in link: {settings.public_base_url}/staff/sign-in/{token}")
+    return 0
+
+
+def _export(db, args, settings) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from server.db import utcnow
+    from server.services import events as event_service
+    from server.services.errors import NotFound
+    from server.services.export import write_event_export
+
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        # One snapshot for every table: a message written meanwhile is in all files or in none.
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        event = event_service.get_event(session, args.slug, include_drafts=True)
+    except NotFound:
+        print(f"Not exported: there is no event with the slug {args.slug!r}.", file=sys.stderr)
+        return 1
+    now = utcnow()
+    day = now.astimezone(ZoneInfo(settings.time.time_zone)).date()
+    path = Path(args.out or f"{event.slug}-export-{day.isoformat()}.zip").resolve()
+    if not path.parent.is_dir():
+        print(f"Not exported: there is no folder {path.parent}.", file=sys.stderr)
+        return 1
+    # Written beside the target and renamed when complete: never a half-written export.
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            counts = write_event_export(session, event, out, now=now)
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
+    finally:
+        session.rollback()  # read only
+    print(f"Exported {event.slug} to {path}")
+    for name, count in counts.items():
+        print(f"  {name}: {count}")
     return 0
 
 

@@ -1,0 +1,298 @@
+"""Public-records export (offentlighetsprincipen): everything of one event, as a ZIP of open formats.
+
+Everything said on an event's official channel is an official record, so an organiser must be
+able to hand over all of it: the programme, every chat message and question (hidden ones too,
+with who hid them, when and why), votes, bans, reports, the audit log, role grants and the
+recordings' metadata.
+
+Each table is written twice, as JSON (a list of objects) and as CSV (UTF-8 with BOM, so Excel
+shows å, ä and ö), with every column of its model: columns are read from `Model.__table__`,
+so a column added later is exported without anyone remembering to. A table added later must
+be named in EXPORTED_TABLES or NOT_EXPORTED (tests/test_export.py checks that every table is).
+
+Rows are streamed from the database in batches and spooled to temporary files (on disk once
+they grow), so a large event does not have to fit in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import IO, Any, Callable, Iterator
+
+from sqlalchemy import ColumnElement, Table, or_, select
+from sqlalchemy.orm import Session
+
+from server.models import (
+    AuditEntry, Ban, ChatMessage, Event, Question, QuestionVote, Recording, Report, RoleGrant, Speaker, Talk,
+    TalkSpeaker,
+)
+
+BATCH_SIZE = 1000
+SPOOL_BYTES = 8 * 1024 * 1024
+UTF8_BOM = "\ufeff"
+# A column whose name says it holds a secret is never exported (a sign-in link is a key, not a record).
+SECRET_COLUMN = re.compile(r"token|secret|password", re.IGNORECASE)
+# Excel runs a cell that starts with one of these as a formula; participants' text must not.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ExportedTable:
+    name: str                                    # the file names: <name>.json and <name>.csv
+    table: Table
+    rows_of: Callable[[int], ColumnElement[bool]]  # event id -> the condition for this event's rows
+    sv: str                                      # what the file holds, for README.txt
+    en: str
+
+
+def _talk_ids(event_id: int):
+    return select(Talk.id).where(Talk.event_id == event_id).scalar_subquery()
+
+
+def _question_ids(event_id: int):
+    return select(Question.id).where(Question.talk_id.in_(_talk_ids(event_id))).scalar_subquery()
+
+
+def _speaker_ids(event_id: int):
+    return select(Speaker.id).where(Speaker.event_id == event_id).scalar_subquery()
+
+
+EXPORTED_TABLES: tuple[ExportedTable, ...] = (
+    ExportedTable("talks", Talk.__table__, lambda e: Talk.event_id == e,
+                  "Programpunkterna (passen): titel, tider, inbjudningstext, ström, chatt- och frågeregler.",
+                  "The talks: title, times, invitation text, stream, chat and question rules."),
+    ExportedTable("speakers", Speaker.__table__, lambda e: Speaker.event_id == e,
+                  "Talarna: namn, titel, presentation, länkar.",
+                  "The speakers: name, role, bio, links."),
+    ExportedTable("talk_speakers", TalkSpeaker.__table__,
+                  lambda e: or_(TalkSpeaker.talk_id.in_(_talk_ids(e)), TalkSpeaker.speaker_id.in_(_speaker_ids(e))),
+                  "Vilka talare som medverkar i vilket pass, i inbjudans ordning.",
+                  "Which speakers speak in which talk, in the invitation's order."),
+    ExportedTable("chat_messages", ChatMessage.__table__, lambda e: ChatMessage.talk_id.in_(_talk_ids(e)),
+                  "Alla chattmeddelanden, även dolda; för dolda: när (hidden_at), av vem (hidden_by) "
+                  "och varför (hidden_reason).",
+                  "Every chat message, hidden ones too; for hidden ones: when (hidden_at), by whom "
+                  "(hidden_by) and why (hidden_reason)."),
+    ExportedTable("questions", Question.__table__, lambda e: Question.talk_id.in_(_talk_ids(e)),
+                  "Alla frågor till talarna, även anonyma och dolda (med vem som dolde, när och varför), "
+                  "med status och antal röster (vote_count).",
+                  "Every question to the speakers, anonymous and hidden ones too (with who hid them, "
+                  "when and why), with state and number of votes (vote_count)."),
+    ExportedTable("question_votes", QuestionVote.__table__, lambda e: QuestionVote.question_id.in_(_question_ids(e)),
+                  "Röster på frågor: fråga, deltagar-id, tid.",
+                  "Votes on questions: question, participant id, time."),
+    ExportedTable("bans", Ban.__table__,
+                  lambda e: or_(Ban.event_id == e, Ban.talk_id.in_(_talk_ids(e))),
+                  "Avstängningar från att skriva (ett pass eller hela evenemanget), med skäl, "
+                  "vem som stängde av och om den hävts.",
+                  "Bans from writing (one talk or the whole event), with reason, who banned and whether "
+                  "it was lifted."),
+    ExportedTable("reports", Report.__table__, lambda e: Report.talk_id.in_(_talk_ids(e)),
+                  "Deltagarnas anmälningar av meddelanden och frågor, och om de hanterats.",
+                  "Participants' reports of messages and questions, and whether they were handled."),
+    ExportedTable("audit_log", AuditEntry.__table__,
+                  lambda e: or_(AuditEntry.event_id == e, AuditEntry.talk_id.in_(_talk_ids(e))),
+                  "Granskningsloggen: varje modereringsåtgärd med vem, vad, när, före och efter.",
+                  "The audit log: every moderation action with who, what, when, before and after."),
+    ExportedTable("role_grants", RoleGrant.__table__,
+                  lambda e: or_(RoleGrant.event_id == e, RoleGrant.talk_id.in_(_talk_ids(e))),
+                  "Utdelade roller (moderator, talare) för evenemanget: namn, giltighet, återkallelse. "
+                  "Inga inloggningslänkar.",
+                  "Roles granted for the event (moderator, speaker): name, validity, revocation. "
+                  "No sign-in links."),
+    ExportedTable("recordings", Recording.__table__, lambda e: Recording.talk_id.in_(_talk_ids(e)),
+                  "Inspelningarnas metadata (källa, filnamn, längd, publicering); själva filerna ingår inte.",
+                  "The recordings' metadata (source, file name, duration, publication); not the media files."),
+)
+# Tables deliberately left out, and why (README.txt says it too).
+NOT_EXPORTED = {
+    "events": "event.json",
+    "presence": "live viewer counters per server process, overwritten every second: no record of what was said",
+}
+
+
+# -- values ---------------------------------------------------------------------------------
+
+def json_value(value: Any) -> Any:
+    """A column value as JSON: times in UTC ISO 8601, dates ISO 8601, enums by their value."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # not from a UTCDateTime column; the database keeps UTC
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def csv_cell(value: Any) -> str:
+    """A JSON value as a CSV cell: None empty, booleans true/false, lists and dicts as JSON text.
+    Text that Excel would run as a formula gets a leading apostrophe (the JSON has it as said)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_START) else value
+    return str(value)
+
+
+def exported_columns(table: Table) -> list[str]:
+    return [column.name for column in table.columns if not SECRET_COLUMN.search(column.name)]
+
+
+# -- the export -----------------------------------------------------------------------------
+
+def export_event(session: Session, event: Event, *, now: datetime) -> bytes:
+    """The whole extract of `event` as the bytes of a ZIP file."""
+    buffer = io.BytesIO()
+    write_event_export(session, event, buffer, now=now)
+    return buffer.getvalue()
+
+
+def write_event_export(session: Session, event: Event, out: IO[bytes], *, now: datetime) -> dict[str, int]:
+    """Write the extract of `event` as a ZIP to `out`; returns the number of rows per table.
+    Reads only; the caller decides the transaction (one snapshot: REPEATABLE READ on PostgreSQL)."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime given as now; attach a time zone first")
+    now = now.astimezone(timezone.utc)
+    counts: dict[str, int] = {}
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        event_row = _event_row(session, event.id)
+        _write_bytes(archive, "event.json", now,
+                     (json.dumps(event_row, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        for spec in EXPORTED_TABLES:
+            counts[spec.name] = _write_table(archive, session, spec, event.id, now)
+        _write_bytes(archive, "README.txt", now, _readme(event_row, counts, now).encode("utf-8"))
+    return counts
+
+
+def _event_row(session: Session, event_id: int) -> dict[str, Any]:
+    table = Event.__table__
+    columns = exported_columns(table)
+    row = session.execute(select(*(table.c[name] for name in columns)).where(table.c.id == event_id)).mappings().one()
+    return {name: json_value(row[name]) for name in columns}
+
+
+def _rows(session: Session, spec: ExportedTable, event_id: int) -> Iterator[dict[str, Any]]:
+    columns = exported_columns(spec.table)
+    query = (select(*(spec.table.c[name] for name in columns))
+             .where(spec.rows_of(event_id))
+             .order_by(*spec.table.primary_key.columns))
+    result = session.execute(query, execution_options={"yield_per": BATCH_SIZE})
+    for row in result.mappings():
+        yield {name: json_value(row[name]) for name in columns}
+
+
+def _write_table(archive: zipfile.ZipFile, session: Session, spec: ExportedTable, event_id: int,
+                 now: datetime) -> int:
+    """One pass over the rows writes both files, so JSON and CSV hold the same rows."""
+    columns = exported_columns(spec.table)
+    count = 0
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as json_spool, \
+            tempfile.SpooledTemporaryFile(SPOOL_BYTES) as csv_spool:
+        json_text = io.TextIOWrapper(json_spool, encoding="utf-8", newline="\n")
+        csv_text = io.TextIOWrapper(csv_spool, encoding="utf-8", newline="")
+        csv_text.write(UTF8_BOM)
+        writer = csv.writer(csv_text)
+        writer.writerow(columns)
+        json_text.write("[")
+        for row in _rows(session, spec, event_id):
+            json_text.write(",\n  " if count else "\n  ")
+            json_text.write(json.dumps(row, ensure_ascii=False))
+            writer.writerow([csv_cell(row[name]) for name in columns])
+            count += 1
+        json_text.write("\n]\n" if count else "]\n")
+        for spool, text, suffix in ((json_spool, json_text, "json"), (csv_spool, csv_text, "csv")):
+            text.flush()
+            text.detach()  # the spool stays open for copying
+            _copy_into(archive, f"{spec.name}.{suffix}", now, spool)
+    return count
+
+
+def _info(name: str, now: datetime, size: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.file_size = size  # lets zipfile choose ZIP64 for a file over 2 GiB
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _write_bytes(archive: zipfile.ZipFile, name: str, now: datetime, data: bytes) -> None:
+    archive.writestr(_info(name, now, len(data)), data)
+
+
+def _copy_into(archive: zipfile.ZipFile, name: str, now: datetime, spool: IO[bytes]) -> None:
+    size = spool.tell()
+    spool.seek(0)
+    with archive.open(_info(name, now, size), "w") as entry:
+        shutil.copyfileobj(spool, entry, 1024 * 1024)
+
+
+# -- README.txt -----------------------------------------------------------------------------
+
+def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [
+        "Arena – utdrag ur allmänna handlingar / public-records extract",
+        f"{event['title']} ({event['slug']}, {event['starts_on']} – {event['ends_on']})",
+        "",
+        "SVENSKA",
+        "",
+        f"Exporterat {stamp} (UTC). Detta är ett fullständigt utdrag av evenemanget: allt som finns "
+        "lagrat om det i Arena vid exporttillfället, även dolda chattmeddelanden och frågor. "
+        "Inget som sagts har tagits bort eller utelämnats.",
+        "",
+        "Varje tabell finns i två format med samma rader: .json (en lista av objekt, UTF-8) och .csv "
+        "(UTF-8 med BOM så att Excel visar å, ä och ö; en rubrikrad; en rad per post; listor och "
+        "objekt som JSON-text i cellen). Tider anges i UTC enligt ISO 8601. I CSV-filerna har text "
+        "som börjar med = + - eller @ fått en inledande apostrof så att Excel inte tolkar den som en "
+        "formel; JSON-filerna har texten exakt som den skrevs.",
+        "",
+        "event.json – evenemanget: titel, arrangör, datum, plats, inbjudningstext, status.",
+    ]
+    lines += [f"{spec.name}.json / {spec.name}.csv ({counts[spec.name]} rader) – {spec.sv}" for spec in EXPORTED_TABLES]
+    lines += [
+        "",
+        "Ingår inte: tabellen presence (tillfälliga tittarräknare per serverprocess, skrivs över varje "
+        "sekund), roller som gäller alla evenemang (arrangörer), och inspelningarnas mediefiler.",
+        "",
+        "ENGLISH",
+        "",
+        f"Exported {stamp} (UTC). This is a complete extract of the event: everything Arena held about "
+        "it at the time of export, hidden chat messages and questions included. Nothing that was said "
+        "has been removed or left out.",
+        "",
+        "Each table comes in two formats with the same rows: .json (a list of objects, UTF-8) and .csv "
+        "(UTF-8 with BOM so Excel shows å, ä and ö; a header row; one row per record; lists and objects "
+        "as JSON text in the cell). Times are UTC in ISO 8601. In the CSV files, text starting with "
+        "= + - or @ has a leading apostrophe so Excel does not run it as a formula; the JSON files "
+        "hold the text exactly as written.",
+        "",
+        "event.json – the event: title, organiser, dates, venue, invitation text, status.",
+    ]
+    lines += [f"{spec.name}.json / {spec.name}.csv ({counts[spec.name]} rows) – {spec.en}" for spec in EXPORTED_TABLES]
+    lines += [
+        "",
+        "Not included: the presence table (transient viewer counters per server process, overwritten "
+        "every second), roles that apply to every event (organisers), and the recordings' media files.",
+        "",
+    ]
+    return "\r\n".join(lines)
