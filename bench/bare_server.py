@@ -111,11 +111,12 @@ def main() -> int:
     base_url = f"http://127.0.0.1:{args.port}"
     app, _socketio = create_app(base_url)
     print(f"bare server on {base_url} (eventlet)", flush=True)
-    # As Arena's _serve does: its own listener, TCP_NODELAY, backlog 2,048, gc.freeze().
+    # As Arena's _serve does: its own listener, TCP_NODELAY, backlog 2,048, gc.freeze(), GC threshold.
     listener = socket.create_server(("127.0.0.1", args.port), backlog=2048, reuse_port=False)
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     gc.collect()
     gc.freeze()
+    gc.set_threshold(100_000, 50, 100)  # as Arena's _serve does
     import eventlet.wsgi
 
     eventlet.wsgi.server(listener, app, max_size=20000, log_output=False)

@@ -1,10 +1,11 @@
 """Live chat fan-out: N websocket clients in one talk, Arena beside a bare Flask-SocketIO server.
 
     .venv/bin/pip install -r bench/requirements.txt
-    .venv/bin/python bench/chat_load.py [--clients 2000,5000] [--rate 10] [--senders 25]
+    .venv/bin/python bench/chat_load.py [--clients 2000,5000] [--rate 10] [--senders 25] [--repeat 3]
                                         [--warmup 5] [--duration 20] [--servers bare,arena] [--json]
 
-For each client count and each server (one after the other, a fresh server each time):
+For each round (--repeat), each client count and each server, one after the other, with a
+fresh server each time:
 
   arena  `python -m server serve` under eventlet in a subprocess on a free port of 127.0.0.1,
          with SQLite in a temporary folder after `python -m server migrate` and
@@ -25,18 +26,29 @@ get a participant cookie, passed on the handshake), sets a name, joins, and the 
 together send --rate chat messages a second (default 10) round robin, so each writer sends
 rate/senders a second (0.4/s: under Arena's per-participant limit). Each body begins with the
 send time (time.time_ns()); each message has a unique client_id. The other clients only read;
-they join without a cookie. Everyone, writers included, is in the room and counts deliveries.
+they join without a cookie. Everyone is in the room; both servers send a message to everyone
+but its writer (who gets it in the ack), so each message makes clients - 1 deliveries.
+By default the clients do not offer permessage-deflate; --compression deflate offers it, as
+browsers do (eventlet accepts it and then compresses every frame for every connection).
 
 Readers run in --procs worker processes (default 2), writers in one more, so the clients are
 not in the server's process. The machine is the same: clients and server share its cores.
+The client processes freeze and switch off their own cycle collector once connected, so that
+a collection in the load generator is not counted as server latency.
 
 Measured in the client processes, on the machine's clock, for frames received inside the
 window [warmup, warmup + duration): deliveries/s (all `message` events received by all clients
 / window), latency = receive time - send time (p50, p99, max), and, after a drain, how many
-clients are still connected. Also: the CPU used by the server and by the clients over the
-window, the worst event-loop lag in the client processes (a loaded generator shows it), the
-acks (ok or refused) of the sent messages, and the share of the window's messages that reached
-every client by the end of the drain.
+clients are still connected. Also: the server's CPU over the window (and per delivery), the
+clients' CPU, the worst event-loop lag in the client processes (a loaded generator shows it),
+the acks (ok or refused) of the sent messages, the share of the window's messages that reached
+every client by the end of the drain, the server's RSS, and how long the joins took.
+
+The machine may be shared. Before each run the script waits (at most --quiet-wait s) until
+other processes keep fewer than --quiet-cores busy, and over each window it measures what
+other processes used (the machine's busy time from /proc/stat minus the server's and the
+clients'). The Arena / bare verdicts compare the two servers round by round and use only rounds
+in which both runs were clean (other processes at most --clean-cores), unless none was.
 
 Every loop is bounded in count and in time; only 127.0.0.1 is contacted; everything stops by
 itself. RLIMIT_NOFILE's soft limit is raised to the hard limit in every process.
@@ -591,9 +603,10 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
         if args.py_spy:
             # Collapsed stacks ("raw"), idle frames included: where the wall time goes.
             out = Path(args.py_spy) / f"{kind}-{clients}.txt"
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(server.process.pid),
-                                    "-d", str(int(args.duration)), "-r", "100", "--idle", "--format", "raw",
-                                    "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            py_spy = str(Path(sys.executable).parent / "py-spy")
+            spy = subprocess.Popen([py_spy, "record", "-p", str(server.process.pid), "-d", str(int(args.duration)),
+                                    "-r", "100", "--idle", "--format", "raw", "-o", str(out)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         time.sleep(max(0.0, (window_end - time.time_ns()) / 1e9))
         server_cpu = cpu_seconds(server.process.pid) - server_cpu_start
         machine_busy = busy_cores(machine_start, machine_ticks())
@@ -670,8 +683,8 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| server | clients | msgs/s sent | deliveries/s | p50 ms | p99 ms | max ms | connected at end "
-        "| server CPU | server CPU per delivery | client CPU | other processes | client loop lag max |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server CPU | server CPU per delivery | client CPU | other processes | client loop lag max | all joined in |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     several = len({row.get("round", 1) for row in rows}) > 1
     for row in rows:
@@ -682,7 +695,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {row['connected_at_end']:,} / {row['clients']:,} | {row['server_cpu_pct']:.0f} % "
             f"| {row['server_cpu_us_per_delivery'] or 0:.1f} µs "
             f"| {row['client_cpu_pct']:.0f} % | {row['other_cores']:.2f} cores "
-            f"| {row['client_loop_lag_ms_max']:.0f} ms |")
+            f"| {row['client_loop_lag_ms_max']:.0f} ms | {row['ramp_seconds']:.1f} s |")
     return "\n".join(lines)
 
 
@@ -763,7 +776,8 @@ def main() -> int:
     parser.add_argument("--compression", choices=("none", "deflate"), default="none",
                         help="offer permessage-deflate (browsers do; eventlet accepts it). Default none")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
-    parser.add_argument("--py-spy", metavar="DIR", help="record py-spy collapsed stacks of each server's window into DIR")
+    parser.add_argument("--py-spy", metavar="DIR",
+                        help="record py-spy collapsed stacks of each server's window into DIR")
     parser.add_argument("--json", action="store_true", help="JSON results on stdout, the table on stderr")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs)")
     args = parser.parse_args()

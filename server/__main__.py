@@ -211,6 +211,10 @@ def _serve(app, settings) -> int:
     # each of which would pause every connection of this process.
     gc.collect()
     gc.freeze()
+    # Messages in flight outlive two young collections and fill the oldest generation, whose
+    # full collections (300,000 objects, up to 200 ms) paused every viewer about every
+    # second under chat load (docs/benchmarks.md). Collect the young generation less often.
+    gc.set_threshold(100_000, 50, 100)
     log_output = settings.server.debug
     if mode == "eventlet":
         import eventlet.wsgi

@@ -68,13 +68,28 @@ class RoomState:
     recent_votes: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     pending_votes: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     last_presence: dict[int, int] = field(default_factory=dict)
+    # Kept as connections join and leave: counting on every join made a reconnect storm of
+    # thousands quadratic.
+    viewers_in: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, sid: str, connection: Connection) -> None:
+        self.connections[sid] = connection
+
+    def move(self, connection: Connection, talk_id: int) -> None:
+        if connection.talk_id is not None:
+            self.viewers_in[connection.talk_id] -= 1
+        connection.talk_id = talk_id
+        self.viewers_in[talk_id] += 1
+
+    def remove(self, sid: str) -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is not None and connection.talk_id is not None:
+            self.viewers_in[connection.talk_id] -= 1
+            if self.viewers_in[connection.talk_id] <= 0:
+                del self.viewers_in[connection.talk_id]
 
     def viewers_by_talk(self) -> dict[int, int]:
-        counts: dict[int, int] = defaultdict(int)
-        for connection in self.connections.values():
-            if connection.talk_id is not None:
-                counts[connection.talk_id] += 1
-        return dict(counts)
+        return {talk_id: count for talk_id, count in self.viewers_in.items() if count > 0}
 
 
 def _fields(data: Any, required: dict[str, type | tuple], optional: dict[str, type | tuple] | None = None
@@ -159,8 +174,8 @@ class LiveNamespace(Namespace):
             grant_id = session.get("grant_id")
             if isinstance(grant_id, int) and actor_for(db.session, participant_id, grant_id, utcnow()).role is None:
                 grant_id = None  # withdrawn or expired: connect as a participant
-            self.state.connections[request.sid] = Connection(
-                participant_id, grant_id if isinstance(grant_id, int) else None, read_only=read_only)
+            self.state.add(request.sid, Connection(
+                participant_id, grant_id if isinstance(grant_id, int) else None, read_only=read_only))
             db.session.remove()
             join_room(p.participant_room(participant_id))
             return True
@@ -169,7 +184,7 @@ class LiveNamespace(Namespace):
             return False
 
     def on_disconnect(self, reason: Any = None) -> None:
-        self.state.connections.pop(request.sid, None)
+        self.state.remove(request.sid)
 
     # -- who is acting ------------------------------------------------------------------
     def _connection(self) -> Connection:
@@ -230,7 +245,8 @@ class LiveNamespace(Namespace):
         if connection.talk_id is not None and connection.talk_id != talk.id:
             leave_room(p.talk_room(connection.talk_id))
             leave_room(p.staff_room(connection.talk_id))
-        connection.talk_id = talk.id
+        if connection.talk_id != talk.id:
+            self.state.move(connection, talk.id)
         connection.staff = actor.can_moderate(talk)
         join_room(p.staff_room(talk.id) if connection.staff else p.talk_room(talk.id))
 
@@ -258,8 +274,7 @@ class LiveNamespace(Namespace):
             "questions": [question_payload(q, staff=connection.staff, mine=q.participant_id == me)
                           for q in questions],
             "my_votes": sorted(qa.has_voted(db.session, [q.id for q in questions], actor.participant_id)),
-            "viewers": max(counts.get(talk.id, 0), len([c for c in self.state.connections.values()
-                                                         if c.talk_id == talk.id])),
+            "viewers": max(counts.get(talk.id, 0), self.state.viewers_in.get(talk.id, 0)),
         }
 
     @acked
@@ -487,14 +502,14 @@ class LiveNamespace(Namespace):
             self.socketio.emit(p.BANNED, {"message": _("A moderator has stopped you from writing here.")},
                                to=sid, namespace=self.namespace)
             self.socketio.server.disconnect(sid, namespace=self.namespace)
-            self.state.connections.pop(sid, None)
+            self.state.remove(sid)
 
     def close_grant_connections(self, grant_id: int, participant_id: str | None) -> None:
         """Close the connections of one browser that signed out of a role (this process)."""
         for sid, connection in list(self.state.connections.items()):
             if connection.grant_id == grant_id and connection.participant_id == participant_id:
                 self.socketio.server.disconnect(sid, namespace=self.namespace)
-                self.state.connections.pop(sid, None)
+                self.state.remove(sid)
 
     # -- background tickers -------------------------------------------------------------
     def _start_tickers(self) -> None:
@@ -551,7 +566,7 @@ class LiveNamespace(Namespace):
                     for sid, connection in list(self.state.connections.items()):
                         if connection.grant_id in revoked:
                             self.socketio.server.disconnect(sid, namespace=self.namespace)
-                            self.state.connections.pop(sid, None)
+                            self.state.remove(sid)
                     checked_since = now
                     db.session.remove()
             except Exception:
