@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-event", help="write everything of an event (public records) to a ZIP")
     export.add_argument("slug", help="the event's slug")
     export.add_argument("--out", help="the ZIP file to write (default: <slug>-export-<date>.zip here)")
+    organiser = commands.add_parser("create-organiser", help="create an organiser account (password read from standard input)")
+    organiser.add_argument("email")
+    organiser.add_argument("name")
+    reset = commands.add_parser("reset-password", help="set a new password for an organiser (read from standard input)")
+    reset.add_argument("email")
     commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
     return parser
 
@@ -81,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "load-demo":
             return _load_demo(db, args, settings)
+        if command in ("create-organiser", "reset-password"):
+            return _accounts(db, args)
         if command in ("grant-role", "revoke-role"):
             return _roles(db, args, settings, app)
         if command == "export-event":
@@ -105,6 +112,40 @@ def _load_demo(db, args, settings) -> int:
         print(f"The demo event could not be added: {exc}", file=sys.stderr)
         return 1
     print(f"Added the demo event: {settings.public_base_url}/events/{event.slug}/")
+    return 0
+
+
+def _read_password() -> str:
+    """From the terminal without echo, or the first line of standard input (scripts, CI)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("New password (at least 12 characters): ")
+        if getpass.getpass("Once more: ") != first:
+            raise SystemExit("The two passwords differ; nothing was changed.")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _accounts(db, args) -> int:
+    from server.services.accounts import create_organiser, set_password
+    from server.services.errors import ServiceError
+
+    session = db.session
+    try:
+        password = _read_password()
+        if args.command == "create-organiser":
+            organiser = create_organiser(session, email=args.email, name=args.name, password=password)
+            done = f"Created organiser {organiser.name} <{organiser.email}>. Sign in at /sign-in."
+        else:
+            organiser = set_password(session, args.email, password)
+            done = f"New password set for {organiser.email}."
+        session.commit()
+    except ServiceError as exc:
+        session.rollback()
+        print(f"Nothing was changed: {exc}", file=sys.stderr)
+        return 1
+    print(done)
     return 0
 
 

@@ -4,13 +4,13 @@ Importing this package registers every table on Base.metadata (Alembic relies on
 Import order across the code base: models -> services -> faces (web, sockets, cli).
 """
 
-from server.models.accounts import Role, RoleGrant
+from server.models.accounts import LoginAttempt, Organiser, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.models.live import Ban, ChatMessage, Presence, Question, QuestionState, QuestionVote, Report
 from server.models.media import Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "ChatMessage", "Event", "EventStatus", "LiveState", "Presence", "Question",
+    "AuditEntry", "Ban", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "Presence", "Question",
     "QuestionState", "QuestionVote", "Recording", "Report", "Role", "RoleGrant", "Speaker", "Talk", "TalkSpeaker",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Boolean, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -32,3 +32,30 @@ class RoleGrant(Base):
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+
+class Organiser(Base):
+    """An organiser's account: a communications officer who runs events. Passwords are stored
+    as Werkzeug's salted scrypt hashes, never as text."""
+
+    __tablename__ = "organisers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, for throttling (and for the record)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

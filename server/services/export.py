@@ -118,6 +118,8 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
 NOT_EXPORTED = {
     "events": "event.json",
     "presence": "live viewer counters per server process, overwritten every second: no record of what was said",
+    "organisers": "organiser accounts belong to the installation, not to one event (and hold password hashes)",
+    "login_attempts": "sign-in attempts to the installation, not to one event",
 }
 
 

@@ -68,8 +68,16 @@ def require_host(actor: Actor, talk: Talk) -> None:
         raise Forbidden(_l("Only a moderator or the speaker can do that."))
 
 
-def actor_for(session: Session, participant_id: str, grant_id: Any, now: datetime) -> Actor:
-    """The actor behind a participant id and an optional grant id (from the signed session)."""
+def actor_for(session: Session, participant_id: str, grant_id: Any, now: datetime,
+              organiser_id: Any = None) -> Actor:
+    """The actor behind a participant id, an optional signed-in organiser account and an
+    optional role grant (all from the signed session), checked against the database now."""
+    if organiser_id is not None:
+        from server.services.accounts import active_organiser
+
+        organiser = active_organiser(session, organiser_id)
+        if organiser is not None:
+            return Actor(participant_id=participant_id, role=Role.organiser, staff_name=organiser.name)
     grant = session.get(RoleGrant, grant_id) if isinstance(grant_id, int) else None
     if grant is None or not grant.is_active(now):
         return Actor(participant_id=participant_id)

@@ -57,6 +57,7 @@ class Connection:
     # No session cookie: the id lasts only as long as this connection, so writing would let
     # anyone vote again or dodge a ban by reconnecting. Such a connection may only read.
     read_only: bool = False
+    organiser_id: int | None = None
 
 
 @dataclass
@@ -174,8 +175,10 @@ class LiveNamespace(Namespace):
             grant_id = session.get("grant_id")
             if isinstance(grant_id, int) and actor_for(db.session, participant_id, grant_id, utcnow()).role is None:
                 grant_id = None  # withdrawn or expired: connect as a participant
+            organiser_id = session.get("organiser_id")
             self.state.add(request.sid, Connection(
-                participant_id, grant_id if isinstance(grant_id, int) else None, read_only=read_only))
+                participant_id, grant_id if isinstance(grant_id, int) else None, read_only=read_only,
+                organiser_id=organiser_id if isinstance(organiser_id, int) else None))
             db.session.remove()
             join_room(p.participant_room(participant_id))
             return True
@@ -194,7 +197,8 @@ class LiveNamespace(Namespace):
         return connection
 
     def _actor(self, connection: Connection) -> Actor:
-        return actor_for(db.session, connection.participant_id, connection.grant_id, utcnow())
+        return actor_for(db.session, connection.participant_id, connection.grant_id, utcnow(),
+                         organiser_id=connection.organiser_id)
 
     def _joined_talk(self, connection: Connection) -> Talk:
         if connection.talk_id is None:
@@ -504,10 +508,13 @@ class LiveNamespace(Namespace):
             self.socketio.server.disconnect(sid, namespace=self.namespace)
             self.state.remove(sid)
 
-    def close_grant_connections(self, grant_id: int, participant_id: str | None) -> None:
+    def close_grant_connections(self, grant_id: int | None, participant_id: str | None,
+                                organiser_id: int | None = None) -> None:
         """Close the connections of one browser that signed out of a role (this process)."""
         for sid, connection in list(self.state.connections.items()):
-            if connection.grant_id == grant_id and connection.participant_id == participant_id:
+            signed_out = (grant_id is not None and connection.grant_id == grant_id) or (
+                organiser_id is not None and connection.organiser_id == organiser_id)
+            if signed_out and connection.participant_id == participant_id:
                 self.socketio.server.disconnect(sid, namespace=self.namespace)
                 self.state.remove(sid)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -31,6 +31,7 @@ CONTENT_SECURITY_POLICY = (
 
 def init_app(app: Flask) -> None:
     from server.web.api import bp as api_bp
+    from server.web.auth import bp as auth_bp
     from server.web.feeds import bp as feeds_bp
     from server.web.public import bp as public_bp
     from server.web.staff import bp as staff_bp
@@ -38,8 +39,15 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(auth_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(api_bp)
+
+    @app.before_request
+    def _fresh_csrf_token() -> None:
+        # Flask-WTF caches the signed token on `g`, which outlives a request when an app
+        # context was already pushed (tests, CLI): sign it again from this request's session.
+        g.pop("csrf_token", None)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

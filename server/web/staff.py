@@ -1,7 +1,7 @@
 """Signing in with a role link (moderator, speaker, organiser) and signing out.
 
 Until organiser accounts arrive (issue 4), `python -m server grant-role` prints the link.
-Signing out, or a revoked link, also ends the holder's open live connections.
+A revoked link ends the holder's open live connections; signing out is in server/web/auth.py.
 """
 
 from __future__ import annotations
@@ -29,15 +29,4 @@ def sign_in(token: str) -> Response:
     if grant.event_id:
         event = db.session.get(Event, grant.event_id)
         return redirect(url_for("public.event_page", slug=event.slug), code=303)
-    return redirect(url_for("public.home"), code=303)
-
-
-@bp.post("/sign-out")
-def sign_out() -> Response:
-    grant_id = session.pop("grant_id", None)
-    session.pop("display_name", None)
-    if isinstance(grant_id, int):
-        # The socket's session is a copy taken at connect: close this browser's connections
-        # that carry the role, so the role ends everywhere at once.
-        current_app.extensions["arena.live"].close_grant_connections(grant_id, session.get("participant_id"))
     return redirect(url_for("public.home"), code=303)

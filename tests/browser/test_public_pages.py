@@ -71,7 +71,8 @@ def test_facade_button_works_from_the_keyboard(open_context):
 
 
 @pytest.mark.parametrize("locale", ["sv-SE", "en-GB"])
-@pytest.mark.parametrize("path", ["/", EVENT_PATH, talk_path(), talk_path("twitter-dygnet-runt"), "/events/finns-inte/"])
+@pytest.mark.parametrize("path", ["/", EVENT_PATH, talk_path(), talk_path("twitter-dygnet-runt"), "/events/finns-inte/",
+                                  "/sign-in"])
 def test_axe_finds_no_wcag_violations(open_context, path, locale):
     page = open_context(locale=locale, bypass_csp=True).new_page()
     page.goto(path, wait_until="networkidle")

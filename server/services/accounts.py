@@ -1,0 +1,104 @@
+"""Organiser accounts: creating them, passwords, signing in with throttling.
+
+Passwords are hashed with Werkzeug's scrypt. Sign-in failures are counted per e-mail address
+in the database (so the limit holds across processes): after MAX_FAILURES within
+LOCK_WINDOW, that address is refused until the window has passed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from server.i18n import _l
+from server.models import LoginAttempt, Organiser
+from server.services.errors import ServiceError, ValidationError
+
+MIN_PASSWORD_LENGTH = 12
+MAX_FAILURES = 5
+LOCK_WINDOW = timedelta(minutes=15)
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Compared against when the address is unknown, so a wrong address takes as long as a wrong
+# password and does not reveal which addresses have accounts.
+_DUMMY_HASH = generate_password_hash("not a password of anyone")
+
+
+class SignInRefused(ServiceError):
+    code = "sign_in_refused"
+    http_status = 401
+
+
+class TooManyAttempts(ServiceError):
+    code = "too_many_attempts"
+    http_status = 429
+
+
+def normalise_email(value: Any) -> str:
+    email = value.strip().lower() if isinstance(value, str) else ""
+    if not EMAIL.match(email) or len(email) > 254:
+        raise ValidationError(_l("Give a valid e-mail address."), code="invalid_email", field="email")
+    return email
+
+
+def check_password(value: Any) -> str:
+    if not isinstance(value, str) or len(value) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(_l("The password must be at least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
+                              code="weak_password", field="password")
+    if len(value) > 1024:
+        raise ValidationError(_l("At most %(count)d characters.", count=1024), code="too_long", field="password")
+    return value
+
+
+def create_organiser(session: Session, *, email: Any, name: Any, password: Any) -> Organiser:
+    email = normalise_email(email)
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > 120:
+        raise ValidationError(_l("Give the person's name (at most 120 characters)."), code="invalid_name",
+                              field="name")
+    password = check_password(password)
+    if session.scalar(select(Organiser.id).where(Organiser.email == email)) is not None:
+        raise ValidationError(_l("There is already an account with this e-mail address."), code="email_taken",
+                              field="email")
+    organiser = Organiser(email=email, name=name, password_hash=generate_password_hash(password))
+    session.add(organiser)
+    session.flush()
+    return organiser
+
+
+def set_password(session: Session, email: Any, password: Any) -> Organiser:
+    organiser = session.scalars(select(Organiser).where(Organiser.email == normalise_email(email))).first()
+    if organiser is None:
+        raise ValidationError(_l("There is no account with this e-mail address."), code="unknown_email",
+                              field="email")
+    organiser.password_hash = generate_password_hash(check_password(password))
+    return organiser
+
+
+def authenticate(session: Session, email: Any, password: Any, *, now: datetime, remote_addr: str = "") -> Organiser:
+    """The organiser, or SignInRefused / TooManyAttempts. Every attempt is recorded; the
+    caller commits either way, so failures count even when the request fails."""
+    address = email.strip().lower() if isinstance(email, str) else ""
+    failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.email == address[:254], LoginAttempt.succeeded.is_(False),
+        LoginAttempt.created_at >= now - LOCK_WINDOW))
+    if failures >= MAX_FAILURES:
+        raise TooManyAttempts(_l("Too many failed sign-ins. Wait 15 minutes and try again."))
+    organiser = session.scalars(select(Organiser).where(Organiser.email == address)).first() if address else None
+    good = check_password_hash(organiser.password_hash if organiser else _DUMMY_HASH,
+                               password if isinstance(password, str) else "")
+    ok = bool(organiser and good and organiser.disabled_at is None)
+    session.add(LoginAttempt(email=address[:254], remote_addr=remote_addr[:64], succeeded=ok, created_at=now))
+    if not ok:
+        raise SignInRefused(_l("The e-mail address or the password is wrong."))
+    organiser.last_login_at = now
+    return organiser
+
+
+def active_organiser(session: Session, organiser_id: Any) -> Organiser | None:
+    organiser = session.get(Organiser, organiser_id) if isinstance(organiser_id, int) else None
+    return organiser if organiser is not None and organiser.disabled_at is None else None
