@@ -7,12 +7,17 @@ recorded in `context.outside_requests` and aborted, so nothing leaves the machin
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from babel.support import NullTranslations, Translations
 
 from server.config import PROJECT_ROOT
 
@@ -25,6 +30,8 @@ CHROMIUM_ARGS = [
 ]
 LOCAL_HOSTS = {"127.0.0.1"}
 AXE_SCRIPT = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+TRANSLATIONS = PROJECT_ROOT / "translations"
+LOCALES = {"sv": "sv-SE", "en": "en-GB"}
 
 DEMO_SLUG = "sociala-medier-i-offentlig-sektor"
 EVENT_PATH = f"/events/{DEMO_SLUG}/"
@@ -52,8 +59,33 @@ def is_local(url: str) -> bool:
     return parts.hostname in LOCAL_HOSTS
 
 
+@functools.cache
+def _catalogue(language: str) -> NullTranslations:
+    return Translations.load(str(TRANSLATIONS), [language])
+
+
+def translate(language: str, msgid: str) -> str:
+    """What a visitor reads for `msgid` in `language`, from the compiled catalogue the server
+    uses (English msgids stand for themselves; a missing translation falls back to them)."""
+    return msgid if language == "en" else _catalogue(language).gettext(msgid)
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def compiled_translations() -> None:
+    """The .mo files are build output (`make translations`): compile them when missing or
+    older than their .po, before the live server starts."""
+    stale = [po for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po")
+             if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+    if stale:
+        pybabel = Path(sys.executable).with_name("pybabel")
+        result = subprocess.run([str(pybabel), "compile", "-q", "-d", str(TRANSLATIONS)], capture_output=True, text=True)
+        if result.returncode != 0:
+            warnings.warn(f"pybabel compile failed: {result.stderr}", stacklevel=1)
+    _catalogue.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def browser(compiled_translations) -> Iterator[Any]:
     # A missing browser is a failed set-up, not a reason to skip: `make test` installs it.
     assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run `make test` (it installs Debian's chromium)"
     with sync_api.sync_playwright() as playwright:
