@@ -213,6 +213,15 @@ class LiveNamespace(Namespace):
             raise HandlerError(p.E_COOKIES_REQUIRED,
                                _("To take part, allow this site's cookie and reload the page."))
 
+    def _writer(self) -> tuple[Connection, Talk, Actor]:
+        """Who writes (a message, a question, a vote): a cookie, a joined talk, no ban."""
+        connection = self._connection()
+        self._require_cookie(connection)
+        talk = self._joined_talk(connection)
+        actor = self._actor(connection)
+        self._check_not_banned(talk, actor)
+        return connection, talk, actor
+
     def _display_name(self) -> str:
         name = session.get("display_name")
         if not name:
@@ -293,11 +302,7 @@ class LiveNamespace(Namespace):
     @acked
     def on_send_message(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"body": str, "client_id": str})
-        connection = self._connection()
-        self._require_cookie(connection)
-        talk = self._joined_talk(connection)
-        actor = self._actor(connection)
-        self._check_not_banned(talk, actor)
+        connection, talk, actor = self._writer()
         name = self._display_name()
         if not talk.chat_open and not actor.can_moderate(talk):
             raise HandlerError(p.E_CHAT_CLOSED, _("The chat is closed."))
@@ -346,11 +351,7 @@ class LiveNamespace(Namespace):
     @acked
     def on_ask_question(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"body": str, "client_id": str}, {"anonymous": bool})
-        connection = self._connection()
-        self._require_cookie(connection)
-        talk = self._joined_talk(connection)
-        actor = self._actor(connection)
-        self._check_not_banned(talk, actor)
+        connection, talk, actor = self._writer()
         name = self._display_name()
         if not talk.questions_open and not actor.can_moderate(talk):
             raise HandlerError(p.E_QUESTIONS_CLOSED, _("Questions are closed."))
@@ -369,11 +370,7 @@ class LiveNamespace(Namespace):
     @acked
     def on_vote(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"question_id": int, "up": bool})
-        connection = self._connection()
-        self._require_cookie(connection)
-        talk = self._joined_talk(connection)
-        actor = self._actor(connection)
-        self._check_not_banned(talk, actor)
+        connection, talk, actor = self._writer()
         self._throttle(self.state.recent_votes, actor.participant_id, VOTES_PER_WINDOW,
                        self._settings().chat.flood_window_seconds)
         question = qa.get_question(db.session, talk.id, fields["question_id"])
