@@ -53,6 +53,25 @@ class MediaSettings:
 
 
 @dataclass
+class GoLiveSettings:
+    """Going live from the browser (server/media/ingest.py, docs/golive.md)."""
+
+    # Empty: Debian's ffmpeg on PATH, else the imageio-ffmpeg wheel's binary.
+    ffmpeg: str = ""
+    # HLS segment length; short segments keep viewers within a few seconds of the speaker.
+    segment_seconds: int = 1
+    # A speaker whose connection drops may come back this long and continue the same stream.
+    reconnect_seconds: int = 30
+    # Going live is refused below this much free space in recordings_dir, and a live
+    # stream is ended (and kept) when the space falls below it.
+    min_free_megabytes: int = 1024
+    # One binary piece from the browser; below chat.max_http_buffer_size (the frame limit).
+    max_chunk_bytes: int = 60000
+    # Average upload allowed per stream over 10 s: room for a 30 s backlog after a reconnect.
+    max_bytes_per_second: int = 2_000_000
+
+
+@dataclass
 class LanguageSettings:
     default: str = "sv"
     available: list[str] = field(default_factory=lambda: ["sv", "en"])
@@ -86,6 +105,7 @@ class Settings:
     languages: LanguageSettings = field(default_factory=LanguageSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
+    golive: GoLiveSettings = field(default_factory=GoLiveSettings)
 
     # -- derived values -------------------------------------------------------------
     @property

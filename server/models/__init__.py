@@ -7,10 +7,11 @@ Import order across the code base: models -> services -> faces (web, sockets, cl
 from server.models.accounts import LoginAttempt, Organiser, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
+from server.models.golive import LiveStream, StreamState
 from server.models.live import Ban, ChatMessage, Presence, Question, QuestionState, QuestionVote, Report
 from server.models.media import Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "Presence", "Question",
-    "QuestionState", "QuestionVote", "Recording", "Report", "Role", "RoleGrant", "Speaker", "Talk", "TalkSpeaker",
+    "AuditEntry", "Ban", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
+    "QuestionState", "QuestionVote", "Recording", "Report", "Role", "RoleGrant", "Speaker", "StreamState", "Talk", "TalkSpeaker",
 ]
