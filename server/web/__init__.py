@@ -30,6 +30,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
+    from server.web.admin import bp as admin_bp
     from server.web.api import bp as api_bp
     from server.web.auth import bp as auth_bp
     from server.web.feeds import bp as feeds_bp
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
 
     @app.before_request
     def _fresh_csrf_token() -> None:

@@ -1,0 +1,47 @@
+"""The organisers' admin: server-rendered forms, in Swedish and English.
+
+Only organisers enter (an organiser account, or an organiser sign-in link). The check runs
+before every admin route, and each view takes the acting organiser from `g.actor` for the
+audit log. One module per thing an organiser manages; each registers its routes on `bp`.
+Every change goes through a service in server/services/, which validates and writes the
+audit entry; the view commits once (Indico's single commit point) or rolls back.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from server.db import db, utcnow
+from server.models import Role
+from server.services.roles import Actor, actor_for
+from server.web.public import ensure_participant_id
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def current_actor() -> Actor:
+    return actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
+                     organiser_id=session.get("organiser_id"))
+
+
+@bp.before_request
+def _organisers_only() -> Response | None:
+    actor = current_actor()
+    if actor.role is Role.organiser:
+        g.actor = actor
+        return None
+    if actor.role is None:
+        # Not signed in: the sign-in page brings them back here.
+        return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")), code=303)
+    abort(403)  # a moderator or speaker: signed in, but the admin is not theirs
+
+
+@bp.after_request
+def _never_cached(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# The modules below add their routes to `bp`.
+from server.web.admin import views  # noqa: E402,F401
