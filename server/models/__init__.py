@@ -4,6 +4,7 @@ Importing this package registers every table on Base.metadata (Alembic relies on
 Import order across the code base: models -> services -> faces (web, sockets, cli).
 """
 
+from server.models.activity import Participation, ViewerSample
 from server.models.accounts import LoginAttempt, Organiser, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
@@ -12,6 +13,6 @@ from server.models.live import Ban, ChatMessage, Presence, Question, QuestionSta
 from server.models.media import Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
+    "AuditEntry", "Ban", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
     "QuestionState", "QuestionVote", "Recording", "Report", "Role", "RoleGrant", "Speaker", "StreamState", "Talk", "TalkSpeaker",
 ]

@@ -100,6 +100,9 @@ class Talk(Base):
     # As the organiser gave it; checked by server/media/embeds.py before it is stored.
     stream_url: Mapped[str] = mapped_column(String(2000), default="")
     slides_url: Mapped[str] = mapped_column(String(2000), default="")
+    # An uploaded PDF deck, relative to the recordings folder, a name the server made; it
+    # wins over slides_url on the talk page (shown in the browser's own PDF viewer).
+    slides_file: Mapped[str | None] = mapped_column(String(500), default=None)
     live_state: Mapped[LiveState] = mapped_column(
         Enum(LiveState, name="live_state", native_enum=False, length=20), default=LiveState.scheduled
     )
