@@ -10,9 +10,9 @@ from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.models.golive import LiveStream, StreamState
 from server.models.live import Ban, ChatMessage, Presence, Question, QuestionState, QuestionVote, Report
-from server.models.media import Recording
+from server.models.media import ImportJob, JobState, Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
+    "AuditEntry", "Ban", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
     "QuestionState", "QuestionVote", "Recording", "Report", "Role", "RoleGrant", "Speaker", "StreamState", "Talk", "TalkSpeaker",
 ]
