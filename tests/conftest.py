@@ -33,7 +33,7 @@ from server.migrations import upgrade
 
 POSTGRES_URL = os.environ.get("ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-TABLES_IN_DELETE_ORDER = ("participations", "viewer_samples", "live_streams", "login_attempts", "organisers", "audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
+TABLES_IN_DELETE_ORDER = ("import_jobs", "participations", "viewer_samples", "live_streams", "login_attempts", "organisers", "audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
 
 
 def pytest_configure(config: pytest.Config) -> None:
