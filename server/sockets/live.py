@@ -27,7 +27,7 @@ from sqlalchemy import select
 from server.db import db, utcnow
 from server.i18n import _
 from server.models import ChatMessage, EventStatus, Question, QuestionState, Talk
-from server.services import chat, moderation, presence, qa
+from server.services import activity, chat, moderation, presence, qa
 from server.services.errors import ServiceError, ValidationError
 from server.services.roles import Actor, actor_for, revoked_since
 from server.sockets import protocol as p
@@ -38,6 +38,7 @@ VOTE_FLUSH_SECONDS = 0.25  # vote counts go out at most 4 times a second per tal
 PRESENCE_SECONDS = 1.0     # viewer counts at most once a second
 VOTES_PER_WINDOW = 30      # votes are cheap but not free: a looser flood limit of their own
 PRESENCE_GRACE = timedelta(seconds=2)  # overlap between checks for new bans and revocations
+PARTICIPATIONS_REMEMBERED = 100_000  # (talk, participant) pairs known to be recorded, per process
 
 
 class HandlerError(Exception):
@@ -159,6 +160,8 @@ class LiveNamespace(Namespace):
         self._tickers_started = False
         self._stopped = False
         self._app = None
+        # Rejoins (reloads, reconnect storms) skip the database: the row is already there.
+        self._participations_recorded: set[tuple[int, str]] = set()
 
     def stop(self) -> None:
         """End the background tickers (tests, shutdown)."""
@@ -262,6 +265,7 @@ class LiveNamespace(Namespace):
             self.state.move(connection, talk.id)
         connection.staff = actor.can_moderate(talk)
         join_room(p.staff_room(talk.id) if connection.staff else p.talk_room(talk.id))
+        self._record_participation(connection, talk)
 
         settings = self._settings()
         last_id = fields.get("last_message_id")
@@ -289,6 +293,22 @@ class LiveNamespace(Namespace):
             "my_votes": sorted(qa.has_voted(db.session, [q.id for q in questions], actor.participant_id)),
             "viewers": max(counts.get(talk.id, 0), self.state.viewers_in.get(talk.id, 0)),
         }
+
+    def _record_participation(self, connection: Connection, talk: Talk) -> None:
+        """For the activity report; a failure here is logged and never fails the join."""
+        key = (talk.id, connection.participant_id)
+        if connection.read_only or key in self._participations_recorded:
+            return  # an id without a cookie lasts one connection: it would count people twice
+        try:
+            activity.record_participation(db.session, talk, connection.participant_id, utcnow())
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("recording a participation failed")
+            return
+        if len(self._participations_recorded) >= PARTICIPATIONS_REMEMBERED:
+            self._participations_recorded.clear()
+        self._participations_recorded.add(key)
 
     @acked
     def on_set_name(self, data: Any) -> dict[str, Any]:
@@ -555,6 +575,8 @@ class LiveNamespace(Namespace):
                     now = utcnow()
                     local = self.state.viewers_by_talk()
                     presence.record(db.session, self.process_id, local, now)
+                    # The history for the activity report: one statement, whatever the number of talks.
+                    activity.record_viewers(db.session, local, now)
                     db.session.commit()
                     totals = presence.viewer_counts(db.session, list(local), now)
                     for talk_id, viewers in totals.items():
