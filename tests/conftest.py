@@ -115,6 +115,7 @@ def app(make_settings: Callable[..., Settings], database_url: str):
         yield app
         db.session.remove()
     app.extensions["arena.live"].stop()
+    app.extensions["arena.studio"].stop()
     db.engine.dispose()
 
 

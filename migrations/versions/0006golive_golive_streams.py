@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column('publisher_participant_id', sa.String(length=64), nullable=False),
         sa.Column('video_codec', sa.String(length=20), nullable=False),
         sa.Column('directory', sa.String(length=500), nullable=False),
+        sa.Column('archive_directory', sa.String(length=500), nullable=False),
         sa.Column('archive_path', sa.String(length=500), nullable=True),
         sa.Column('duration_seconds', sa.Float(), nullable=True),
         sa.Column('bytes_received', sa.Integer(), nullable=False),

@@ -45,8 +45,12 @@ class LiveStream(Base):
     publisher_participant_id: Mapped[str] = mapped_column(String(64), default="")
     # What the browser sends: "h264" (copied), "vp8" or "vp9" (transcoded to H.264 for HLS).
     video_codec: Mapped[str] = mapped_column(String(20), default="")
-    # Relative to media.recordings_dir, made by the server: "<event>/<talk>/live/<id>".
+    # Relative to media.recordings_dir, made by the server: "<event>/<talk>/live/<id>", the
+    # public HLS (playlist and segments) ...
     directory: Mapped[str] = mapped_column(String(500), default="")
+    # ... and "<event>/<talk>/archive/<id>-<random>": the whole input and the recording, at a
+    # name nobody can guess from the public playlist's, until an organiser publishes it.
+    archive_directory: Mapped[str] = mapped_column(String(500), default="")
     # The finished recording, relative to media.recordings_dir; None until it is made.
     archive_path: Mapped[str | None] = mapped_column(String(500), default=None)
     duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)

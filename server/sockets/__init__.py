@@ -17,3 +17,9 @@ def register_namespaces(socketio: SocketIO, app: Flask) -> None:
     live = LiveNamespace()
     socketio.on_namespace(live)
     app.extensions["arena.live"] = live
+
+    from server.sockets.studio import StudioNamespace
+
+    studio = StudioNamespace()
+    socketio.on_namespace(studio)
+    app.extensions["arena.studio"] = studio

@@ -292,6 +292,8 @@ class LiveNamespace(Namespace):
                           for q in questions],
             "my_votes": sorted(qa.has_voted(db.session, [q.id for q in questions], actor.participant_id)),
             "viewers": max(counts.get(talk.id, 0), self.state.viewers_in.get(talk.id, 0)),
+            # The studio's stream, so a page that reconnects catches up (docs/golive.md).
+            "stream": golive_view(db.session, talk),
         }
 
     def _record_participation(self, connection: Connection, talk: Talk) -> None:
@@ -603,6 +605,13 @@ class LiveNamespace(Namespace):
 
 
 # -- payloads ---------------------------------------------------------------------------
+
+def golive_view(db_session, talk: Talk) -> dict[str, Any] | None:
+    from server.services import golive
+
+    stream = golive.latest_stream(db_session, talk)
+    return golive.view_of(stream).as_dict() if stream is not None else None
+
 
 def message_payload(message: ChatMessage, *, staff: bool, mine: bool | None = None,
                     client_id: bool = False) -> dict[str, Any]:

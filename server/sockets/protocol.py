@@ -35,6 +35,17 @@ PRESENCE = "presence"                # {"talk_id", "viewers"}, at most once a se
 BANNED = "banned"                    # sent to a participant just before their connections close
 REPORTED = "reported"                # to moderators: someone reported a message or question
 
+LIVE_STATE = "live_state"            # {"talk_id", "state", "stream_id", "playlist_url"}: the studio's stream changed
+
+# The studio (server/sockets/studio.py, docs/golive.md): a speaker's browser sends its stream.
+STUDIO_NAMESPACE = "/studio"
+START = "start"        # {"talk_id", "mime_type"} -> {"stream_id", "next_seq", "state"}
+CHUNK = "chunk"        # {"stream_id", "seq", "data": binary} -> {"seq", "next_seq"}
+RESUME = "resume"      # {"stream_id"} -> {"stream_id", "next_seq", "state"}, after a dropped connection
+END = "end"            # {"stream_id"} -> {"stream_id", "state": "ending"}
+STUDIO_EVENTS = (START, CHUNK, RESUME, END)
+STREAM_STATE = "stream_state"  # to the studio: {"stream_id", "state", "message", "reason"?, "recording"?}
+
 # Error codes in acks.
 E_INVALID_PAYLOAD = "invalid_payload"
 E_NOT_JOINED = "not_joined"
@@ -47,6 +58,13 @@ E_SLOW_MODE = "slow_mode"
 E_FLOODING = "flooding"
 E_FORBIDDEN = "forbidden"
 E_INTERNAL = "internal"
+# ... of the studio.
+E_ALREADY_LIVE = "already_live"
+E_NOT_PUBLISHING = "not_publishing"
+E_CHUNK_TOO_LARGE = "chunk_too_large"
+E_OUT_OF_ORDER = "out_of_order"
+E_STREAM_FAILED = "stream_failed"
+E_UNSUPPORTED_FORMAT = "unsupported_format"
 
 
 def talk_room(talk_id: int) -> str:
@@ -62,3 +80,8 @@ def staff_room(talk_id: int) -> str:
 def participant_room(participant_id: str) -> str:
     """Every connection of one participant, for ban notices."""
     return f"participant:{participant_id}"
+
+
+def studio_room(talk_id: int) -> str:
+    """The browser(s) of a talk's studio, for the stream's state."""
+    return f"studio:{talk_id}"

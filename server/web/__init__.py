@@ -36,10 +36,12 @@ def init_app(app: Flask) -> None:
     from server.web.feeds import bp as feeds_bp
     from server.web.public import bp as public_bp
     from server.web.staff import bp as staff_bp
+    from server.web.studio import bp as studio_bp
 
     csrf.init_app(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(studio_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(api_bp)

@@ -11,6 +11,7 @@ from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
 from server.models import Event, Talk
 from server.services import events as event_service
+from server.services import golive
 from server.services.text import plain_summary, render_markdown
 
 bp = Blueprint("public", __name__)
@@ -100,6 +101,7 @@ def talk_page(slug: str, talk_slug: str):
         is_live=talk.is_live(utcnow()),
         embed=event_service.stream_embed(talk, _own_host()),
         recording_embed=event_service.recording_embed(talk, _own_host()),
+        live_view=golive.stage_view(db.session, talk),
         page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
         description=plain_summary(talk.invitation_text),
         chat_settings=_settings().chat,
@@ -108,8 +110,13 @@ def talk_page(slug: str, talk_slug: str):
 
 @bp.get("/recordings/<path:name>")
 def recording_file(name: str) -> Response:
-    """Our own media files. In production nginx serves this folder (docs/deployment.md)."""
-    response = send_from_directory(_settings().recordings_path, name, max_age=3600)
+    """Our own media files. In production nginx serves this folder (docs/golive.md, docs/nginx.conf)."""
+    from server.media.ingest import media_headers
+
+    # HLS needs its own types, and a live playlist must never be cached (segments may be).
+    mimetype, cache_control = media_headers(name)
+    response = send_from_directory(_settings().recordings_path, name, max_age=3600, mimetype=mimetype)
+    response.headers["Cache-Control"] = cache_control
     return response
 
 

@@ -198,6 +198,7 @@
     state.myVotes = new Set(ack.my_votes || []);
     replaceQuestions(ack.questions || []);
     setViewers(ack.viewers);
+    if (ack.stream) { announceStream(ack.stream); }
     if (state.me.name) {
       state.name = state.me.name;
       showIdentity();
@@ -926,6 +927,13 @@
     sortQuestions();
   });
   socket.on("rules", setRules);
+  // The studio's stream (docs/golive.md): the stage (static/js/stage.js) shows and hides the player.
+  function announceStream(data) {
+    if (data && data.talk_id === TALK_ID) {
+      document.dispatchEvent(new CustomEvent("arena:live-state", { detail: data }));
+    }
+  }
+  socket.on("live_state", announceStream);
   socket.on("presence", function (data) { if (data && data.talk_id === TALK_ID) { setViewers(data.viewers); } });
   socket.on("reported", function (data) {
     if (!data) { return; }

@@ -22,7 +22,10 @@
     }
     return (window.Hls ? Promise.resolve() : loadScript(HLS_SCRIPT)).then(function () {
       if (!window.Hls || !window.Hls.isSupported()) { video.src = src; return; }
-      var hls = new window.Hls({ liveSyncDurationCount: 2 });
+      // The studio's streams have 1 s segments: stay close to the live edge (docs/golive.md).
+      var hls = new window.Hls(video.hasAttribute("data-hls-live")
+        ? { liveSyncDuration: 1.5, liveMaxLatencyDuration: 5, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30 }
+        : { liveSyncDurationCount: 2 });
       hls.loadSource(src);
       hls.attachMedia(video);
       video._hls = hls;
@@ -65,12 +68,15 @@
   });
   // Our own HLS: Safari plays it natively (and with preload="none" fetches nothing yet);
   // elsewhere hls.js and the playlist load only when the viewer presses play.
-  document.querySelectorAll("video[data-hls-src]").forEach(function (video) {
+  function prepareHls(video) {
     var src = video.getAttribute("data-hls-src");
     if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = src; return; }
     video.addEventListener("play", function start() {
       video.removeEventListener("play", start);
       startHls(video, src).then(function () { video.play(); });
     });
-  });
+  }
+  document.querySelectorAll("video[data-hls-src]").forEach(prepareHls);
+  // For players put in the page later (static/js/stage.js, when a speaker goes live).
+  window.ArenaPlayer = { prepareHls: prepareHls };
 })();

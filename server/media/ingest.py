@@ -1,0 +1,298 @@
+"""ffmpeg for a browser stream: pieces of MediaRecorder output in, HLS and a recording out.
+
+One `Ingest` per live stream. The socket handler only queues a piece (`feed`) and returns;
+a worker thread appends it to `source.<webm|mkv>` (the whole input, kept as the recording)
+and writes it to ffmpeg's stdin. Under eventlet and gevent, threads and subprocess pipes are
+monkey-patched to be cooperative, so a slow ffmpeg never stalls the server's other clients.
+
+ffmpeg copies H.264 (Chromium's MediaRecorder offers it) and transcodes VP8/VP9 only when it
+must; audio becomes AAC, which HLS players everywhere take. Segments are short (1 s) so
+viewers are a few seconds behind. At the end, ffmpeg sees its stdin close, writes the last
+segment and #EXT-X-ENDLIST; the source is then remuxed into `recording.mp4` (H.264) or
+`recording.webm` (VP8/VP9) with a proper index and duration. If the server process dies,
+ffmpeg sees the same end of input and closes the playlist itself; the source file stays,
+and the next process remuxes it (server/sockets/studio.py: orphans).
+
+This module knows nothing of the database or of Socket.IO: it is told where to write and
+calls back when something happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+PLAYLIST = "index.m3u8"
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # every WebM/Matroska file starts with it
+ENDLIST = "#EXT-X-ENDLIST"
+MAX_BACKLOG_BYTES = 32 * 1024 * 1024  # ffmpeg this far behind is stuck, not slow
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+# What each kind of file is, and how long a cache may keep it (public.recording_file, nginx).
+MEDIA_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".vtt": "text/vtt",
+}
+
+
+def media_headers(name: str) -> tuple[str | None, str]:
+    """(Content-Type, Cache-Control) for a file under recordings/.
+
+    A live playlist changes every second: caches must ask again each time. A segment never
+    changes once written (ffmpeg writes it to a temporary name first), so it may be kept."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".m3u8":
+        return MEDIA_TYPES[suffix], "no-cache"
+    if suffix in (".ts", ".m4s"):
+        return MEDIA_TYPES[suffix], "public, max-age=86400, immutable"
+    return MEDIA_TYPES.get(suffix), "public, max-age=3600"
+
+
+def ffmpeg_binary(configured: str = "") -> str | None:
+    """The configured ffmpeg, else Debian's on PATH, else the imageio-ffmpeg wheel's, if installed."""
+    if configured:
+        return configured if Path(configured).exists() or shutil.which(configured) else None
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg  # type: ignore[import-not-found]
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        return None
+
+
+def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int) -> list[str]:
+    if codec == "h264":
+        video = ["-c:v", "copy"]
+    else:
+        # VP8/VP9 cannot go into MPEG-TS for every player: H.264, one keyframe per segment.
+        video = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+                 "-profile:v", "main", "-b:v", "2500k", "-maxrate", "3000k", "-bufsize", "3000k",
+                 "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})"]
+    return [
+        ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning",
+        # Start from the first bytes: no waiting to fill probe buffers.
+        "-fflags", "+nobuffer+genpts", "-probesize", "65536", "-analyzeduration", "500000",
+        "-f", "matroska", "-i", "pipe:0",
+        "-map", "0:v:0", "-map", "0:a:0?", *video,
+        "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000",
+        "-f", "hls", "-hls_time", str(segment_seconds), "-hls_list_size", "10",
+        # Old segments go once no player can still need them; the recording is the source file.
+        "-hls_delete_threshold", "10",
+        "-hls_flags", "delete_segments+independent_segments+program_date_time+temp_file",
+        "-hls_segment_filename", str(directory / "segment-%06d.ts"),
+        str(directory / PLAYLIST),
+    ]
+
+
+def archive_command(ffmpeg: str, source: Path, target: Path, codec: str) -> list[str]:
+    # The whole input, with an index and a duration MediaRecorder never writes. H.264 keeps
+    # its video as sent; Opus becomes AAC so the MP4 plays in every browser.
+    audio = ["-c:a", "aac", "-b:a", "128k"] if codec == "h264" else ["-c:a", "copy"]
+    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-fflags", "+genpts",
+            "-i", str(source), "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "copy", *audio,
+            *(["-movflags", "+faststart"] if target.suffix == ".mp4" else []), str(target)]
+
+
+def probe_duration(ffmpeg: str, path: Path) -> float | None:
+    """The container's duration, read by ffmpeg itself (no ffprobe in the imageio wheel)."""
+    result = subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=60)
+    match = _DURATION.search(result.stderr)
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def close_playlist(directory: Path) -> None:
+    """A playlist ffmpeg could not finish (it was killed) still gets its end mark, so players
+    treat it as a finished video instead of waiting for more."""
+    playlist = directory / PLAYLIST
+    if playlist.exists():
+        text = playlist.read_text()
+        if ENDLIST not in text:
+            playlist.write_text(text.rstrip("\n") + "\n" + ENDLIST + "\n")
+
+
+@dataclass
+class Archive:
+    path: Path | None           # the recording file, or None when nothing usable arrived
+    duration_seconds: float | None
+
+
+def make_archive(ffmpeg: str, work_dir: Path, codec: str) -> Archive:
+    """Remux the whole input into the recording; keep the source if remuxing fails."""
+    source = source_path(work_dir, codec)
+    if not source.exists() or source.stat().st_size == 0:
+        return Archive(None, None)
+    target = work_dir / ("recording.mp4" if codec == "h264" else "recording.webm")
+    result = subprocess.run(archive_command(ffmpeg, source, target, codec), capture_output=True, text=True,
+                            timeout=3600)
+    duration = probe_duration(ffmpeg, target) if result.returncode == 0 and target.exists() else None
+    if duration is None:
+        log.warning("remuxing %s failed (%s); the source file is kept as the recording", source,
+                    result.stderr.strip()[-500:])
+        return Archive(source, probe_duration(ffmpeg, source))
+    source.unlink()  # the recording holds all of it now
+    return Archive(target, duration)
+
+
+def source_path(work_dir: Path, codec: str) -> Path:
+    return work_dir / ("source.mkv" if codec == "h264" else "source.webm")
+
+
+class IngestError(Exception):
+    pass
+
+
+class Ingest:
+    """ffmpeg for one stream. `feed` from the socket handler; everything slow in a worker."""
+
+    def __init__(self, ffmpeg: str, directory: Path, work_dir: Path, codec: str, segment_seconds: int, *,
+                 on_ready: Callable[[], None], on_failed: Callable[[str], None]) -> None:
+        # directory: the public HLS; work_dir: the source, ffmpeg's log and the recording.
+        self.ffmpeg, self.directory, self.work_dir, self.codec = ffmpeg, directory, work_dir, codec
+        self.segment_seconds = segment_seconds
+        self._on_ready, self._on_failed = on_ready, on_failed
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._backlog = 0
+        self._lock = threading.Lock()
+        self.ready = False      # the first segment and playlist exist
+        self.failed = False
+        self.closed = False
+        self.bytes_received = 0
+        self.started = time.monotonic()
+        self.process: subprocess.Popen | None = None
+        self._worker: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        log_file = (self.work_dir / "ffmpeg.log").open("ab")
+        try:
+            self.process = subprocess.Popen(hls_command(self.ffmpeg, self.directory, self.codec,
+                                                        self.segment_seconds),
+                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log_file)
+        except OSError as error:
+            raise IngestError(str(error)) from error
+        finally:
+            log_file.close()
+        self._worker = threading.Thread(target=self._run, name=f"ingest:{self.directory.name}", daemon=True)
+        self._worker.start()
+
+    def feed(self, data: bytes) -> None:
+        """Queue one piece, in order. Raises IngestError when ffmpeg is gone or stuck."""
+        if self.failed or self.closed:
+            raise IngestError("the stream is not running")
+        with self._lock:
+            if self._backlog + len(data) > MAX_BACKLOG_BYTES:
+                raise IngestError("ffmpeg is not keeping up")
+            self._backlog += len(data)
+        self.bytes_received += len(data)
+        self._queue.put(data)
+
+    def finish(self) -> None:
+        """No more input: ffmpeg writes the last segment and closes the playlist."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put(None)
+
+    def wait(self, timeout: float = 60) -> None:
+        """Until ffmpeg has finished (after `finish`), then make sure the playlist is closed."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        if self.process is not None and self.process.poll() is None:
+            try:
+                self.process.wait(timeout=max(1.0, timeout))
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        close_playlist(self.directory)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _run(self) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        source = source_path(self.work_dir, self.codec).open("ab")
+        playlist = self.directory / PLAYLIST
+        try:
+            while True:
+                data = self._queue.get()
+                if data is None:
+                    break
+                with self._lock:
+                    self._backlog -= len(data)
+                source.write(data)
+                source.flush()
+                try:
+                    self.process.stdin.write(data)
+                    self.process.stdin.flush()
+                except (BrokenPipeError, ValueError, OSError):
+                    self._fail("ffmpeg stopped")
+                    return
+                if not self.ready and playlist.exists():
+                    self.ready = True
+                    self._on_ready()
+            # End of input: ffmpeg finishes the last segment and writes #EXT-X-ENDLIST.
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+            self.process.wait()
+        except Exception:
+            log.exception("ingest worker failed")
+            self._fail("ingest failed")
+        finally:
+            source.close()
+
+    def _fail(self, reason: str) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        self.closed = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        log.warning("live stream in %s failed: %s (%s)", self.directory, reason,
+                    _tail(self.work_dir / "ffmpeg.log"))
+        self._on_failed(reason)
+
+    def check_alive(self) -> bool:
+        """Called by the ticker: ffmpeg may die while no piece arrives (a reconnect wait)."""
+        if not self.failed and not self.closed and self.process is not None and self.process.poll() is not None:
+            self._fail(f"ffmpeg exited with {self.process.returncode}")
+        return not self.failed
+
+    def check_ready(self) -> bool:
+        """Called by the ticker: the first playlist can appear after the last piece of a burst."""
+        if not self.ready and not self.failed and (self.directory / PLAYLIST).exists():
+            self.ready = True
+            self._on_ready()
+        return self.ready
+
+
+def _tail(path: Path, size: int = 400) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - size))
+            return handle.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

@@ -1,0 +1,228 @@
+"""Going live from the browser (issue 6): who may publish, one publisher per talk, the
+stream's life from "Go live" to its archived recording.
+
+Functions over a Session and plain values, as every service: they never commit and know
+nothing of Socket.IO or ffmpeg (server/sockets/studio.py drives them; server/media/ingest.py
+runs ffmpeg). The talk's live_state follows its streams, so the event page's LIVE badge,
+the API and the feeds see a browser stream like any other.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.i18n import _l
+from server.models import LiveState, LiveStream, Role, StreamState, Talk
+from server.services.errors import Conflict, ServiceError, ValidationError
+from server.services.roles import Actor, Forbidden
+
+CODECS = ("h264", "vp8", "vp9")
+_CONTAINERS = ("video/webm", "video/x-matroska")
+_SAFE_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+
+
+class AlreadyLive(Conflict):
+    code = "already_live"
+
+
+class NotEnoughSpace(ServiceError):
+    code = "disk_full"
+    http_status = 507
+
+
+def can_publish(actor: Actor, talk: Talk) -> bool:
+    """Only the talk's own speaker or an organiser: a moderator runs the chat, not the stage."""
+    if actor.role is Role.organiser:
+        return True
+    return actor.role is Role.speaker and actor.talk_id == talk.id
+
+
+def require_publisher(actor: Actor, talk: Talk) -> None:
+    if not can_publish(actor, talk):
+        raise Forbidden(_l("Only the talk's speaker or an organiser can go live."))
+
+
+def codec_of(mime_type: Any) -> str:
+    """What MediaRecorder says it records -> "h264", "vp8" or "vp9"; anything else is refused.
+
+    Chromium offers H.264 in WebM or Matroska (copied by ffmpeg); Firefox VP8 (transcoded)."""
+    text = mime_type.strip().lower() if isinstance(mime_type, str) else ""
+    container, _, params = text.partition(";")
+    codecs = params.strip().removeprefix("codecs=").strip('"').split(",") if params else []
+    video = codecs[0].strip() if codecs else ""
+    if container.strip() in _CONTAINERS:
+        if video == "h264" or video.startswith("avc1"):
+            return "h264"
+        if video == "vp8":
+            return "vp8"
+        if video == "vp9" or video.startswith("vp09"):
+            return "vp9"
+    raise ValidationError(_l("This browser records video in a format Arena cannot take. Try Chrome, Edge or Firefox."),
+                          code="unsupported_format", field="mime_type")
+
+
+def free_bytes(path: Path) -> int:
+    path.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(path).free
+
+
+def check_free_space(recordings_path: Path, min_free_bytes: int) -> None:
+    if free_bytes(recordings_path) < min_free_bytes:
+        raise NotEnoughSpace(_l("The server is running out of disk space, so the stream could not start. "
+                                "Tell the organiser."))
+
+
+def active_stream(session: Session, talk_id: int) -> LiveStream | None:
+    return session.scalar(select(LiveStream).where(LiveStream.active_talk_id == talk_id))
+
+
+def latest_stream(session: Session, talk: Talk) -> LiveStream | None:
+    """The talk's stream to show viewers: the one live now, else the last one."""
+    return session.scalar(select(LiveStream).where(LiveStream.talk_id == talk.id)
+                          .order_by(LiveStream.active_talk_id.is_(None), LiveStream.id.desc()).limit(1))
+
+
+def start_stream(session: Session, talk: Talk, actor: Actor, *, codec: str, now: datetime, process_id: str,
+                 recordings_path: Path, min_free_bytes: int) -> LiveStream:
+    """A new stream for the talk, or AlreadyLive when someone is already publishing it."""
+    require_publisher(actor, talk)
+    if codec not in CODECS:
+        raise ValidationError(_l("This browser records video in a format Arena cannot take. "
+                                 "Try Chrome, Edge or Firefox."), code="unsupported_format")
+    check_free_space(recordings_path, min_free_bytes)
+    if active_stream(session, talk.id) is not None:
+        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time."))
+    stream = LiveStream(talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live,
+                        publisher_name=actor.staff_name[:120], publisher_participant_id=actor.participant_id[:64],
+                        video_codec=codec, process_id=process_id[:100], heartbeat_at=now, started_at=now)
+    try:
+        # The unique active_talk_id settles a race between two processes: the second insert fails.
+        with session.begin_nested():
+            session.add(stream)
+            session.flush()
+    except IntegrityError:
+        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time.")
+                          ) from None
+    stream.directory = stream_directory(talk, stream.id)
+    stream.archive_directory = archive_directory(talk, stream.id)
+    talk.live_state = LiveState.live
+    return stream
+
+
+def stream_directory(talk: Talk, stream_id: int) -> str:
+    """recordings/<event>/<talk>/live/<stream id>: made here, from slugs the server checked
+    when they were stored (and ids if one ever is not a plain slug)."""
+    event_part = talk.event.slug if _SAFE_SLUG.match(talk.event.slug or "") else f"event-{talk.event_id}"
+    talk_part = talk.slug if _SAFE_SLUG.match(talk.slug or "") else f"talk-{talk.id}"
+    return f"{event_part}/{talk_part}/live/{int(stream_id)}"
+
+
+def archive_directory(talk: Talk, stream_id: int) -> str:
+    live = stream_directory(talk, stream_id)
+    return live.rsplit("/live/", 1)[0] + f"/archive/{int(stream_id)}-{secrets.token_hex(12)}"
+
+
+def set_reconnecting(stream: LiveStream) -> None:
+    if stream.state is StreamState.live:
+        stream.state = StreamState.reconnecting
+
+
+def resume(stream: LiveStream, actor: Actor) -> None:
+    """The same browser came back within the wait: the same stream continues."""
+    require_publisher(actor, stream.talk)
+    if not stream.is_active or stream.state is StreamState.ending:
+        raise StreamOver(_l("This stream has ended. Press Go live to start a new one."))
+    if stream.publisher_participant_id != actor.participant_id:
+        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time."))
+    stream.state = StreamState.live
+
+
+class StreamOver(ServiceError):
+    code = "stream_over"
+    http_status = 409
+
+
+def begin_ending(stream: LiveStream) -> None:
+    if stream.is_active:
+        stream.state = StreamState.ending
+
+
+def finish_stream(session: Session, stream: LiveStream, *, reason: str, now: datetime,
+                  archive_path: str | None, duration_seconds: float | None) -> None:
+    """The stream is over: free the talk for the next publisher, name the recording."""
+    stream.state = StreamState.ended
+    stream.end_reason = stream.end_reason or reason
+    stream.active_talk_id = None
+    stream.ended_at = stream.ended_at or now
+    stream.archive_path = archive_path
+    stream.duration_seconds = duration_seconds
+    talk = stream.talk
+    if talk.live_state is LiveState.live:
+        talk.live_state = LiveState.ended
+
+
+def heartbeat(session: Session, stream_ids: list[int], bytes_by_stream: dict[int, int], now: datetime) -> None:
+    for stream_id in stream_ids:
+        session.execute(update(LiveStream).where(LiveStream.id == stream_id)
+                        .values(heartbeat_at=now, bytes_received=bytes_by_stream.get(stream_id, 0)))
+
+
+def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since: datetime) -> list[LiveStream]:
+    """Active streams whose process stopped saying it runs them (a crash, a restart): claim
+    them for this process, one conditional update each, so only one process archives them."""
+    claimed = []
+    for stream in session.scalars(select(LiveStream).where(LiveStream.active_talk_id.is_not(None),
+                                                           LiveStream.heartbeat_at < quiet_since)):
+        result = session.execute(update(LiveStream).where(LiveStream.id == stream.id,
+                                                          LiveStream.heartbeat_at == stream.heartbeat_at)
+                                 .values(process_id=process_id[:100], heartbeat_at=now, state=StreamState.ending,
+                                         end_reason="server_stopped"))
+        if result.rowcount == 1:
+            claimed.append(stream)
+    return claimed
+
+
+def finished_live_recordings(session: Session, talk: Talk) -> list[LiveStream]:
+    """The talk's finished browser streams that have a recording file, newest first: what the
+    admin offers as a source for the talk's Recording (issue 5). `archive_path` is relative
+    to media.recordings_dir, like Recording.file_path; `duration_seconds` is measured."""
+    return list(session.scalars(
+        select(LiveStream).where(LiveStream.talk_id == talk.id, LiveStream.state == StreamState.ended,
+                                 LiveStream.archive_path.is_not(None))
+        .order_by(LiveStream.id.desc())))
+
+
+@dataclass(frozen=True)
+class StreamView:
+    """What a viewer's page needs: pushed to the live room, rendered into the talk page."""
+
+    talk_id: int
+    state: str                 # "live", "reconnecting" or "ended" (ending shows as ended)
+    stream_id: int
+    playlist_url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"talk_id": self.talk_id, "state": self.state, "stream_id": self.stream_id,
+                "playlist_url": self.playlist_url}
+
+
+def view_of(stream: LiveStream) -> StreamView:
+    state = {StreamState.live: "live", StreamState.reconnecting: "reconnecting"}.get(stream.state, "ended")
+    return StreamView(talk_id=stream.talk_id, state=state, stream_id=stream.id,
+                      playlist_url=f"/recordings/{stream.playlist_path}")
+
+
+def stage_view(session: Session, talk: Talk) -> StreamView | None:
+    """What the talk page's stage shows of the studio: the stream on now, or that the last one ended."""
+    stream = latest_stream(session, talk)
+    return view_of(stream) if stream is not None else None
