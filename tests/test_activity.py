@@ -5,19 +5,23 @@ admin pages that only organisers may open."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+import requests
+import socketio
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from server.db import utcnow
+from server.db import make_engine, utcnow
 from server.models import Participation, Role, ViewerSample
 from server.services import activity, chat, moderation, presence, qa
 from server.services.accounts import create_organiser
 from server.services.errors import ValidationError
 from server.services.roles import Actor, grant_role, sign_in_token
-from tests.conftest import at
+from tests.conftest import at, start_live_server
 
 pytestmark = pytest.mark.both_databases
 
@@ -203,3 +207,176 @@ def test_a_month_that_is_not_a_month_is_refused(app, value):
 def test_no_month_means_this_month(app):
     assert activity.parse_month("", at(9).date()) == (2026, 11)
     assert activity.parse_month(" 2025-02 ", at(9).date()) == (2025, 2)
+
+
+# -- the pages and the CSV --------------------------------------------------------------------
+
+@pytest.fixture
+def reported_event(session, make_event, make_talk):
+    """An event with a talk that had watchers, participants, messages and questions."""
+    event = make_event(title="Sociala medier i offentlig sektor", slug="sociala-medier")
+    talk = make_talk(event, title="=Skapa arenor!", starts_at=at(9), ends_at=at(10))
+    watched(session, talk, at(9, 10), a=1234)
+    activity.record_participation(session, talk, "anna", at(9, 1))
+    say(session, talk, "anna", "Välkomna, åäö!")
+    ask(session, talk, "anna")
+    session.commit()
+    return event
+
+
+def test_organiser_sees_the_event_report_with_chart_and_numbers_as_text(app, organiser, reported_event):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    response = client.get("/admin/events/sociala-medier/activity", headers={"Accept-Language": "en"})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r'<svg role="img" aria-labelledby="activity-chart-title activity-chart-desc"', page)
+    assert '<title id="activity-chart-title">Activity: Sociala medier i offentlig sektor</title>' in page
+    assert "At most 1,234 viewers at once, at 9:10\u202fAM" in page   # the chart's <desc>, in the event's zone
+    assert "<td>1,234</td>" in page                              # and the same number in the tables
+    assert "including messages a moderator has hidden" in page
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_event_report_is_swedish_by_default(app, organiser, reported_event):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    page = client.get("/admin/events/sociala-medier/activity").get_data(as_text=True)
+
+    assert "Tittare samtidigt" in page
+    assert "<td>1\xa0234</td>" in page
+
+
+def test_event_csv_has_a_bom_semicolons_a_row_per_talk_and_the_totals(app, organiser, reported_event):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    response = client.get("/admin/events/sociala-medier/activity.csv", headers={"Accept-Language": "en"})
+
+    body = response.get_data()
+    lines = body.decode("utf-8").splitlines()
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert 'filename="activity-sociala-medier.csv"' in response.headers["Content-Disposition"]
+    assert body.startswith("\ufeff".encode("utf-8"))
+    assert lines == [
+        "\ufeffTalk;Starts;Peak viewers at once;Participants;Messages;Questions;Answered questions",
+        "'=Skapa arenor!;2026-11-24 09:00;1234;1;1;1;0",  # a title is never run by Excel as a formula
+        "The whole event;;1234;1;1;1;0",
+    ]
+
+
+def test_month_report_and_its_csv_list_the_event(app, organiser, reported_event):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    page = client.get("/admin/activity?month=2026-11", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    csv_lines = client.get("/admin/activity.csv?month=2026-11",
+                           headers={"Accept-Language": "en"}).get_data(as_text=True).splitlines()
+
+    assert "Activity in November 2026" in page
+    assert 'href="/admin/events/sociala-medier/activity">Sociala medier i offentlig sektor</a>' in page
+    assert 'value="2026-11"' in page
+    assert csv_lines[1:] == ["Sociala medier i offentlig sektor;2026-11-24;1234;1;1;1;0",
+                             "The whole month;;1234;1;1;1;0"]
+
+
+def test_a_month_like_2026_13_is_refused_with_the_form_and_a_message(app, organiser):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    swedish = client.get("/admin/activity?month=2026-13")
+    english_csv = client.get("/admin/activity.csv?month=2026-13", headers={"Accept-Language": "en"})
+
+    assert swedish.status_code == 400
+    assert "Ange månaden som år och månad, till exempel 2026-11." in swedish.get_data(as_text=True)
+    assert 'aria-invalid="true"' in swedish.get_data(as_text=True)
+    assert english_csv.status_code == 400
+    assert "Choose a month as year and month, for example 2026-11." in english_csv.get_data(as_text=True)
+
+
+def test_an_unknown_event_gets_a_not_found_page(app, organiser):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    response = client.get("/admin/events/finns-inte/activity.csv", headers={"Accept-Language": "en"})
+
+    assert response.status_code == 404
+    assert "There is no event at this address." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/admin/events/sociala-medier/activity", "/admin/events/sociala-medier/activity.csv",
+                                  "/admin/activity", "/admin/activity.csv?month=2026-11"])
+def test_anonymous_visitor_is_sent_to_sign_in(app, reported_event, path):
+    response = app.test_client().get(path)
+
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/sign-in?next=")
+
+
+@pytest.mark.parametrize("role", [Role.moderator, Role.speaker])
+@pytest.mark.parametrize("path", ["/admin/events/sociala-medier/activity", "/admin/activity.csv?month=2026-11"])
+def test_moderators_and_speakers_may_not_see_the_report(app, session, reported_event, role, path):
+    scope = {"event": reported_event} if role is Role.moderator else {"talk": reported_event.talks[0]}
+    grant = grant_role(session, role=role, name="Moa", now=utcnow(), **scope)
+    session.commit()
+    client = app.test_client()
+    assert client.get(f"/staff/sign-in/{sign_in_token(app.config['SECRET_KEY'], grant)}").status_code == 303
+
+    response = client.get(path, headers={"Accept-Language": "en"})
+
+    assert response.status_code == 403
+    assert "1234" not in response.get_data(as_text=True)
+
+
+# -- against a running server -----------------------------------------------------------------
+
+def _participant(server, page_url: str) -> tuple[socketio.Client, int]:
+    """A browser: the talk page sets its cookie, then its Socket.IO client joins the talk."""
+    http = requests.Session()
+    page = http.get(page_url, timeout=10)
+    talk_id = int(re.search(r'data-talk-id="(\d+)"', page.text).group(1))
+    client = socketio.Client(reconnection=False)
+    cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in http.cookies)
+    client.connect(server.url, namespaces=["/live"], transports=["websocket"], headers={"Cookie": cookies},
+                   wait_timeout=10)
+    return client, talk_id
+
+
+def test_live_room_records_who_joined_and_how_many_watched(tmp_path):
+    server = start_live_server(tmp_path)
+    engine = make_engine(server.env["ARENA_DATABASE__URL"])
+    page_url = f"{server.url}/events/sociala-medier-i-offentlig-sektor/skapa-arenor"
+    clients = []
+    try:
+        anna, talk_id = _participant(server, page_url)
+        bo, _ = _participant(server, page_url)
+        without_cookie = socketio.Client(reconnection=False)
+        without_cookie.connect(server.url, namespaces=["/live"], transports=["websocket"], wait_timeout=10)
+        clients = [anna, bo, without_cookie]
+        acks = [client.call("join", {"talk_id": talk_id}, namespace="/live", timeout=10) for client in clients]
+        again = anna.call("join", {"talk_id": talk_id}, namespace="/live", timeout=10)  # a rejoin
+
+        # The ticker writes once a second: wait (up to 15 s) for the sample of three viewers.
+        deadline = time.monotonic() + 15
+        with Session(engine) as session:
+            while True:
+                sample = session.scalar(select(func.max(ViewerSample.viewers)).where(ViewerSample.talk_id == talk_id))
+                if sample == 3 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+                session.expire_all()
+            participations = session.scalars(select(Participation).where(Participation.talk_id == talk_id)).all()
+
+        assert [ack["ok"] for ack in acks + [again]] == [True] * 4
+        assert sample == 3  # everyone watching counts, with or without a cookie
+        assert len(participations) == 2  # a participant once, however often they join; no cookie, no id
+        assert all(row.event_id == participations[0].event_id for row in participations)
+    finally:
+        for client in clients:
+            client.disconnect()
+        engine.dispose()
+        server.stop()

@@ -44,4 +44,4 @@ def _never_cached(response: Response) -> Response:
 
 
 # The modules below add their routes to `bp`.
-from server.web.admin import views  # noqa: E402,F401
+from server.web.admin import activity, views  # noqa: E402,F401
