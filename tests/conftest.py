@@ -281,3 +281,48 @@ def demo_event(session):
     event = load_demo(session, day=DAY)
     session.commit()
     return event
+
+
+# -- signed-in browsers (test clients) ----------------------------------------------------
+
+ORGANISER_PASSWORD = "kluriga-lösenordet-2026"
+
+
+def form_token(client, path: str) -> str:
+    """The CSRF token of the form on `path`, as a browser would post it."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def organiser_client(app, session):
+    """A test client signed in as an organiser account (Karin Kommunikatör)."""
+    from server.services.accounts import create_organiser
+
+    create_organiser(session, email="karin@norrbotten.se", name="Karin Kommunikatör", password=ORGANISER_PASSWORD)
+    session.commit()
+    client = app.test_client()
+    response = client.post("/sign-in", data={"email": "karin@norrbotten.se", "password": ORGANISER_PASSWORD,
+                                              "csrf_token": form_token(client, "/sign-in")})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def role_client(app, session):
+    """A test client signed in through a role link: role_client("moderator", event=...)."""
+    from server.models import Role
+    from server.services.roles import grant_role, sign_in_token
+
+    def _make(role: str, *, event=None, talk=None, name: str = "Maja Moderator"):
+        grant = grant_role(session, role=Role(role), name=name, now=datetime.now(ZoneInfo("UTC")), event=event,
+                           talk=talk)
+        session.commit()
+        client = app.test_client()
+        response = client.get(f"/staff/sign-in/{sign_in_token(app.config['SECRET_KEY'], grant)}")
+        assert response.status_code == 303
+        return client
+
+    return _make

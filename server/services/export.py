@@ -33,8 +33,8 @@ from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Event, Question, QuestionVote, Recording, Report, RoleGrant, Speaker, Talk,
-    TalkSpeaker,
+    AuditEntry, Ban, ChatMessage, Event, Participation, Question, QuestionVote, Recording, Report, RoleGrant, Speaker,
+    Talk, TalkSpeaker, ViewerSample,
 )
 
 BATCH_SIZE = 1000
@@ -113,6 +113,12 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
     ExportedTable("recordings", Recording.__table__, lambda e: Recording.talk_id.in_(_talk_ids(e)),
                   "Inspelningarnas metadata (källa, filnamn, längd, publicering); själva filerna ingår inte.",
                   "The recordings' metadata (source, file name, duration, publication); not the media files."),
+    ExportedTable("viewer_samples", ViewerSample.__table__, lambda e: ViewerSample.event_id == e,
+                  "Flest samtidiga tittare per föredrag och minut (underlag för aktivitetsrapporten).",
+                  "The most viewers at once per talk and minute (the activity report's basis)."),
+    ExportedTable("participations", Participation.__table__, lambda e: Participation.event_id == e,
+                  "Vilka anonyma deltagar-id:n som öppnade varje föredrags chatt och frågor, och när första gången.",
+                  "Which anonymous participant ids opened each talk's chat and questions, and when first."),
 )
 # Tables deliberately left out, and why (README.txt says it too).
 NOT_EXPORTED = {

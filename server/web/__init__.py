@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -24,7 +24,7 @@ PLAYER_FRAME_SOURCES = (
 )
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    f"frame-src {PLAYER_FRAME_SOURCES}; media-src 'self' https: blob:; connect-src 'self' https:; "
+    f"frame-src 'self' {PLAYER_FRAME_SOURCES}; media-src 'self' https: blob:; connect-src 'self' https:; "
     "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
 )
 
@@ -52,6 +52,21 @@ def init_app(app: Flask) -> None:
         # Flask-WTF caches the signed token on `g`, which outlives a request when an app
         # context was already pushed (tests, CLI): sign it again from this request's session.
         g.pop("csrf_token", None)
+
+    @app.before_request
+    def _forget_withdrawn_roles() -> None:
+        # A withdrawn or expired link, or a closed account, stops showing as signed in (and
+        # stops counting) on the holder's next page, not only in the live room.
+        if session.get("grant_id") is None and session.get("organiser_id") is None:
+            return
+        from server.db import utcnow
+        from server.services.roles import actor_for
+
+        actor = actor_for(db.session, session.get("participant_id") or "", session.get("grant_id"), utcnow(),
+                          organiser_id=session.get("organiser_id"))
+        if actor.role is None:
+            for key in ("grant_id", "organiser_id", "display_name"):
+                session.pop(key, None)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

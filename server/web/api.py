@@ -50,7 +50,8 @@ def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
         ],
         "invitation_text": talk.invitation_text,
         "invitation_html": str(render_markdown(talk.invitation_text)),
-        "slides_url": talk.slides_url or None,
+        "slides_url": (absolute_url("public.recording_file", name=talk.slides_file) if talk.slides_file
+                       else talk.slides_url or None),
         "stream_url": talk.stream_url or None,
         "recording": None if recording is None else {
             "source_url": recording.source_url or None,

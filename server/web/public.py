@@ -68,6 +68,18 @@ def ensure_participant_id() -> str:
     return participant_id
 
 
+def _sees_drafts() -> bool:
+    """Organisers preview an event before publishing it; everyone else gets a 404."""
+    if not (session.get("organiser_id") or session.get("grant_id")):
+        return False
+    from server.models import Role
+    from server.services.roles import actor_for
+
+    actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
+                      organiser_id=session.get("organiser_id"))
+    return actor.role is Role.organiser
+
+
 @bp.get("/")
 def home():
     listing = event_service.home_listing(db.session, utcnow())
@@ -76,7 +88,7 @@ def home():
 
 @bp.get("/events/<slug>/")
 def event_page(slug: str):
-    event = event_service.get_event(db.session, slug)
+    event = event_service.get_event(db.session, slug, include_drafts=_sees_drafts())
     now = utcnow()
     page_url = absolute_url("public.event_page", slug=event.slug)
     return render_template(
@@ -91,7 +103,7 @@ def event_page(slug: str):
 
 @bp.get("/events/<slug>/<talk_slug>")
 def talk_page(slug: str, talk_slug: str):
-    talk: Talk = event_service.get_talk(db.session, slug, talk_slug)
+    talk: Talk = event_service.get_talk(db.session, slug, talk_slug, include_drafts=_sees_drafts())
     event: Event = talk.event
     ensure_participant_id()
     return render_template(

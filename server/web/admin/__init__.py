@@ -37,6 +37,13 @@ def _organisers_only() -> Response | None:
     abort(403)  # a moderator or speaker: signed in, but the admin is not theirs
 
 
+@bp.app_context_processor
+def _admin_helpers() -> dict:
+    from flask import current_app
+
+    return {"has_endpoint": lambda endpoint: endpoint in current_app.view_functions}
+
+
 @bp.after_request
 def _never_cached(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
@@ -44,4 +51,4 @@ def _never_cached(response: Response) -> Response:
 
 
 # The modules below add their routes to `bp`.
-from server.web.admin import activity, views  # noqa: E402,F401
+from server.web.admin import activity, people, programme, records, views  # noqa: E402,F401

@@ -158,7 +158,7 @@ def point_label(report: Report, moment: datetime, *, long: bool = False) -> str:
     the time for one day, the date and time when the series spans several days."""
     zone = ZoneInfo(report.time_zone)
     if report.step >= timedelta(days=1):
-        return format_date(moment.astimezone(zone).date(), "d MMM" if long else "d")
+        return format_date(moment.astimezone(zone).date(), "d MMMM" if long else "d")
     if report.starts_at and report.ends_at and (
             report.starts_at.astimezone(zone).date() != (report.ends_at - activity.MINUTE).astimezone(zone).date()):
         return local_datetime(moment, report.time_zone, "short")

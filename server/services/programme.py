@@ -1,0 +1,291 @@
+"""Organisers change the programme: events, talks, speakers, their order and their files.
+
+Each change is checked first (a ServiceError in the user's language, nothing touched), then
+applied and written to the audit log with what it was before and after. The caller commits
+once; a refused change leaves the session as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.i18n import _l
+from server.media.embeds import UnsupportedStreamURL, parse_stream_url
+from server.models import AuditEntry, Event, EventStatus, Speaker, Talk, TalkSpeaker
+from server.services.errors import ValidationError
+from server.services.events import _http_url, _optional, _required, _slug, check_talk_times
+from server.services.roles import Actor
+
+EVENT_FIELDS = ("slug", "title", "organiser", "starts_on", "ends_on", "venue", "time_zone", "invitation_text", "status")
+TALK_FIELDS = ("slug", "title", "starts_at", "ends_at", "position", "invitation_text", "stream_url", "slides_url",
+               "slides_file")
+SPEAKER_FIELDS = ("name", "role", "bio", "links", "photo_path")
+
+# Where slide decks may live: the services the invitation texts link to, or any PDF.
+SLIDE_HOSTS = ("slideshare.net", "www.slideshare.net", "speakerdeck.com", "docs.google.com")
+
+
+def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
+    """The audit log's picture of an object: plain JSON values."""
+    picture: dict[str, Any] = {}
+    for field in fields:
+        value = getattr(obj, field)
+        if isinstance(value, (date, datetime)):
+            value = value.isoformat()
+        elif hasattr(value, "value"):
+            value = value.value
+        elif isinstance(value, list):
+            value = [dict(item) if isinstance(item, dict) else item for item in value]
+        picture[field] = value
+    return picture
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that changed, so the log reads as what was done."""
+    keys = [key for key in after if before.get(key) != after.get(key)]
+    return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
+
+
+def audit(session: Session, actor: Actor, event: Event | None, action: str, target: Any = None, *,
+          talk: Talk | None = None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
+    entry = AuditEntry(
+        event_id=event.id if event is not None else None, talk_id=talk.id if talk is not None else None,
+        actor=actor.label, actor_role=actor.role.value if actor.role else "participant", action=action,
+        target_type=type(target).__name__.lower() if target is not None else "",
+        target_id=str(getattr(target, "id", "") or ""), before=before, after=after,
+    )
+    session.add(entry)
+    return entry
+
+
+# -- events -------------------------------------------------------------------------------
+
+def update_event(session: Session, actor: Actor, event: Event, *, title: Any, slug: Any, starts_on: date,
+                 ends_on: date | None, organiser: Any = "", venue: Any = "", time_zone: Any = "Europe/Stockholm",
+                 invitation_text: Any = "") -> Event:
+    title = _required(title, "title", 200)
+    slug = _slug(slug, title)
+    ends_on = ends_on or starts_on
+    if ends_on < starts_on:
+        raise ValidationError(_l("An event cannot end before it starts."), code="ends_before_start", field="ends_on")
+    if not isinstance(time_zone, str):
+        time_zone = ""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(_l("Unknown time zone."), code="invalid_time_zone", field="time_zone") from None
+    if session.scalar(select(Event.id).where(Event.slug == slug, Event.id != event.id)) is not None:
+        raise ValidationError(_l("Another event already uses this address."), code="slug_taken", field="slug")
+    for talk in event.talks:
+        talk_days = (talk.starts_at.astimezone(zone).date(), talk.ends_at.astimezone(zone).date())
+        if talk_days[0] < starts_on or talk_days[1] > ends_on:
+            raise ValidationError(
+                _l("The talk \u201c%(title)s\u201d would fall outside the event's days. Move the talk first.",
+                   title=talk.title), code="talk_outside_event", field="starts_on")
+    before = snapshot(event, EVENT_FIELDS)
+    event.title, event.slug, event.starts_on, event.ends_on = title, slug, starts_on, ends_on
+    event.organiser = _optional(organiser, "organiser", 200)
+    event.venue = _optional(venue, "venue", 200)
+    event.time_zone = time_zone
+    event.invitation_text = _optional(invitation_text, "invitation_text", 20000)
+    old, new = changed(before, snapshot(event, EVENT_FIELDS))
+    if new:
+        audit(session, actor, event, "event.update", event, before=old, after=new)
+    return event
+
+
+def set_event_status(session: Session, actor: Actor, event: Event, status: EventStatus) -> Event:
+    if event.status is status:
+        return event
+    if status is EventStatus.published and not event.talks:
+        raise ValidationError(_l("Add at least one talk before publishing the event."), code="no_talks")
+    before = {"status": event.status.value}
+    event.status = status
+    action = "event.publish" if status is EventStatus.published else "event.unpublish"
+    audit(session, actor, event, action, event, before=before, after={"status": status.value})
+    return event
+
+
+# -- talks --------------------------------------------------------------------------------
+
+def checked_stream_url(value: Any, own_host: str) -> str:
+    url = _optional(value, "stream_url", 2000)
+    if url:
+        try:
+            parse_stream_url(url, own_host=own_host)
+        except UnsupportedStreamURL as exc:
+            raise ValidationError(exc.message, code="unsupported_stream", field="stream_url") from None
+    return url
+
+
+def checked_slides_url(value: Any) -> str:
+    url = _http_url(value, "slides_url")
+    if not url:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host in SLIDE_HOSTS or parts.path.lower().endswith(".pdf"):
+        return url
+    raise ValidationError(
+        _l("Slides can be on Slideshare, Speaker Deck or Google Slides, or a link to a PDF file."),
+        code="unsupported_slides", field="slides_url")
+
+
+def update_talk(session: Session, actor: Actor, talk: Talk, *, title: Any, slug: Any, starts_at: datetime,
+                ends_at: datetime, invitation_text: Any = "", stream_url: Any = "", slides_url: Any = "",
+                speakers: Iterable[Speaker] = (), own_host: str = "localhost") -> Talk:
+    event = talk.event
+    title = _required(title, "title", 200)
+    slug = _slug(slug, title)
+    check_talk_times(event, starts_at, ends_at)
+    if any(other.slug == slug and other is not talk for other in event.talks):
+        raise ValidationError(_l("Another talk of this event already uses this address."),
+                              code="slug_taken", field="slug")
+    stream_url = checked_stream_url(stream_url, own_host)
+    slides_url = checked_slides_url(slides_url)
+    invitation_text = _optional(invitation_text, "invitation_text", 20000)
+    speakers = _event_speakers(event, speakers)
+    before = snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]}
+    talk.title, talk.slug, talk.starts_at, talk.ends_at = title, slug, starts_at, ends_at
+    talk.invitation_text, talk.stream_url, talk.slides_url = invitation_text, stream_url, slides_url
+    _set_speakers(talk, speakers)
+    old, new = changed(before, snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in speakers]})
+    if new:
+        audit(session, actor, event, "talk.update", talk, talk=talk, before=old, after=new)
+    return talk
+
+
+def record_talk_created(session: Session, actor: Actor, talk: Talk) -> None:
+    session.flush()
+    audit(session, actor, talk.event, "talk.create", talk, talk=talk,
+          after=snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]})
+
+
+def _event_speakers(event: Event, speakers: Iterable[Speaker]) -> list[Speaker]:
+    chosen = list(speakers)
+    if any(speaker.event_id != event.id for speaker in chosen):
+        raise ValidationError(_l("A speaker must belong to the same event."), code="invalid_speaker", field="speakers")
+    return chosen
+
+
+def _set_speakers(talk: Talk, speakers: list[Speaker]) -> None:
+    keep = {speaker.id for speaker in speakers}
+    for link in list(talk.speaker_links):
+        if link.speaker_id not in keep:
+            talk.speaker_links.remove(link)
+    existing = {link.speaker_id: link for link in talk.speaker_links}
+    for position, speaker in enumerate(speakers):
+        link = existing.get(speaker.id)
+        if link is None:
+            talk.speaker_links.append(TalkSpeaker(speaker=speaker, position=position))
+        else:
+            link.position = position
+
+
+def move_talk(session: Session, actor: Actor, talk: Talk, direction: str) -> Talk:
+    """Swap a talk with its neighbour in the programme. The two keep their lengths and the
+    span they shared: the earlier slot's start and the later slot's end stay where they were,
+    and so does any break between them."""
+    if direction not in ("up", "down"):
+        raise ValidationError(_l("Choose up or down."), code="invalid_direction")
+    talks = list(talk.event.talks)  # in programme order
+    index = talks.index(talk)
+    other_index = index - 1 if direction == "up" else index + 1
+    if not 0 <= other_index < len(talks):
+        message = (_l("This talk is already first.") if direction == "up" else _l("This talk is already last."))
+        raise ValidationError(message, code="cannot_move")
+    first, second = sorted((talk, talks[other_index]), key=talks.index)
+    before = {"order": [first.slug, second.slug], first.slug: first.starts_at.isoformat(),
+              second.slug: second.starts_at.isoformat()}
+    gap = max(second.starts_at - first.ends_at, timedelta(0))
+    first_length, second_length = first.ends_at - first.starts_at, second.ends_at - second.starts_at
+    if first.starts_at == second.starts_at:
+        # Parallel talks: only the tie-breaker changes.
+        first.position, second.position = max(first.position, second.position) + 1, min(first.position, second.position)
+    else:
+        second.starts_at, second.ends_at = first.starts_at, first.starts_at + second_length
+        first.starts_at = second.ends_at + gap
+        first.ends_at = first.starts_at + first_length
+    after = {"order": [second.slug, first.slug], first.slug: first.starts_at.isoformat(),
+             second.slug: second.starts_at.isoformat()}
+    audit(session, actor, talk.event, "talk.move", talk, talk=talk, before=before, after=after)
+    return talk
+
+
+# -- speakers -----------------------------------------------------------------------------
+
+def parse_links(text: Any) -> list[dict[str, str]]:
+    """Links as the form takes them: one per line, "Label | https://...". A bare address is
+    labelled with its host."""
+    if not isinstance(text, str):
+        return []
+    links = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        label, _, url = line.rpartition("|") if "|" in line else ("", "", line)
+        url = url.strip()
+        if not _http_url_or_none(url):
+            raise ValidationError(
+                _l("Line %(line)d: give a web address that starts with https:// or http://.", line=line_number),
+                code="invalid_url", field="links")
+        from urllib.parse import urlsplit
+
+        label = label.strip() or (urlsplit(url).hostname or url)
+        if len(label) > 80:
+            raise ValidationError(_l("Line %(line)d: a link's label can be at most 80 characters.", line=line_number),
+                                  code="too_long", field="links")
+        links.append({"label": label, "url": url})
+    if len(links) > 10:
+        raise ValidationError(_l("At most 10 links."), code="too_many", field="links")
+    return links
+
+
+def _http_url_or_none(url: str) -> str | None:
+    try:
+        return _http_url(url, "links") or None
+    except ValidationError:
+        return None
+
+
+def links_text(links: list[dict[str, str]]) -> str:
+    return "\n".join(f"{link['label']} | {link['url']}" for link in links)
+
+
+def update_speaker(session: Session, actor: Actor, speaker: Speaker, *, name: Any, role: Any = "", bio: Any = "",
+                   links: Any = "") -> Speaker:
+    name = _required(name, "name", 120)
+    role = _optional(role, "role", 200)
+    bio = _optional(bio, "bio", 5000)
+    checked_links = parse_links(links)
+    before = snapshot(speaker, SPEAKER_FIELDS)
+    speaker.name, speaker.role, speaker.bio, speaker.links = name, role, bio, checked_links
+    old, new = changed(before, snapshot(speaker, SPEAKER_FIELDS))
+    if new:
+        audit(session, actor, speaker.event, "speaker.update", speaker, before=old, after=new)
+    return speaker
+
+
+def record_speaker_created(session: Session, actor: Actor, speaker: Speaker) -> None:
+    session.flush()
+    audit(session, actor, speaker.event, "speaker.create", speaker, after=snapshot(speaker, SPEAKER_FIELDS))
+
+
+def set_speaker_photo(session: Session, actor: Actor, speaker: Speaker, photo_path: str | None) -> None:
+    before = {"photo_path": speaker.photo_path}
+    speaker.photo_path = photo_path
+    audit(session, actor, speaker.event, "speaker.photo", speaker, before=before, after={"photo_path": photo_path})
+
+
+def set_talk_slides_file(session: Session, actor: Actor, talk: Talk, slides_file: str | None) -> None:
+    before = {"slides_file": talk.slides_file}
+    talk.slides_file = slides_file
+    audit(session, actor, talk.event, "talk.slides", talk, talk=talk, before=before, after={"slides_file": slides_file})

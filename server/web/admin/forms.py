@@ -1,0 +1,91 @@
+"""The admin's forms. They parse and carry CSRF; the services decide what is valid, so the
+rules live in one place (server/services/programme.py) and the forms only show the errors."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
+from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from server.i18n import _l
+from server.services.errors import ServiceError
+
+REQUIRED = _l("Please fill in this field.")
+# Time zones organisers of Swedish public bodies meet; any IANA name is accepted by the service.
+TIME_ZONES = ("Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "Europe/Copenhagen", "Europe/London", "UTC")
+
+
+class EventForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[InputRequired(REQUIRED)])
+    slug = StringField(_l("Address (slug)"), description=_l("Lower-case letters a-z, digits and hyphens. "
+                                                             "Left empty, it is made from the title."))
+    organiser = StringField(_l("Organiser"))
+    venue = StringField(_l("Venue"))
+    starts_on = DateField(_l("First day"), validators=[InputRequired(REQUIRED)])
+    ends_on = DateField(_l("Last day"), validators=[Optional()], description=_l("Left empty: a one-day event."))
+    time_zone = SelectField(_l("Time zone"), choices=[(zone, zone) for zone in TIME_ZONES])
+    invitation_text = TextAreaField(_l("Invitation text"), description=_l("Markdown: **bold**, *italic*, "
+                                                                          "[link](https://...), lists."))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class TalkForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[InputRequired(REQUIRED)])
+    slug = StringField(_l("Address (slug)"), description=_l("Lower-case letters a-z, digits and hyphens. "
+                                                             "Left empty, it is made from the title."))
+    day = DateField(_l("Day"), validators=[InputRequired(REQUIRED)])
+    starts = TimeField(_l("Starts"), validators=[InputRequired(REQUIRED)])
+    ends = TimeField(_l("Ends"), validators=[InputRequired(REQUIRED)])
+    speakers = MultiCheckboxField(_l("Speakers"), coerce=int, choices=[])
+    invitation_text = TextAreaField(_l("Invitation text"), description=_l("Markdown: **bold**, *italic*, "
+                                                                          "[link](https://...), lists."))
+    stream_url = StringField(_l("Stream address"), description=_l(
+        "YouTube, Vimeo, Twitch or Facebook, or an HLS (.m3u8), MP4 or WebM address. Left empty: "
+        "no stream, or the speaker goes live from the studio."))
+    slides_url = StringField(_l("Slides address"), description=_l(
+        "Slideshare, Speaker Deck, Google Slides or a link to a PDF file."))
+    slides_file = FileField(_l("Or upload the slides as a PDF"), description=_l("PDF, at most 50 MB."))
+    remove_slides_file = BooleanField(_l("Remove the uploaded slides"))
+
+
+class SpeakerForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[InputRequired(REQUIRED)])
+    role = StringField(_l("Title and organisation"), description=_l("As the invitation says it, e.g. "
+                                                                     "\u201ckommunchef, Katrineholms kommun\u201d."))
+    bio = TextAreaField(_l("Biography"), description=_l("Markdown."))
+    links = TextAreaField(_l("Links"), description=_l("One per line: a label, a vertical bar and the address, "
+                                                      "e.g. \u201cLinkedIn | https://www.linkedin.com/in/...\u201d."))
+    photo = FileField(_l("Photo"), description=_l("JPEG, PNG or WebP, at most 5 MB."))
+    remove_photo = BooleanField(_l("Remove the photo"))
+
+
+class ModeratorForm(FlaskForm):
+    name = StringField(_l("The moderator's name"), validators=[InputRequired(REQUIRED)])
+    valid_days = IntegerField(_l("Link valid for (days)"), default=7,
+                              validators=[InputRequired(REQUIRED), NumberRange(1, 366, _l("From 1 to 366 days."))])
+
+
+class SpeakerInviteForm(FlaskForm):
+    name = StringField(_l("The speaker's name"), validators=[InputRequired(REQUIRED)])
+    talk = SelectField(_l("Talk"), coerce=int, choices=[])
+    valid_days = IntegerField(_l("Link valid for (days)"), default=14,
+                              validators=[InputRequired(REQUIRED), NumberRange(1, 366, _l("From 1 to 366 days."))])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+def show_error(form: FlaskForm, error: ServiceError) -> None:
+    """Put a service's refusal beside the field it concerns, or above the form."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, str(error.message)] if isinstance(field.errors, list) else [str(error.message)]
+    else:
+        form.form_errors.append(str(error.message))

@@ -1,0 +1,119 @@
+"""Admin: who may moderate an event and who speaks in its talks.
+
+Moderators and speakers get a sign-in link, not a password: a signed token that expires and
+can be withdrawn. Withdrawing it ends the holder's open live connections on every process
+within a second (the live namespace's presence ticker reads revocations from the database).
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, g, redirect, render_template, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from server.db import db, utcnow
+from server.i18n import _
+from server.models import Role, RoleGrant, Talk
+from server.services import programme
+from server.services.errors import ServiceError
+from server.services.events import get_event
+from server.services.roles import grant_role, revoke_grant, sign_in_token
+from server.web.admin import bp
+from server.web.admin.forms import ConfirmForm, ModeratorForm, SpeakerInviteForm, show_error
+from server.web.public import absolute_url
+
+GRANT_FIELDS = ("role", "name", "event_id", "talk_id", "expires_at", "revoked_at")
+
+
+def sign_in_link(grant: RoleGrant) -> str:
+    return absolute_url("staff.sign_in", token=sign_in_token(current_app.config["SECRET_KEY"], grant))
+
+
+def _page(event, moderator_form: ModeratorForm, invite_form: SpeakerInviteForm, status: int = 200):
+    grants = db.session.scalars(
+        select(RoleGrant).where(RoleGrant.event_id == event.id).order_by(RoleGrant.created_at.desc(), RoleGrant.id.desc())
+    ).all()
+    now = utcnow()
+    talks = {talk.id: talk for talk in event.talks}
+    return render_template(
+        "admin/people.html", event=event, moderator_form=moderator_form, invite_form=invite_form, now=now,
+        moderators=[grant for grant in grants if grant.role is Role.moderator],
+        speakers=[grant for grant in grants if grant.role is Role.speaker], talks=talks,
+        confirm=ConfirmForm(), link_for=sign_in_link,
+    ), status
+
+
+def _invite_form(event) -> SpeakerInviteForm:
+    form = SpeakerInviteForm(prefix="invite")
+    form.talk.choices = [(talk.id, talk.title) for talk in event.talks]
+    return form
+
+
+@bp.get("/events/<slug>/people")
+def event_people(slug: str):
+    event = get_event(db.session, slug, include_drafts=True)
+    return _page(event, ModeratorForm(prefix="moderator"), _invite_form(event))
+
+
+def _grant(event, form, *, role: Role, talk: Talk | None, status_message: str):
+    try:
+        grant = grant_role(db.session, role=role, name=form.name.data, now=utcnow(), event=event, talk=talk,
+                           valid_days=form.valid_days.data)
+        programme.audit(db.session, g.actor, event, f"grant.{role.value}", grant, talk=talk,
+                        after=programme.snapshot(grant, GRANT_FIELDS))
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return None, error
+    db.session.commit()
+    flash(status_message, "success")
+    return grant, None
+
+
+@bp.post("/events/<slug>/people/moderators")
+def add_moderator(slug: str):
+    event = get_event(db.session, slug, include_drafts=True)
+    form = ModeratorForm(prefix="moderator")
+    if form.validate_on_submit():
+        grant, error = _grant(event, form, role=Role.moderator, talk=None,
+                              status_message=_("A sign-in link was made for %(name)s. Copy it from the list "
+                                               "and send it to them.", name=form.name.data.strip()))
+        if grant is not None:
+            return redirect(url_for("admin.event_people", slug=slug, _anchor=f"grant-{grant.id}"), code=303)
+    return _page(event, form, _invite_form(event), 400)
+
+
+@bp.post("/events/<slug>/people/speakers")
+def invite_speaker(slug: str):
+    event = get_event(db.session, slug, include_drafts=True)
+    form = _invite_form(event)
+    if form.validate_on_submit():
+        talk = next((talk for talk in event.talks if talk.id == form.talk.data), None)
+        if talk is None:
+            abort(400)
+        grant, error = _grant(event, form, role=Role.speaker, talk=talk,
+                              status_message=_("A sign-in link was made for %(name)s. Copy it from the list "
+                                               "and send it to them.", name=form.name.data.strip()))
+        if grant is not None:
+            return redirect(url_for("admin.event_people", slug=slug, _anchor=f"grant-{grant.id}"), code=303)
+    return _page(event, ModeratorForm(prefix="moderator"), form, 400)
+
+
+@bp.post("/events/<slug>/people/<int:grant_id>/revoke")
+def revoke(slug: str, grant_id: int) -> Response:
+    event = get_event(db.session, slug, include_drafts=True)
+    grant = db.session.get(RoleGrant, grant_id)
+    if grant is None or grant.event_id != event.id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if grant.revoked_at is None:
+        before = programme.snapshot(grant, GRANT_FIELDS)
+        revoke_grant(db.session, grant.id, utcnow())
+        talk = db.session.get(Talk, grant.talk_id) if grant.talk_id else None
+        programme.audit(db.session, g.actor, event, "grant.revoke", grant, talk=talk,
+                        before=before, after=programme.snapshot(grant, GRANT_FIELDS))
+        db.session.commit()
+    flash(_("The link of %(name)s no longer works, and their open live pages have lost the role.", name=grant.name),
+          "success")
+    return redirect(url_for("admin.event_people", slug=slug), code=303)

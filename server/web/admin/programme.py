@@ -1,0 +1,299 @@
+"""Admin: events, their talks and speakers, the programme order and the uploaded files.
+
+Every POST goes: form parses -> service checks and changes -> one commit. A refusal rolls
+back and shows the form again with the message beside its field, status 400; any file the
+request had stored is removed, so nothing of a refused request remains.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from server.db import db
+from server.i18n import _
+from server.media.uploads import discard, save_photo, save_slides
+from server.models import EventStatus, Speaker
+from server.services import programme
+from server.services.errors import ServiceError, ValidationError
+from server.services.events import create_event, create_speaker, create_talk, get_event, get_talk, stream_embed
+from server.services.text import render_markdown
+from server.web.admin import bp
+from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
+
+
+def _media_root():
+    return current_app.extensions["arena.settings"].recordings_path
+
+
+def _own_host() -> str:
+    return request.host.split(":")[0]
+
+
+def _refused(template: str, form, error: ServiceError, stored: list[str | None], **context) -> tuple[str, int]:
+    db.session.rollback()
+    for path in stored:
+        discard(_media_root(), path)
+    show_error(form, error)
+    return render_template(template, form=form, **context), error.http_status
+
+
+def _commit(stored: list[str | None]) -> None:
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        for path in stored:
+            discard(_media_root(), path)
+        raise
+
+
+# -- events -------------------------------------------------------------------------------
+
+@bp.route("/events/new", methods=["GET", "POST"])
+def new_event() -> Response | str | tuple[str, int]:
+    form = EventForm()
+    if request.method == "POST" and "preview" in request.form:
+        return render_template("admin/event_form.html", form=form, event=None,
+                               preview=render_markdown(form.invitation_text.data or ""))
+    if form.validate_on_submit():
+        try:
+            event = create_event(db.session, title=form.title.data, slug=form.slug.data, starts_on=form.starts_on.data,
+                                 ends_on=form.ends_on.data, organiser=form.organiser.data, venue=form.venue.data,
+                                 time_zone=form.time_zone.data, invitation_text=form.invitation_text.data)
+            db.session.flush()
+            programme.audit(db.session, g.actor, event, "event.create", event,
+                            after=programme.snapshot(event, programme.EVENT_FIELDS))
+        except ServiceError as error:
+            return _refused("admin/event_form.html", form, error, [], event=None)
+        _commit([])
+        flash(_("The event was created as a draft. Add its talks and speakers, then publish it."), "success")
+        return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
+    return render_template("admin/event_form.html", form=form, event=None), 400 if form.is_submitted() else 200
+
+
+@bp.route("/events/<slug>", methods=["GET", "POST"])
+def edit_event(slug: str) -> Response | str | tuple[str, int]:
+    event = get_event(db.session, slug, include_drafts=True)
+    form = EventForm(obj=event)
+    context = {"event": event, "confirm": ConfirmForm()}
+    if request.method == "POST" and "preview" in request.form:
+        return render_template("admin/event_form.html", form=form, preview=render_markdown(form.invitation_text.data or ""),
+                               **context)
+    if form.validate_on_submit():
+        try:
+            programme.update_event(db.session, g.actor, event, title=form.title.data, slug=form.slug.data,
+                                   starts_on=form.starts_on.data, ends_on=form.ends_on.data,
+                                   organiser=form.organiser.data, venue=form.venue.data,
+                                   time_zone=form.time_zone.data, invitation_text=form.invitation_text.data)
+        except ServiceError as error:
+            return _refused("admin/event_form.html", form, error, [], **context)
+        _commit([])
+        flash(_("Saved."), "success")
+        return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
+    return render_template("admin/event_form.html", form=form, **context), 400 if form.is_submitted() else 200
+
+
+@bp.post("/events/<slug>/status")
+def set_event_status(slug: str) -> Response:
+    event = get_event(db.session, slug, include_drafts=True)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    wanted = request.form.get("status")
+    if wanted not in (EventStatus.published.value, EventStatus.draft.value):
+        raise ValidationError(_("Choose publish or unpublish."), code="invalid_status")
+    try:
+        programme.set_event_status(db.session, g.actor, event, EventStatus(wanted))
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
+    _commit([])
+    if event.status is EventStatus.published:
+        flash(_("Published: the event is on the home page, in the feeds and the API."), "success")
+    else:
+        flash(_("Unpublished: only organisers see the event now."), "success")
+    return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
+
+
+# -- talks --------------------------------------------------------------------------------
+
+def _talk_form(event, talk=None) -> TalkForm:
+    form = TalkForm(obj=talk)
+    form.speakers.choices = [(speaker.id, speaker.name) for speaker in sorted(event.speakers, key=lambda s: s.name)]
+    if talk is not None and not form.is_submitted():
+        zone = ZoneInfo(event.time_zone)
+        starts, ends = talk.starts_at.astimezone(zone), talk.ends_at.astimezone(zone)
+        form.day.data, form.starts.data, form.ends.data = starts.date(), starts.time(), ends.time()
+        form.speakers.data = [speaker.id for speaker in talk.speakers]
+    elif talk is None and not form.is_submitted():
+        form.day.data = event.starts_on
+    return form
+
+
+def _talk_times(event, form: TalkForm) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(event.time_zone)
+    starts = datetime.combine(form.day.data, form.starts.data, zone)
+    ends = datetime.combine(form.day.data, form.ends.data, zone)
+    return starts, ends
+
+
+def _chosen_speakers(event, form: TalkForm) -> list[Speaker]:
+    by_id = {speaker.id: speaker for speaker in event.speakers}
+    return [by_id[speaker_id] for speaker_id in form.speakers.data or [] if speaker_id in by_id]
+
+
+def _slides_upload(form: TalkForm) -> str | None:
+    upload = form.slides_file.data
+    if upload is None or not getattr(upload, "filename", ""):
+        return None
+    return save_slides(upload.stream, _media_root())
+
+
+def _talk_context(event, talk) -> dict:
+    return {"event": event, "talk": talk, "stream": stream_embed(talk, _own_host()) if talk else None}
+
+
+@bp.route("/events/<slug>/talks/new", methods=["GET", "POST"])
+def new_talk(slug: str) -> Response | str | tuple[str, int]:
+    event = get_event(db.session, slug, include_drafts=True)
+    form = _talk_form(event)
+    context = _talk_context(event, None)
+    if request.method == "POST" and "preview" in request.form:
+        return render_template("admin/talk_form.html", form=form, preview=render_markdown(form.invitation_text.data or ""),
+                               **context)
+    if form.validate_on_submit():
+        stored: list[str | None] = []
+        try:
+            starts, ends = _talk_times(event, form)
+            talk = create_talk(db.session, event, title=form.title.data, slug=form.slug.data, starts_at=starts,
+                               ends_at=ends, speakers=_chosen_speakers(event, form),
+                               invitation_text=form.invitation_text.data,
+                               stream_url=programme.checked_stream_url(form.stream_url.data, _own_host()),
+                               slides_url=programme.checked_slides_url(form.slides_url.data), own_host=_own_host())
+            stored.append(_slides_upload(form))
+            talk.slides_file = stored[-1]
+            programme.record_talk_created(db.session, g.actor, talk)
+        except ServiceError as error:
+            return _refused("admin/talk_form.html", form, error, stored, **context)
+        _commit(stored)
+        flash(_("The talk was added to the programme."), "success")
+        return redirect(url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug), code=303)
+    return render_template("admin/talk_form.html", form=form, **context), 400 if form.is_submitted() else 200
+
+
+@bp.route("/events/<slug>/talks/<talk_slug>", methods=["GET", "POST"])
+def edit_talk(slug: str, talk_slug: str) -> Response | str | tuple[str, int]:
+    talk = get_talk(db.session, slug, talk_slug, include_drafts=True)
+    event = talk.event
+    form = _talk_form(event, talk)
+    context = _talk_context(event, talk)
+    if request.method == "POST" and "preview" in request.form:
+        return render_template("admin/talk_form.html", form=form, preview=render_markdown(form.invitation_text.data or ""),
+                               **context)
+    if form.validate_on_submit():
+        stored: list[str | None] = []
+        try:
+            starts, ends = _talk_times(event, form)
+            programme.update_talk(db.session, g.actor, talk, title=form.title.data, slug=form.slug.data,
+                                  starts_at=starts, ends_at=ends, invitation_text=form.invitation_text.data,
+                                  stream_url=form.stream_url.data, slides_url=form.slides_url.data,
+                                  speakers=_chosen_speakers(event, form), own_host=_own_host())
+            new_file = _slides_upload(form)
+            stored.append(new_file)
+            if new_file:
+                programme.set_talk_slides_file(db.session, g.actor, talk, new_file)
+            elif form.remove_slides_file.data and talk.slides_file:
+                programme.set_talk_slides_file(db.session, g.actor, talk, None)
+        except ServiceError as error:
+            return _refused("admin/talk_form.html", form, error, stored, **context)
+        _commit(stored)
+        flash(_("Saved."), "success")
+        return redirect(url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug), code=303)
+    return render_template("admin/talk_form.html", form=form, **context), 400 if form.is_submitted() else 200
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/move")
+def move_talk(slug: str, talk_slug: str) -> Response:
+    talk = get_talk(db.session, slug, talk_slug, include_drafts=True)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    direction = request.form.get("direction", "")
+    try:
+        programme.move_talk(db.session, g.actor, talk, direction)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("admin.edit_event", slug=slug, _anchor="programme"), code=303)
+    _commit([])
+    flash(_("Moved \u201c%(title)s\u201d %(direction)s.", title=talk.title,
+            direction=_("up") if direction == "up" else _("down")), "success")
+    # Back to the same button, so a keyboard user can press it again.
+    return redirect(url_for("admin.edit_event", slug=slug, _anchor=f"move-{talk.slug}-{direction}"), code=303)
+
+
+# -- speakers -----------------------------------------------------------------------------
+
+def _speaker(event, speaker_id: int) -> Speaker:
+    speaker = db.session.get(Speaker, speaker_id)
+    if speaker is None or speaker.event_id != event.id:
+        abort(404)
+    return speaker
+
+
+def _photo_upload(form: SpeakerForm) -> str | None:
+    upload = form.photo.data
+    if upload is None or not getattr(upload, "filename", ""):
+        return None
+    return save_photo(upload.stream, _media_root())
+
+
+@bp.route("/events/<slug>/speakers/new", methods=["GET", "POST"])
+def new_speaker(slug: str) -> Response | str | tuple[str, int]:
+    event = get_event(db.session, slug, include_drafts=True)
+    form = SpeakerForm()
+    context = {"event": event, "speaker": None}
+    if form.validate_on_submit():
+        stored: list[str | None] = []
+        try:
+            speaker = create_speaker(db.session, event, name=form.name.data, role=form.role.data, bio=form.bio.data,
+                                     links=programme.parse_links(form.links.data))
+            stored.append(_photo_upload(form))
+            speaker.photo_path = stored[-1]
+            programme.record_speaker_created(db.session, g.actor, speaker)
+        except ServiceError as error:
+            return _refused("admin/speaker_form.html", form, error, stored, **context)
+        _commit(stored)
+        flash(_("The speaker was added."), "success")
+        return redirect(url_for("admin.edit_event", slug=event.slug, _anchor="speakers"), code=303)
+    return render_template("admin/speaker_form.html", form=form, **context), 400 if form.is_submitted() else 200
+
+
+@bp.route("/events/<slug>/speakers/<int:speaker_id>", methods=["GET", "POST"])
+def edit_speaker(slug: str, speaker_id: int) -> Response | str | tuple[str, int]:
+    event = get_event(db.session, slug, include_drafts=True)
+    speaker = _speaker(event, speaker_id)
+    form = SpeakerForm(obj=speaker)
+    if not form.is_submitted():
+        form.links.data = programme.links_text(speaker.links)
+    context = {"event": event, "speaker": speaker}
+    if form.validate_on_submit():
+        stored: list[str | None] = []
+        try:
+            programme.update_speaker(db.session, g.actor, speaker, name=form.name.data, role=form.role.data,
+                                     bio=form.bio.data, links=form.links.data)
+            new_photo = _photo_upload(form)
+            stored.append(new_photo)
+            if new_photo:
+                programme.set_speaker_photo(db.session, g.actor, speaker, new_photo)
+            elif form.remove_photo.data and speaker.photo_path:
+                programme.set_speaker_photo(db.session, g.actor, speaker, None)
+        except ServiceError as error:
+            return _refused("admin/speaker_form.html", form, error, stored, **context)
+        _commit(stored)
+        flash(_("Saved."), "success")
+        return redirect(url_for("admin.edit_speaker", slug=event.slug, speaker_id=speaker.id), code=303)
+    return render_template("admin/speaker_form.html", form=form, **context), 400 if form.is_submitted() else 200
