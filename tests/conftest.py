@@ -220,8 +220,8 @@ class LiveServer:
                 self.process.wait()
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server", *args], cwd=PROJECT_ROOT, env=env,
+def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server", *args], cwd=PROJECT_ROOT, env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)
 
 
