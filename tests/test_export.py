@@ -21,8 +21,8 @@ from sqlalchemy import select
 from server.config import PROJECT_ROOT
 from server.db import Base, utcnow
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Question, QuestionVote, Recording, Report, Role, RoleGrant, Speaker, Talk,
-    TalkSpeaker,
+    AuditEntry, Ban, ChatMessage, Participation, Question, QuestionVote, Recording, Report, Role, RoleGrant, Speaker,
+    Talk, TalkSpeaker, ViewerSample,
 )
 from server.services import chat, moderation, qa
 from server.services.export import EXPORTED_TABLES, NOT_EXPORTED, export_event
@@ -35,7 +35,8 @@ NOW = datetime(2026, 11, 24, 16, 30, tzinfo=timezone.utc)
 TABLE_FILES = [spec.name for spec in EXPORTED_TABLES]
 MODELS = {"talks": Talk, "speakers": Speaker, "talk_speakers": TalkSpeaker, "chat_messages": ChatMessage,
           "questions": Question, "question_votes": QuestionVote, "bans": Ban, "reports": Report,
-          "audit_log": AuditEntry, "role_grants": RoleGrant, "recordings": Recording}
+          "audit_log": AuditEntry, "role_grants": RoleGrant, "recordings": Recording,
+          "viewer_samples": ViewerSample, "participations": Participation}
 DEMO_SLUG = "sociala-medier-i-offentlig-sektor"
 CLIENT_IDS = itertools.count(1)
 
@@ -110,6 +111,9 @@ def full_event(session, make_event, make_talk, make_speaker):
     moderation.ban(session, other_talk, bertil, "p-troll", whole_event=False, reason="LÄCKER-INTE ban")
     moderation.report(session, other_talk, "p-helen", message_id=other_message.id, reason="LÄCKER-INTE")
     session.add(Recording(talk_id=other_talk.id, source_url="https://vimeo.com/1"))
+    for talk, count in ((opening, 40), (panel, 25), (other_talk, 999)):
+        session.add(ViewerSample(talk_id=talk.id, event_id=talk.event_id, minute=at(9, 30), viewers=count))
+        session.add(Participation(talk_id=talk.id, event_id=talk.event_id, participant_id="p-anna", first_seen_at=at(9)))
     session.commit()
     return {"event": event, "other": other, "hello": hello, "rude": rude, "formula": formula, "plain": plain,
             "secret": secret, "spam": spam, "speaker_grant": speaker_grant}
@@ -154,7 +158,8 @@ def primary_key(model, row: Any) -> tuple:
     names = [column.name for column in model.__table__.primary_key.columns]
     if isinstance(row, dict):
         return tuple(row[name] for name in names)
-    return tuple(getattr(row, column.key) for column in model.__mapper__.primary_key)
+    values = (getattr(row, column.key) for column in model.__mapper__.primary_key)
+    return tuple(value.isoformat() if isinstance(value, datetime) else value for value in values)
 
 
 def expected_keys(session, event_id: int) -> dict[str, set[tuple]]:
@@ -177,6 +182,8 @@ def expected_keys(session, event_id: int) -> dict[str, set[tuple]]:
         "audit_log": lambda r: r.event_id == event_id or r.talk_id in talk_ids,
         "role_grants": lambda r: r.event_id == event_id or r.talk_id in talk_ids,
         "recordings": lambda r: r.talk_id in talk_ids,
+        "viewer_samples": lambda r: r.talk_id in talk_ids,
+        "participations": lambda r: r.talk_id in talk_ids,
     }
     return {name: {primary_key(MODELS[name], row) for row in all_of(MODELS[name]) if belongs[name](row)}
             for name in TABLE_FILES}
