@@ -151,3 +151,21 @@ def test_cli_creates_an_organiser_and_resets_the_password(tmp_path):
     assert again.returncode == 1 and "redan ett konto" in again.stderr
     assert reset.returncode == 0
     assert weak.returncode == 1 and "minst 12 tecken" in weak.stderr
+
+
+@pytest.mark.parametrize(("base_url", "secure"), [("https://arena.kommun.se", True), ("http://127.0.0.1:5000", False)])
+def test_session_and_language_cookies_are_secure_over_https_and_never_readable_by_scripts(
+        make_settings, database_url, base_url, secure):
+    from server import create_app
+
+    app = create_app(make_settings(database={"url": database_url}, server={"base_url": base_url}))
+    client = app.test_client()
+
+    cookies = (client.get("/sign-in").headers.getlist("Set-Cookie")  # the form's CSRF secret: session cookie
+               + client.get("/language/en?next=/").headers.getlist("Set-Cookie"))
+
+    assert {header.split("=", 1)[0] for header in cookies} == {app.config["SESSION_COOKIE_NAME"], "arena_lang"}
+    for header in cookies:
+        assert "HttpOnly" in header and "SameSite=Lax" in header
+        assert ("Secure" in header) is secure
+    app.extensions["arena.live"].stop()
