@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import utcnow
-from server.models import AuditEntry, Event, Role, RoleGrant, Speaker, Talk
+from server.models import AuditEntry, Event, Organiser, Role, RoleGrant, Speaker, Talk
 from server.services.roles import grant_role
 from tests.conftest import at, form_token
 
@@ -45,13 +45,20 @@ def world(app, session, make_event, make_talk, make_speaker, organiser_client, r
     return browsers, values
 
 
-def admin_routes(app) -> list[tuple[str, str, str]]:
+def admin_routes(app) -> list[tuple[str, str, dict]]:
+    """(endpoint, method, fixed URL values) for every admin route; a route with a choice in
+    its path (`<any(close, reopen):change>`) once per choice."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("admin."):
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                routes.append((rule.endpoint, method, rule.rule))
-    return sorted(routes)
+        if not rule.endpoint.startswith("admin."):
+            continue
+        choices = [{}]
+        for name, converter in rule._converters.items():
+            if hasattr(converter, "items") and isinstance(converter.items, set):
+                choices = [{**choice, name: item} for choice in choices for item in sorted(converter.items)]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            routes.extend((rule.endpoint, method, choice) for choice in choices)
+    return sorted(routes, key=lambda route: (route[0], route[1], sorted(route[2].items())))
 
 
 def concrete(app, endpoint: str, values: dict) -> str:
@@ -67,7 +74,7 @@ def concrete(app, endpoint: str, values: dict) -> str:
 def rows(session) -> dict[str, int]:
     session.expire_all()
     return {model.__name__: session.scalar(select(func.count()).select_from(model))
-            for model in (Event, Talk, Speaker, RoleGrant, AuditEntry)}
+            for model in (Event, Talk, Speaker, RoleGrant, AuditEntry, Organiser)}
 
 
 def test_every_admin_route_is_for_organisers_only(app, session, world):
@@ -77,8 +84,8 @@ def test_every_admin_route_is_for_organisers_only(app, session, world):
     before = rows(session)
     failures = []
 
-    for endpoint, method, _ in routes:
-        url = concrete(app, endpoint, values)
+    for endpoint, method, fixed in routes:
+        url = concrete(app, endpoint, {**values, **fixed})
         for role in ROLES:
             client = browsers[role]
             if method == "GET":
@@ -106,10 +113,10 @@ def test_refused_posts_change_nothing(app, session, world):
     browsers, values = world
     before = rows(session)
 
-    for endpoint, method, _ in admin_routes(app):
+    for endpoint, method, fixed in admin_routes(app):
         if method != "POST":
             continue
-        url = concrete(app, endpoint, values)
+        url = concrete(app, endpoint, {**values, **fixed})
         for role in ROLES[:-1]:
             client = browsers[role]
             client.post(url, data={"csrf_token": form_token(client, "/sign-in"), "status": "published",
@@ -125,10 +132,10 @@ def test_every_admin_form_refuses_a_post_without_its_csrf_token(app, session, wo
     before = rows(session)
     failures = []
 
-    for endpoint, method, _ in admin_routes(app):
+    for endpoint, method, fixed in admin_routes(app):
         if method != "POST":
             continue
-        url = concrete(app, endpoint, values)
+        url = concrete(app, endpoint, {**values, **fixed})
         response = organiser.post(url, data={"status": "published", "direction": "up", "title": "Utan token",
                                              "starts_on": "2026-11-24", "time_zone": "Europe/Stockholm"},
                                   headers={"Accept-Language": "en"})

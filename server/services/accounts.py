@@ -7,10 +7,14 @@ LOCK_WINDOW, that address is refused until the window has passed.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -102,3 +106,73 @@ def authenticate(session: Session, email: Any, password: Any, *, now: datetime, 
 def active_organiser(session: Session, organiser_id: Any) -> Organiser | None:
     organiser = session.get(Organiser, organiser_id) if isinstance(organiser_id, int) else None
     return organiser if organiser is not None and organiser.disabled_at is None else None
+
+
+# -- colleagues: accounts made by an organiser, passwords chosen by their owners ------------
+
+PASSWORD_LINK_SALT = "arena.set-password"
+PASSWORD_LINK_DAYS = 7
+
+
+def invite_organiser(session: Session, *, email: Any, name: Any) -> Organiser:
+    """An account whose owner chooses the password through a link (password_link_token):
+    nobody else ever knows it. Until then no password signs in to it."""
+    organiser = create_organiser(session, email=email, name=name, password=secrets.token_urlsafe(32))
+    return organiser
+
+
+def password_link_token(secret_key: str, organiser: Organiser) -> str:
+    """A signed link token for choosing a password. It names a fingerprint of the current
+    password hash, so it stops working once used (or once the password changes otherwise)."""
+    return URLSafeTimedSerializer(secret_key, salt=PASSWORD_LINK_SALT).dumps(
+        {"organiser": organiser.id, "hash": _fingerprint(organiser)})
+
+
+def organiser_from_password_token(session: Session, secret_key: str, token: str) -> Organiser:
+    from server.services.roles import Forbidden
+
+    serializer = URLSafeTimedSerializer(secret_key, salt=PASSWORD_LINK_SALT)
+    try:
+        data = serializer.loads(token, max_age=PASSWORD_LINK_DAYS * 24 * 3600)
+    except SignatureExpired:
+        raise Forbidden(_l("This link has expired. Ask an organiser for a new one."), code="token_expired") from None
+    except BadSignature:
+        raise Forbidden(_l("This link is not valid."), code="token_invalid") from None
+    organiser = session.get(Organiser, data.get("organiser")) if isinstance(data, dict) else None
+    if organiser is None or organiser.disabled_at is not None:
+        raise Forbidden(_l("This link is not valid."), code="token_invalid")
+    if not hmac.compare_digest(str(data.get("hash", "")), _fingerprint(organiser)):
+        raise Forbidden(_l("This link has already been used. Ask an organiser for a new one."), code="token_used")
+    return organiser
+
+
+def choose_password(organiser: Organiser, password: Any, repeated: Any) -> Organiser:
+    password = check_password(password)
+    if password != repeated:
+        raise ValidationError(_l("The two passwords are not the same."), code="passwords_differ", field="repeat")
+    organiser.password_hash = generate_password_hash(password)
+    return organiser
+
+
+def _fingerprint(organiser: Organiser) -> str:
+    return hashlib.sha256(organiser.password_hash.encode()).hexdigest()[:16]
+
+
+def set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by: Organiser | None, now: datetime) -> None:
+    """Close or reopen an account. Nobody closes their own (or the last open) account: the
+    installation must never lock its organisers out."""
+    if not disabled:
+        organiser.disabled_at = None
+        return
+    if by is not None and by.id == organiser.id:
+        raise ValidationError(_l("You cannot close your own account."), code="own_account")
+    open_accounts = session.scalar(select(func.count()).select_from(Organiser).where(Organiser.disabled_at.is_(None)))
+    if organiser.disabled_at is None and open_accounts <= 1:
+        raise ValidationError(_l("This is the last open organiser account."), code="last_account")
+    if organiser.disabled_at is None:
+        organiser.disabled_at = now
+
+
+def disabled_since(session: Session, since: datetime) -> list[int]:
+    """Accounts closed after `since`: their open live connections must end."""
+    return list(session.scalars(select(Organiser.id).where(Organiser.disabled_at >= since)))

@@ -28,6 +28,7 @@ from server.db import db, utcnow
 from server.i18n import _
 from server.models import ChatMessage, EventStatus, Question, QuestionState, Talk
 from server.services import activity, chat, moderation, presence, qa
+from server.services.accounts import disabled_since
 from server.services.errors import ServiceError, ValidationError
 from server.services.roles import Actor, actor_for, revoked_since
 from server.sockets import protocol as p
@@ -591,8 +592,9 @@ class LiveNamespace(Namespace):
                     for ban in moderation.bans_since(db.session, checked_since - PRESENCE_GRACE):
                         self._close_banned(ban.participant_id, ban.event_id, ban.talk_id)
                     revoked = set(revoked_since(db.session, checked_since - PRESENCE_GRACE))
+                    closed = set(disabled_since(db.session, checked_since - PRESENCE_GRACE))
                     for sid, connection in list(self.state.connections.items()):
-                        if connection.grant_id in revoked:
+                        if connection.grant_id in revoked or connection.organiser_id in closed:
                             self.socketio.server.disconnect(sid, namespace=self.namespace)
                             self.state.remove(sid)
                     checked_since = now

@@ -65,3 +65,27 @@ def sign_out() -> Response:
         grant_id if isinstance(grant_id, int) else None, session.get("participant_id"),
         organiser_id=organiser_id if isinstance(organiser_id, int) else None)
     return redirect(url_for("public.home"), code=303)
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+def set_password(token: str) -> Response | str | tuple[str, int]:
+    """An organiser chooses their password through the link a colleague made for them."""
+    from flask import flash
+
+    from server.services.accounts import choose_password, organiser_from_password_token
+    from server.web.admin.forms import ChoosePasswordForm, show_error
+
+    organiser = organiser_from_password_token(db.session, current_app.config["SECRET_KEY"], token)
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        try:
+            choose_password(organiser, form.password.data, form.repeat.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            show_error(form, exc)
+            return render_template("set_password.html", form=form, organiser=organiser), exc.http_status
+        db.session.commit()
+        flash(_l("Your password is set. Sign in with your e-mail address and the new password."), "success")
+        return redirect(url_for("auth.sign_in"), code=303)
+    status = 400 if form.is_submitted() else 200
+    return render_template("set_password.html", form=form, organiser=organiser), status

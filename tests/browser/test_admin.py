@@ -114,7 +114,8 @@ def test_axe_finds_no_violations_on_the_admin_pages(open_context, live_server, l
     talk = "skapa-arenor"
     paths = [f"/admin/events/{DEMO_SLUG}", f"/admin/events/{DEMO_SLUG}/talks/{talk}",
              f"/admin/events/{DEMO_SLUG}/talks/new", f"/admin/events/{DEMO_SLUG}/speakers/new",
-             f"/admin/events/{DEMO_SLUG}/people", f"/admin/events/{DEMO_SLUG}/audit", "/admin/events/new"]
+             f"/admin/events/{DEMO_SLUG}/people", f"/admin/events/{DEMO_SLUG}/audit", "/admin/events/new",
+             "/admin/organisers"]
     for path in paths:
         page.goto(path)
         assert_no_axe_violations(page, f"{path} ({language})")
@@ -168,3 +169,29 @@ def test_programme_order_works_with_the_keyboard_alone(open_context, live_server
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")  # its "move up": back where it was
     expect(page.locator(".admin-programme li > a").first).to_have_text(first)
+
+
+def test_organiser_adds_a_colleague_who_chooses_a_password_and_signs_in(open_context, live_server):
+    t = lambda msgid: translate("sv", msgid)  # noqa: E731
+    page = sign_in(open_context, live_server)
+    email = f"olle-{uuid.uuid4().hex[:8]}@norrbotten.se"
+    page.get_by_role("link", name=t("Organisers")).click()
+    page.get_by_label(t("Name"), exact=True).fill("Olle Organisatör")
+    page.get_by_label(t("E-mail address")).fill(email)
+    page.get_by_role("button", name=t("Add the organiser")).click()
+    link = page.locator("#new-password-link").input_value()
+    assert_no_axe_violations(page, "organisers, with a new link")
+
+    colleague = open_context(locale="sv-SE", bypass_csp=True).new_page()
+    colleague.goto(link)
+    assert_no_axe_violations(colleague, "choose your password")
+    colleague.get_by_label(t("New password")).fill(PASSWORD)
+    colleague.get_by_label(t("The same password again")).fill(PASSWORD)
+    colleague.get_by_role("button", name=t("Save the password")).click()
+    expect(colleague.get_by_role("status")).to_contain_text(t("Your password is set. Sign in with your e-mail "
+                                                              "address and the new password."))
+    colleague.get_by_label(t("E-mail address")).fill(email)
+    colleague.get_by_label(t("Password")).fill(PASSWORD)
+    colleague.get_by_role("button", name=t("Sign in")).click()
+    colleague.goto("/admin/")
+    expect(colleague.get_by_role("heading", level=1, name=t("Events"))).to_be_visible()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
+from wtforms import BooleanField, DateField, EmailField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -76,6 +76,17 @@ class SpeakerInviteForm(FlaskForm):
     talk = SelectField(_l("Talk"), coerce=int, choices=[])
     valid_days = IntegerField(_l("Link valid for (days)"), default=14,
                               validators=[InputRequired(REQUIRED), NumberRange(1, 366, _l("From 1 to 366 days."))])
+
+
+class OrganiserForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[InputRequired(REQUIRED)])
+    email = EmailField(_l("E-mail address"), validators=[InputRequired(REQUIRED)])
+
+
+class ChoosePasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[InputRequired(REQUIRED)],
+                             description=_l("At least 12 characters. A few unrelated words make a good one."))
+    repeat = PasswordField(_l("The same password again"), validators=[InputRequired(REQUIRED)])
 
 
 class ConfirmForm(FlaskForm):
