@@ -50,6 +50,21 @@ class DatabaseSettings:
 @dataclass
 class MediaSettings:
     recordings_dir: str = "recordings"
+    # Recording imports from a URL (server/media/importer.py, docs/configuration.md).
+    # Hosts (as written in a URL: a name or an IP literal) whose private addresses an import
+    # may reach anyway, e.g. an intranet video server. Empty: only public addresses.
+    import_allowed_hosts: list[str] = field(default_factory=list)
+    import_max_duration_seconds: int = 6 * 3600
+    # Counted while the bytes arrive, not taken from Content-Length.
+    import_max_megabytes: int = 4096
+    # Wall clock for one whole import (metadata, media, thumbnail, captions).
+    import_timeout_seconds: int = 3600
+    # An uploaded MP4/WebM file.
+    upload_max_megabytes: int = 4096
+    # Uploaded captions (WebVTT or SRT).
+    captions_max_kilobytes: int = 2048
+    # Empty: ffprobe on PATH (Debian's ffmpeg package).
+    ffprobe: str = ""
 
 
 @dataclass
@@ -240,6 +255,10 @@ def _validate(settings: Settings) -> None:
                  "flood_window_seconds", "max_http_buffer_size"):
         if getattr(settings.chat, name) <= 0:
             raise ConfigError(f"chat.{name} must be greater than 0")
+    for name in ("import_max_duration_seconds", "import_max_megabytes", "import_timeout_seconds",
+                 "upload_max_megabytes", "captions_max_kilobytes"):
+        if getattr(settings.media, name) <= 0:
+            raise ConfigError(f"media.{name} must be greater than 0")
 
 
 def ensure_secret_key(settings: Settings) -> str:
