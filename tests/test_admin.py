@@ -502,3 +502,54 @@ def test_export_downloads_from_the_admin_with_every_table(organiser_client, make
     assert [row["title"] for row in csv.DictReader(io.StringIO(talks_csv.lstrip("\ufeff")))] == ["Skapa arenor!"]
     assert "audit_log.json" in archive.namelist()
     assert session.scalars(select(AuditEntry.action)).all() == ["event.export"]
+
+
+# -- deleting mistakes ----------------------------------------------------------------------
+
+def test_a_talk_added_by_mistake_is_deleted_after_confirming(organiser_client, make_event, make_talk, session):
+    event = make_event()
+    talk = make_talk(event, title="Fel pass")
+    session.commit()
+    path = f"/admin/events/{event.slug}/talks/{talk.slug}"
+
+    unconfirmed = post_form(organiser_client, f"{path}/delete", {}, form_path=path)
+    assert session.scalar(select(func.count()).select_from(Talk)) == 1
+    assert "Tick the box" in page(organiser_client.get(unconfirmed.headers["Location"], headers=EN))
+
+    deleted = post_form(organiser_client, f"{path}/delete", {"confirm": "yes"}, form_path=path)
+
+    assert deleted.status_code == 303
+    assert session.scalar(select(func.count()).select_from(Talk)) == 0
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "talk.delete")).one()
+    assert entry.before["title"] == "Fel pass"
+
+
+def test_a_talk_with_chat_is_a_record_and_cannot_be_deleted(organiser_client, make_event, make_talk, session):
+    from server.services import chat
+
+    event = make_event()
+    talk = make_talk(event, title="Sagt och gjort")
+    chat.post_message(session, talk, participant_id="p-anna", display_name="Anna", body="Hej!", client_id="c-0001-hej",
+                      max_length=500)
+    session.commit()
+    path = f"/admin/events/{event.slug}/talks/{talk.slug}"
+
+    response = post_form(organiser_client, f"{path}/delete", {"confirm": "yes"}, form_path=path)
+
+    assert "public records, so it cannot be deleted" in page(organiser_client.get(response.headers["Location"],
+                                                                                  headers=EN))
+    assert session.scalar(select(func.count()).select_from(Talk)) == 1
+
+
+def test_deleting_a_speaker_keeps_their_talks(organiser_client, make_event, make_speaker, make_talk, session):
+    event = make_event()
+    speaker = make_speaker(event, name="Fel Person")
+    talk = make_talk(event, speakers=[speaker])
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/{speaker.id}"
+
+    post_form(organiser_client, f"{path}/delete", {"confirm": "yes"}, form_path=path)
+
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Speaker)) == 0
+    assert session.get(Talk, talk.id).speakers == []

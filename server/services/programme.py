@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
@@ -289,3 +289,42 @@ def set_talk_slides_file(session: Session, actor: Actor, talk: Talk, slides_file
     before = {"slides_file": talk.slides_file}
     talk.slides_file = slides_file
     audit(session, actor, talk.event, "talk.slides", talk, talk=talk, before=before, after={"slides_file": slides_file})
+
+
+# -- deleting mistakes ----------------------------------------------------------------------
+
+# What makes a talk part of the record: once anything was said or broadcast in it, the talk
+# stays (public records); the organiser can still change it or unpublish the event.
+TALK_RECORD_TABLES = ("chat_messages", "questions", "recordings", "live_streams")
+
+
+def talk_has_records(session: Session, talk: Talk) -> bool:
+    from server.db import Base
+
+    for name in TALK_RECORD_TABLES:
+        table = Base.metadata.tables.get(name)
+        if table is not None and session.scalar(
+                select(func.count()).select_from(table).where(table.c.talk_id == talk.id)):
+            return True
+    return False
+
+
+def delete_talk(session: Session, actor: Actor, talk: Talk) -> None:
+    if talk_has_records(session, talk):
+        raise ValidationError(
+            _l("This talk has chat, questions or a recording, which are public records, so it cannot be deleted. "
+               "Change it instead, or unpublish the event."), code="talk_has_records")
+    event = talk.event
+    audit(session, actor, event, "talk.delete", talk,
+          before=snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]})
+    event.talks.remove(talk)
+    session.delete(talk)
+
+
+def delete_speaker(session: Session, actor: Actor, speaker: Speaker) -> None:
+    """A speaker added by mistake. Their talks stay; only the link to them goes."""
+    event = speaker.event
+    audit(session, actor, event, "speaker.delete", speaker,
+          before=snapshot(speaker, SPEAKER_FIELDS) | {"talks": [link.talk_id for link in speaker.talk_links]})
+    event.speakers.remove(speaker)
+    session.delete(speaker)

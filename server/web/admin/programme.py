@@ -297,3 +297,45 @@ def edit_speaker(slug: str, speaker_id: int) -> Response | str | tuple[str, int]
         flash(_("Saved."), "success")
         return redirect(url_for("admin.edit_speaker", slug=event.slug, speaker_id=speaker.id), code=303)
     return render_template("admin/speaker_form.html", form=form, **context), 400 if form.is_submitted() else 200
+
+
+# -- deleting mistakes ----------------------------------------------------------------------
+
+def _confirmed() -> bool:
+    return ConfirmForm().validate_on_submit() and request.form.get("confirm") == "yes"
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/delete")
+def delete_talk(slug: str, talk_slug: str) -> Response:
+    talk = get_talk(db.session, slug, talk_slug, include_drafts=True)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not _confirmed():
+        flash(_("Tick the box to confirm that the talk should be deleted."), "error")
+        return redirect(url_for("admin.edit_talk", slug=slug, talk_slug=talk_slug, _anchor="delete"), code=303)
+    title = talk.title
+    try:
+        programme.delete_talk(db.session, g.actor, talk)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("admin.edit_talk", slug=slug, talk_slug=talk_slug, _anchor="delete"), code=303)
+    _commit([])
+    flash(_("The talk \u201c%(title)s\u201d was deleted.", title=title), "success")
+    return redirect(url_for("admin.edit_event", slug=slug, _anchor="programme"), code=303)
+
+
+@bp.post("/events/<slug>/speakers/<int:speaker_id>/delete")
+def delete_speaker(slug: str, speaker_id: int) -> Response:
+    event = get_event(db.session, slug, include_drafts=True)
+    speaker = _speaker(event, speaker_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not _confirmed():
+        flash(_("Tick the box to confirm that the speaker should be deleted."), "error")
+        return redirect(url_for("admin.edit_speaker", slug=slug, speaker_id=speaker_id, _anchor="delete"), code=303)
+    name = speaker.name
+    programme.delete_speaker(db.session, g.actor, speaker)
+    _commit([])
+    flash(_("%(name)s was removed from the speakers.", name=name), "success")
+    return redirect(url_for("admin.edit_event", slug=slug, _anchor="speakers"), code=303)
