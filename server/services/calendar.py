@@ -11,7 +11,8 @@ from server.models import Event
 from server.services.text import plain_summary
 
 
-def event_calendar(event: Event, *, talk_url: Callable[[str], str], host: str, stamp: datetime) -> bytes:
+def event_calendar(event: Event, *, talk_url: Callable[[str], str], host: str, stamp: datetime,
+                   file_url: Callable[[str], str] | None = None) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", "-//Arena//Arena programme//SV")
     calendar.add("version", "2.0")
@@ -33,6 +34,10 @@ def event_calendar(event: Event, *, talk_url: Callable[[str], str], host: str, s
         description = "\n\n".join(part for part in (speakers, text, url) if part)
         if talk.recording is not None and talk.recording.is_published:
             description += "\n\n" + url + "#recording"
+            # Our own copy as an attachment: calendars that keep the day can open the video.
+            if talk.recording.file_path and file_url is not None:
+                entry.add("attach", file_url(talk.recording.file_path),
+                          parameters={"FMTTYPE": talk.recording.file_type or "video/mp4"})
         entry.add("description", description)
         entry.add("url", url)
         if event.venue:

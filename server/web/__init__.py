@@ -35,11 +35,13 @@ def init_app(app: Flask) -> None:
     from server.web.auth import bp as auth_bp
     from server.web.feeds import bp as feeds_bp
     from server.web.public import bp as public_bp
+    from server.web.recordings import bp as recordings_bp
     from server.web.staff import bp as staff_bp
     from server.web.studio import bp as studio_bp
 
     csrf.init_app(app)
     app.register_blueprint(public_bp)
+    app.register_blueprint(recordings_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(studio_bp)
     app.register_blueprint(auth_bp)

@@ -53,12 +53,26 @@ def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
         "slides_url": (absolute_url("public.recording_file", name=talk.slides_file) if talk.slides_file
                        else talk.slides_url or None),
         "stream_url": talk.stream_url or None,
-        "recording": None if recording is None else {
-            "source_url": recording.source_url or None,
-            "duration_seconds": recording.duration_seconds,
-            "published_at": _utc(recording.published_at) if recording.published_at else None,
-        },
+        "recording": None if recording is None else _recording(event, talk, recording),
         "url": absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
+    }
+
+
+def _recording(event: Event, talk: Talk, recording) -> dict[str, Any]:
+    def own(name: str | None) -> str | None:
+        return absolute_url("public.recording_file", name=name) if name else None
+
+    return {
+        "url": absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug) + "#recording",
+        "source_url": recording.source_url or None,
+        "file_url": own(recording.file_path),
+        "file_type": recording.file_type or None if recording.file_path else None,
+        "captions_url": own(recording.captions_path),
+        "captions_language": recording.captions_language if recording.captions_path else None,
+        "thumbnail_url": own(recording.thumbnail_path),
+        "duration_seconds": recording.duration_seconds,
+        "chapters": [{"start_seconds": c["start"], "title": c["title"]} for c in recording.chapters or []],
+        "published_at": _utc(recording.published_at) if recording.published_at else None,
     }
 
 

@@ -1,4 +1,4 @@
-"""Feeds: an event's programme as an iCalendar file."""
+"""Feeds: an event's programme as an iCalendar file, and its recordings as a podcast."""
 
 from __future__ import annotations
 
@@ -23,9 +23,33 @@ def event_ics(slug: str) -> Response:
         talk_url=lambda talk_slug: absolute_url("public.talk_page", slug=event.slug, talk_slug=talk_slug),
         host=host,
         stamp=utcnow(),
+        file_url=lambda name: absolute_url("public.recording_file", name=name),
     )
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Content-Disposition"] = f'inline; filename="{event.slug}.ics"'
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/events/<slug>/podcast.xml")
+def event_podcast(slug: str) -> Response:
+    """The event's published recordings as a podcast (RSS 2.0 with Apple's iTunes tags):
+    our own files as enclosures, the others as links to their talk page."""
+    from server.services.podcast import event_podcast as build
+
+    event = event_service.get_event(db.session, slug)
+    settings = current_app.extensions["arena.settings"]
+    body = build(
+        event,
+        page_url=absolute_url("recordings.event_recordings", slug=event.slug),
+        feed_url=absolute_url("feeds.event_podcast", slug=event.slug),
+        talk_url=lambda talk_slug: absolute_url("public.talk_page", slug=event.slug, talk_slug=talk_slug),
+        file_url=lambda name: absolute_url("public.recording_file", name=name),
+        recordings_path=settings.recordings_path,
+        host=urlsplit(settings.public_base_url).hostname or "localhost",
+    )
+    response = Response(body, mimetype="application/rss+xml")
+    response.headers["Content-Type"] = "application/rss+xml; charset=utf-8"
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -125,6 +125,10 @@ def recording_file(name: str) -> Response:
     """Our own media files. In production nginx serves this folder (docs/golive.md, docs/nginx.conf)."""
     from server.media.ingest import media_headers
 
+    # Work in progress (an import's or an upload's) lives under names that start with a dot
+    # and is renamed into place when complete: never serve half a file.
+    if any(part.startswith(".") for part in name.split("/")):
+        abort(404)
     # HLS needs its own types, and a live playlist must never be cached (segments may be).
     mimetype, cache_control = media_headers(name)
     response = send_from_directory(_settings().recordings_path, name, max_age=3600, mimetype=mimetype)
