@@ -269,6 +269,7 @@ class Ingest:
             return
         self.failed = True
         self.closed = True
+        self._queue.put(None)  # a worker waiting for input stops
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
         log.warning("live stream in %s failed: %s (%s)", self.directory, reason,

@@ -46,7 +46,7 @@ DISK_CHECK_SECONDS = 5.0
 ORPHAN_CHECK_SECONDS = 10.0
 # A stream whose process has not said it runs it for this long is an orphan (heartbeats come
 # every 5 s; a busy process can miss a few).
-ORPHAN_AFTER = timedelta(seconds=45)
+ORPHAN_AFTER = timedelta(seconds=20)
 RATE_WINDOW_SECONDS = 10.0
 MAX_PIECES_PER_SECOND = 50  # MediaRecorder slices every 250 ms, each split into a few pieces
 
@@ -67,6 +67,8 @@ class Publisher:
     participant_id: str
     ingest: Ingest
     sid: str | None
+    grant_id: int | None = None
+    organiser_id: int | None = None
     next_seq: int = 0
     disconnected_at: float | None = None
     ending: bool = False
@@ -170,7 +172,9 @@ class StudioNamespace(Namespace):
             db.session.commit()
             raise HandlerError(p.E_INTERNAL, _("The stream could not start on the server. Try again in a moment.")
                                ) from None
-        self.publishers[stream_id] = Publisher(stream_id, talk_id, actor.participant_id, ingest, request.sid)
+        connection = self.connections[request.sid]
+        self.publishers[stream_id] = Publisher(stream_id, talk_id, actor.participant_id, ingest, request.sid,
+                                               connection.grant_id, connection.organiser_id)
         join_room(p.studio_room(talk_id))
         return {"stream_id": stream_id, "next_seq": 0, "state": "connecting"}
 
@@ -344,6 +348,7 @@ class StudioNamespace(Namespace):
             "disk_full": _("The server ran out of disk space, so the stream ended. What was sent is saved. "
                            "Tell the organiser."),
             "server_stopped": _("The server restarted, so the stream ended. What was sent is saved."),
+            "role_withdrawn": _("Your sign-in link was withdrawn, so the stream ended. What was sent is saved."),
         }
         payload = {"stream_id": stream.id, "state": "ended", "reason": reason,
                    "message": messages.get(reason, messages["ended"]),
@@ -374,6 +379,7 @@ class StudioNamespace(Namespace):
                         self._check_publisher(publisher, now, settings)
                     if now - last_heartbeat >= HEARTBEAT_SECONDS:
                         last_heartbeat = now
+                        self._check_roles()
                         live = {s: pub.ingest.bytes_received for s, pub in self.publishers.items()}
                         golive.heartbeat(db.session, list(live), live, utcnow())
                         db.session.commit()
@@ -395,6 +401,18 @@ class StudioNamespace(Namespace):
         publisher.ingest.check_ready()
         if publisher.disconnected_at is not None and now - publisher.disconnected_at > settings.golive.reconnect_seconds:
             self._end(publisher, "connection_lost")
+
+    def _check_roles(self) -> None:
+        """A withdrawn sign-in link (or a closed account) ends its stream, even one that
+        sends nothing now; the recording is kept."""
+        for publisher in list(self.publishers.values()):
+            if publisher.ending:
+                continue
+            talk = db.session.get(Talk, publisher.talk_id)
+            actor = actor_for(db.session, publisher.participant_id, publisher.grant_id, utcnow(),
+                              organiser_id=publisher.organiser_id)
+            if talk is None or not golive.can_publish(actor, talk):
+                self._end(publisher, "role_withdrawn")
 
     def _check_disk(self, settings) -> None:
         if golive.free_bytes(settings.recordings_path) < settings.golive.min_free_megabytes * 1024 * 1024:

@@ -15,8 +15,15 @@
     });
   }
 
+  // The studio's live streams go through hls.js wherever Media Source Extensions exist, so
+  // their low-latency settings apply; native HLS (Safari, iPhone, newer Chromium) otherwise.
+  function playsNatively(video) {
+    if (!video.canPlayType("application/vnd.apple.mpegurl")) { return false; }
+    return !(video.hasAttribute("data-hls-live") && (window.MediaSource || window.ManagedMediaSource));
+  }
+
   function startHls(video, src) {
-    if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    if (playsNatively(video)) {
       video.src = src;
       return Promise.resolve();
     }
@@ -24,7 +31,9 @@
       if (!window.Hls || !window.Hls.isSupported()) { video.src = src; return; }
       // The studio's streams have 1 s segments: stay close to the live edge (docs/golive.md).
       var hls = new window.Hls(video.hasAttribute("data-hls-live")
-        ? { liveSyncDuration: 1.5, liveMaxLatencyDuration: 5, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30 }
+        // No worker: the CSP allows scripts from our own files only, not hls.js's blob: worker.
+        ? { liveSyncDuration: 1.5, liveMaxLatencyDuration: 5, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30,
+            enableWorker: false }
         : { liveSyncDurationCount: 2 });
       hls.loadSource(src);
       hls.attachMedia(video);
@@ -70,7 +79,7 @@
   // elsewhere hls.js and the playlist load only when the viewer presses play.
   function prepareHls(video) {
     var src = video.getAttribute("data-hls-src");
-    if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = src; return; }
+    if (playsNatively(video)) { video.src = src; return; }
     video.addEventListener("play", function start() {
       video.removeEventListener("play", start);
       startHls(video, src).then(function () { video.play(); });

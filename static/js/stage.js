@@ -37,7 +37,7 @@
     // Start at the live edge if the browser lets a page play by itself; otherwise the
     // viewer presses play.
     var playing = video.play();
-    if (playing && playing.catch) { playing.catch(function () {}); }
+    if (playing && playing.catch) { playing.catch(function () { /* the viewer presses play */ }); }
   }
 
   function setStatus(state) {

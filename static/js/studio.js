@@ -228,6 +228,7 @@
 
   // -- the connection -------------------------------------------------------------------
   var socket = window.io("/studio", { transports: ["websocket", "polling"] });
+  state.socket = socket;
 
   function call(event, payload, done) {
     socket.timeout(10000).emit(event, payload, function (error, ack) {
@@ -350,7 +351,7 @@
 
   function pump() {
     if (state.inFlight || !state.pending.length || !socket.connected || state.streamId === null) {
-      if (!state.pending.length && state.ending) { sendEnd(); }
+      if (!state.pending.length && state.ending && state.stopped) { sendEnd(); }
       return;
     }
     if (state.phase === "reconnecting") { return; }
@@ -376,16 +377,27 @@
     });
   }
 
-  // End: stop recording, send what is left, then tell the server.
+  // End: stop recording, wait for its last slice, send what is left, then tell the server.
   function endStream() {
     if (state.streamId === null || state.ending) { return; }
     state.ending = true;
+    state.stopped = false;
     setPhase("ending");
-    stopRecorder();
-    reading.then(function () { pump(); });
+    var recorder = state.recorder;
+    state.recorder = null;
+    function flushed() { reading.then(function () { state.stopped = true; pump(); }); }
+    if (recorder && recorder.state !== "inactive") {
+      // The last dataavailable comes before "stop".
+      recorder.addEventListener("stop", flushed, { once: true });
+      recorder.stop();
+    } else {
+      flushed();
+    }
     // If the rest cannot be sent (no connection), end anyway after a while: the server
     // also ends a stream whose speaker does not come back.
-    window.setTimeout(function () { if (state.ending && state.streamId !== null) { sendEnd(); } }, 15000);
+    window.setTimeout(function () {
+      if (state.ending && state.streamId !== null) { state.stopped = true; sendEnd(); }
+    }, 15000);
   }
 
   function sendEnd() {

@@ -1,0 +1,241 @@
+"""Going live from a laptop's browser (issue 6), in Debian's chromium with its fake camera and
+microphone: the speaker's studio goes live and a second browser's player advances; End
+leaves a recording ffprobe reads; a dropped connection continues the same stream; a second
+publisher and a browser without the role are refused; the studio passes axe-core.
+
+The server is a subprocess of its own (eventlet, real ffmpeg), so the streams made here do
+not change the talk pages other browser tests look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from playwright import sync_api
+from playwright.sync_api import expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import LiveStream
+from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, DEMO_SLUG, describe_violations, is_local, run_axe,
+                                    translate)
+from tests.conftest import LiveServer, start_live_server
+from tests.golive_media import probe
+from tests.live.conftest import Arena
+
+pytestmark = pytest.mark.browser
+
+MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              "--autoplay-policy=no-user-gesture-required"]
+TALK = "skapa-arenor"
+
+
+@pytest.fixture(scope="module")
+def golive_server(tmp_path_factory) -> Iterator[LiveServer]:
+    server = start_live_server(tmp_path_factory.mktemp("golive"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def arena(golive_server) -> Iterator[Arena]:
+    arena = Arena(golive_server)
+    yield arena
+    arena.close()
+
+
+@pytest.fixture(scope="module")
+def media_browser(compiled_translations) -> Iterator[Any]:
+    assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run `make test`"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS + MEDIA_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_context(media_browser, golive_server) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def _open(**options: Any) -> Any:
+        options.setdefault("base_url", golive_server.url)
+        options.setdefault("locale", "sv-SE")
+        options.setdefault("timezone_id", "Europe/Stockholm")
+        context = media_browser.new_context(**options)
+        context.set_default_timeout(15_000)
+        context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+        contexts.append(context)
+        return context
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def new_talk(arena: Arena) -> str:
+    """A talk of its own per test: one publisher per talk must not leak between tests."""
+    _talk_id, slug = arena.new_talk()
+    return slug
+
+
+def talk_url(slug: str) -> str:
+    return f"/events/{DEMO_SLUG}/{slug}"
+
+
+def open_studio(open_context, arena: Arena, slug: str, role: str = "speaker", **options: Any) -> Any:
+    grant = arena.grant(role, "Mattias Jansson", event=DEMO_SLUG if role == "speaker" else None,
+                        talk=slug if role == "speaker" else None)
+    page = open_context(**options).new_page()
+    page.goto(grant.link.replace(arena.url, ""))
+    page.goto(talk_url(slug) + "/studio")
+    expect(page.locator("[data-studio-go-live]")).to_be_enabled()
+    return page
+
+
+def go_live(page: Any) -> None:
+    page.locator("[data-studio-go-live]").click()
+    expect(page.locator("[data-studio-badge]")).to_have_attribute("data-state", "live")
+
+
+def end(page: Any) -> None:
+    page.locator("[data-studio-end]").click()
+    expect(page.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
+
+
+def streams(arena: Arena, slug: str) -> list[LiveStream]:
+    with Session(arena.engine) as session:
+        talk_id = arena.talk_id(slug)
+        return list(session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)
+                                    .order_by(LiveStream.id)))
+
+
+PLAYING = """([since]) => {
+  const video = document.querySelector('[data-golive] video');
+  return !!video && video.videoWidth > 0 && video.currentTime > since && !video.paused;
+}"""
+
+
+def test_speaker_goes_live_and_a_second_browser_plays_the_stream(open_context, arena):
+    slug = new_talk(arena)
+    viewer = open_context().new_page()
+    viewer.goto(talk_url(slug))
+    expect(viewer.locator("[data-live-viewers]")).to_be_visible()  # joined the live room
+    studio = open_studio(open_context, arena, slug)
+
+    go_live(studio)
+    # The viewer's page flips without a reload, and its player advances within 10 s.
+    viewer.wait_for_function(PLAYING, arg=[1.0], timeout=10_000)
+    first = viewer.evaluate("document.querySelector('[data-golive] video').currentTime")
+    viewer.wait_for_function(PLAYING, arg=[first + 0.5], timeout=10_000)
+
+    expect(viewer.locator("[data-live-badge]")).to_be_visible()
+    expect(viewer.locator("[data-golive-status]")).to_have_text(translate("sv", "The speaker is live."))
+    end(studio)
+    expect(viewer.locator("[data-golive-status]")).to_have_text(
+        translate("sv", "The live stream has ended. The recording is coming."))
+
+
+def test_end_keeps_a_recording_as_long_as_the_time_live(open_context, arena, golive_server):
+    slug = new_talk(arena)
+    studio = open_studio(open_context, arena, slug)
+
+    started = time.monotonic()
+    go_live(studio)  # recording starts at the click, before viewers see the first segment
+    studio.wait_for_timeout(6_000)
+    studio.locator("[data-studio-end]").click()
+    live_for = time.monotonic() - started
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
+
+    [stream] = streams(arena, slug)
+    recording = probe(Path(golive_server.env["ARENA_MEDIA__RECORDINGS_DIR"]) / stream.archive_path)
+    assert stream.end_reason == "ended"
+    assert abs(float(recording["format"]["duration"]) - live_for) < 1.5
+    assert {s["codec_name"] for s in recording["streams"]} == {"h264", "aac"}
+    expect(studio.locator("[data-studio-status]")).to_have_text(
+        translate("sv", "The stream has ended. The recording is saved."))
+
+
+def test_a_dropped_connection_continues_the_same_stream(open_context, arena):
+    slug = new_talk(arena)
+    viewer = open_context().new_page()
+    viewer.goto(talk_url(slug))
+    studio = open_studio(open_context, arena, slug)
+    go_live(studio)
+    viewer.wait_for_function(PLAYING, arg=[0.5], timeout=10_000)
+
+    studio.evaluate("window.arenaStudio.socket.io.engine.close()")  # the venue's wifi drops
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "reconnecting")
+    expect(viewer.locator("[data-golive]")).to_have_attribute("data-state", "reconnecting")
+    # socket.io reconnects by itself; the studio resumes the stream it had.
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(viewer.locator("[data-golive]")).to_have_attribute("data-state", "live")
+    played = viewer.evaluate("document.querySelector('[data-golive] video').currentTime")
+    viewer.wait_for_function(PLAYING, arg=[played + 1.0], timeout=15_000)
+    end(studio)
+
+    [stream] = streams(arena, slug)
+    assert stream.end_reason == "ended" and stream.archive_path is not None
+
+
+def test_a_second_publisher_is_refused(open_context, arena):
+    slug = new_talk(arena)
+    first = open_studio(open_context, arena, slug)
+    second = open_studio(open_context, arena, slug, role="organiser")
+    go_live(first)
+
+    second.locator("[data-studio-go-live]").click()
+
+    expect(second.locator("[data-studio-error]")).to_have_text(translate(
+        "sv", "Someone is already live on this talk. Only one person can send the stream at a time."))
+    expect(second.locator("[data-studio-badge]")).to_have_attribute("data-state", "idle")
+    end(first)
+    assert len(streams(arena, slug)) == 1
+
+
+def test_the_studio_is_refused_without_the_role(open_context, arena):
+    slug = new_talk(arena)
+    page = open_context().new_page()
+    page.goto(talk_url(slug))
+
+    response = page.goto(talk_url(slug) + "/studio")
+
+    assert response.status == 403
+    expect(page.locator("main")).to_contain_text(translate(
+        "sv", "Only the talk's speaker or an organiser can go live. "
+              "Open the studio with the sign-in link you were sent."))
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_studio_has_no_axe_violations(open_context, arena, language):
+    slug = new_talk(arena)
+    studio = open_studio(open_context, arena, slug, bypass_csp=True)  # axe is injected
+    if language == "en":
+        studio.goto(f"/language/en?next={talk_url(slug)}/studio")
+        expect(studio.locator("[data-studio-go-live]")).to_be_enabled()
+
+    idle = run_axe(studio)
+    go_live(studio)
+    live = run_axe(studio)
+    end(studio)
+
+    assert idle == [], describe_violations(idle)
+    assert live == [], describe_violations(live)
+
+
+def test_the_studio_works_with_the_keyboard(open_context, arena):
+    slug = new_talk(arena)
+    studio = open_studio(open_context, arena, slug)
+
+    studio.locator("[data-studio-go-live]").focus()
+    studio.keyboard.press("Enter")
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "live")
+    studio.locator("[data-studio-end]").focus()
+    studio.keyboard.press("Enter")
+
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
+    assert re.search(r"\S", studio.locator("[data-studio-status]").text_content())
