@@ -23,3 +23,7 @@ def register_namespaces(socketio: SocketIO, app: Flask) -> None:
     studio = StudioNamespace()
     socketio.on_namespace(studio)
     app.extensions["arena.studio"] = studio
+
+    from server.sockets.admin import AdminNamespace
+
+    socketio.on_namespace(AdminNamespace())

@@ -85,3 +85,14 @@ def participant_room(participant_id: str) -> str:
 def studio_room(talk_id: int) -> str:
     """The browser(s) of a talk's studio, for the stream's state."""
     return f"studio:{talk_id}"
+
+
+# -- the admin (namespace /admin, server/sockets/admin.py): organisers only ---------------
+ADMIN_NAMESPACE = "/admin"
+WATCH_IMPORT = "watch_import"        # client -> server {"talk_id"}: ack {"ok", "job": job view or null}
+IMPORT_PROGRESS = "import_progress"  # server -> client: a job view (server/services/recordings.py: job_view)
+
+
+def admin_talk_room(talk_id: int) -> str:
+    """Organisers looking at a talk's recording page: an import's progress."""
+    return f"admin:talk:{talk_id}"

@@ -1,0 +1,89 @@
+"""The organisers' admin over Socket.IO (namespace /admin): an import's live progress.
+
+Small on purpose: the admin's actions are HTTP forms (server/web/admin/recordings.py); this
+namespace only lets an organiser's page watch a talk's import. The role is checked at
+connect AND in every handler (the socket's session is a copy taken at connect; an account
+closed meanwhile must stop receiving). The handshake's Origin is checked by Socket.IO itself
+(cors_allowed_origins = server.base_url, server/app.py), as for the live room.
+
+`launch_import` starts a queued import job as a background task of this process (a green
+thread under eventlet): the worker process does the fetching, the task relays its progress
+to the talk's admin room after writing it to the job row.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, session
+from flask_socketio import Namespace, join_room
+
+from server.db import db, utcnow
+from server.i18n import _
+from server.models import Role, Talk
+from server.services import recordings
+from server.services.roles import Actor, actor_for
+from server.sockets import protocol as p
+from server.sockets.live import HandlerError, _fields, acked
+
+log = logging.getLogger(__name__)
+
+
+class AdminNamespace(Namespace):
+    def __init__(self, namespace: str = p.ADMIN_NAMESPACE) -> None:
+        super().__init__(namespace)
+
+    def _actor(self) -> Actor:
+        participant_id = session.get("participant_id")
+        return actor_for(db.session, participant_id if isinstance(participant_id, str) else "", session.get("grant_id"),
+                         utcnow(), organiser_id=session.get("organiser_id"))
+
+    def _require_organiser(self) -> Actor:
+        actor = self._actor()
+        if actor.role is not Role.organiser:
+            raise HandlerError(p.E_FORBIDDEN, _("Only an organiser can do that."))
+        return actor
+
+    def on_connect(self, auth: Any = None) -> bool:
+        try:
+            return self._actor().role is Role.organiser
+        except Exception:
+            log.exception("admin connect failed")
+            return False
+        finally:
+            db.session.remove()
+
+    @acked
+    def on_watch_import(self, data: Any) -> dict[str, Any]:
+        self._require_organiser()
+        talk_id = _fields(data, {"talk_id": int})["talk_id"]
+        talk = db.session.get(Talk, talk_id)
+        if talk is None:
+            raise HandlerError(p.E_INVALID_PAYLOAD, _("There is no talk at this address."))
+        join_room(p.admin_talk_room(talk.id), namespace=p.ADMIN_NAMESPACE)
+        job = recordings.latest_job(db.session, talk)
+        # The state now: whatever was sent before this page joined is caught up here.
+        return {"job": recordings.job_view(job) if job else None}
+
+
+def launch_import(app: Flask, job_id: int) -> None:
+    """Run a committed, queued import job in the background of this process."""
+    from server.app import socketio
+
+    settings = app.extensions["arena.settings"]
+    limits = recordings.ImportLimits.from_settings(settings)
+
+    def notify(view: dict[str, Any]) -> None:
+        socketio.emit(p.IMPORT_PROGRESS, view, namespace=p.ADMIN_NAMESPACE, to=p.admin_talk_room(view["talk_id"]))
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                recordings.execute_import(db.session, job_id, limits, notify=notify)
+            except Exception:
+                log.exception("import job %s could not run", job_id)
+            finally:
+                db.session.remove()
+
+    socketio.start_background_task(run)

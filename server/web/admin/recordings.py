@@ -1,0 +1,209 @@
+"""Admin: a talk's recording. Import from a URL (with live progress), upload a video, upload
+captions, use a go-live recording, publish and unpublish, cancel a running import.
+
+Every POST: form parses -> service checks, changes and audits -> one commit -> redirect with
+a flash message (shown in the admin's status region). A refusal rolls back and shows the
+page again with the message beside its field.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.file import FileField
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, HiddenField, SelectField, StringField
+from wtforms.validators import ValidationError as FormValidationError
+
+from server.db import db
+from server.i18n import _, _l
+from server.models import ImportJob
+from server.services import recordings
+from server.services.errors import NotFound, ServiceError
+from server.services.events import get_talk
+from server.web import csrf
+from server.web.admin import bp
+from server.web.admin.forms import ConfirmForm, show_error
+
+
+class ImportForm(FlaskForm):
+    url = StringField(_l("Address of the video"), description=_l(
+        "YouTube, Vimeo, Facebook or a Twitch video, a video file (MP4 or WebM), or a web page with a video in it."))
+    archive = BooleanField(_l("Keep an archive copy on our server"), description=_l(
+        "Public bodies keep a copy of what they publish. Files and web pages are always copied; "
+        "for YouTube, Vimeo, Facebook and Twitch the page otherwise shows their player."))
+
+
+class UploadForm(FlaskForm):
+    # CSRF is checked by the view itself, after it has raised the size limit for this request.
+    class Meta:
+        csrf = False
+
+    csrf_token = HiddenField()
+    file = FileField(_l("Video file"), description=_l("MP4 or WebM."))
+
+
+class CaptionsForm(FlaskForm):
+    captions = FileField(_l("Captions file"), description=_l("WebVTT (.vtt) or SRT (.srt); SRT is converted."))
+    language = SelectField(_l("Language of the captions"), choices=list(recordings.CAPTION_LANGUAGES.items()))
+
+
+class LiveRecordingForm(FlaskForm):
+    stream_id = HiddenField()
+
+
+def _settings():
+    return current_app.extensions["arena.settings"]
+
+
+def _talk(slug: str, talk_slug: str):
+    return get_talk(db.session, slug, talk_slug, include_drafts=True)
+
+
+def _page(talk, status: int = 200, **forms) -> tuple[str, int]:
+    recordings.recover_interrupted(db.session, _settings().recordings_path)
+    db.session.commit()
+    job = recordings.latest_job(db.session, talk)
+    settings = _settings()
+    context = {
+        "event": talk.event, "talk": talk, "recording": talk.recording, "job": job,
+        "job_view": recordings.job_view(job) if job else None,
+        "import_form": forms.get("import_form") or ImportForm(formdata=None),
+        "upload_form": forms.get("upload_form") or UploadForm(formdata=None),
+        "captions_form": forms.get("captions_form") or CaptionsForm(formdata=None),
+        "confirm_form": ConfirmForm(formdata=None),
+        "live_recordings": recordings.live_recordings(db.session, talk),
+        "upload_max_megabytes": settings.media.upload_max_megabytes,
+    }
+    return render_template("admin/recording.html", **context), status
+
+
+def _done(talk, message: str) -> Response:
+    flash(message, "success")
+    return redirect(url_for("admin.talk_recording", slug=talk.event.slug, talk_slug=talk.slug), code=303)
+
+
+@bp.get("/events/<slug>/talks/<talk_slug>/recording")
+def talk_recording(slug: str, talk_slug: str) -> tuple[str, int]:
+    return _page(_talk(slug, talk_slug))
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/recording/import")
+def recording_import(slug: str, talk_slug: str) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return _page(talk, 400, import_form=form)
+    try:
+        job = recordings.start_import(db.session, talk, form.url.data, archive=form.archive.data, actor=g.actor)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _page(talk, error.http_status, import_form=form)
+    from server.sockets.admin import launch_import
+
+    launch_import(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
+    return _done(talk, _("The import has started. You can follow it here, or leave the page: it continues."))
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/recording/cancel/<int:job_id>")
+def recording_cancel(slug: str, talk_slug: str, job_id: int) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    form = ConfirmForm()
+    job = db.session.get(ImportJob, job_id)
+    if job is None or job.talk_id != talk.id:
+        raise NotFound(_l("There is no such import."), code="import_not_found")
+    if not form.validate_on_submit():
+        return _page(talk, 400)
+    try:
+        recordings.cancel_import(db.session, job, g.actor)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _page(talk, error.http_status)
+    return _done(talk, _("The import is being cancelled. Nothing of it is kept."))
+
+
+@csrf.exempt
+@bp.post("/events/<slug>/talks/<talk_slug>/recording/upload")
+def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
+    # A recording is far larger than the app's MAX_CONTENT_LENGTH: raise it for this request
+    # only, before anything reads the body; the service counts the bytes against the cap
+    # itself. That is why the CSRF token is checked here and not by CSRFProtect (which reads
+    # the body first).
+    request.max_content_length = _settings().media.upload_max_megabytes * 1024 * 1024 + 1024 * 1024
+    talk = _talk(slug, talk_slug)
+    form = UploadForm()
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except FormValidationError:
+        raise CSRFError(_("The form was too old or came from another site. Please try again.")) from None
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        form.file.errors = [_("Choose a video file to upload.")]
+        return _page(talk, 400, upload_form=form)
+    try:
+        recordings.save_uploaded_video(db.session, talk, upload.stream, settings=_settings(), actor=g.actor)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _page(talk, error.http_status, upload_form=form)
+    return _done(talk, _("The video is uploaded and checked."))
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/recording/captions")
+def recording_captions(slug: str, talk_slug: str) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    form = CaptionsForm()
+    if not form.validate_on_submit():
+        return _page(talk, 400, captions_form=form)
+    upload = request.files.get("captions")
+    limit = _settings().media.captions_max_kilobytes * 1024
+    data = upload.stream.read(limit + 1) if upload is not None and upload.filename else b""
+    try:
+        recordings.save_captions(db.session, talk, data, language=form.language.data, settings=_settings(),
+                                 actor=g.actor)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _page(talk, error.http_status, captions_form=form)
+    return _done(talk, _("The captions are saved."))
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/recording/from-live")
+def recording_from_live(slug: str, talk_slug: str) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    form = LiveRecordingForm()
+    if not form.validate_on_submit() or not str(form.stream_id.data or "").isdigit():
+        return _page(talk, 400)
+    try:
+        recordings.use_live_recording(db.session, talk, int(form.stream_id.data), actor=g.actor)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _page(talk, error.http_status)
+    return _done(talk, _("The recording of the live broadcast is now the talk's recording."))
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/recording/<any(publish, unpublish):action>")
+def recording_publish(slug: str, talk_slug: str, action: str) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    if not ConfirmForm().validate_on_submit():
+        return _page(talk, 400)
+    try:
+        recordings.set_published(db.session, talk, action == "publish", actor=g.actor)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _page(talk, error.http_status)
+    if action == "publish":
+        return _done(talk, _("The recording is published on the talk's page."))
+    return _done(talk, _("The recording is no longer shown on the talk's page."))
+
