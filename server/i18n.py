@@ -18,6 +18,10 @@ from server.config import PROJECT_ROOT
 
 LANGUAGE_COOKIE = "arena_lang"
 LANGUAGE_NAMES = {"sv": "Svenska", "en": "English"}
+# English for a Swedish audience: British dates and a 24-hour clock ("24 Nov 2026, 09:30"),
+# not American ones. Translations are still found under translations/en (gettext falls back
+# from en_GB to en).
+FORMAT_LOCALES = {"en": "en_GB"}
 babel = Babel()
 
 
@@ -27,9 +31,15 @@ def select_locale() -> str:
     if not has_request_context():  # the CLI, background jobs: the configured default
         return settings.languages.default
     chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen in available:
-        return chosen
-    return request.accept_languages.best_match(available) or settings.languages.default
+    if chosen not in available:
+        chosen = request.accept_languages.best_match(available) or settings.languages.default
+    return FORMAT_LOCALES.get(chosen, chosen)
+
+
+def current_language() -> str:
+    """The language code of the page ("sv", "en"), without the formatting region."""
+    locale = get_locale()
+    return locale.language if locale is not None else current_app.extensions["arena.settings"].languages.default
 
 
 def init_app(app: Flask) -> None:
@@ -48,7 +58,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _language_helpers() -> dict[str, object]:
         return {
-            "current_language": str(get_locale() or settings.languages.default),
+            "current_language": current_language(),
             "language_names": {code: LANGUAGE_NAMES[code] for code in settings.languages.available},
         }
 
