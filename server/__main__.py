@@ -49,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     organiser.add_argument("name")
     reset = commands.add_parser("reset-password", help="set a new password for an organiser (read from standard input)")
     reset.add_argument("email")
+    recording = commands.add_parser("import-recording", help="give a talk its recording: import from a URL, or a video file")
+    recording.add_argument("event", help="the event's slug")
+    recording.add_argument("talk", help="the talk's slug")
+    source = recording.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="YouTube, Vimeo, Facebook, Twitch, a video file or a page with a <video>")
+    source.add_argument("--file", help="an MP4 or WebM file on this machine")
+    recording.add_argument("--archive", action="store_true", help="keep our own copy of a YouTube/Vimeo/... video")
+    recording.add_argument("--captions", help="a WebVTT or SRT file")
+    recording.add_argument("--captions-language", default="sv", choices=["sv", "en"])
+    recording.add_argument("--publish", action="store_true", help="publish it on the talk's page")
     commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
     return parser
 
@@ -92,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return _roles(db, args, settings, app)
         if command == "export-event":
             return _export(db, args, settings)
+        if command == "import-recording":
+            return _import_recording(db, args, settings)
 
     return _serve(app, settings)
 
@@ -127,7 +139,20 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+def _command_line_actor():
+    """Who acted, for the audit log, when it was done from this machine's shell."""
+    import getpass
+    import socket
+
+    from server.models import Role
+    from server.services.roles import Actor
+
+    return Actor(participant_id="command-line", role=Role.organiser,
+                 staff_name=f"command line ({getpass.getuser()}@{socket.gethostname()})"[:120])
+
+
 def _accounts(db, args) -> int:
+    from server.services import programme
     from server.services.accounts import create_organiser, set_password
     from server.services.errors import ServiceError
 
@@ -137,9 +162,12 @@ def _accounts(db, args) -> int:
         if args.command == "create-organiser":
             organiser = create_organiser(session, email=args.email, name=args.name, password=password)
             done = f"Created organiser {organiser.name} <{organiser.email}>. Sign in at /sign-in."
+            programme.audit(session, _command_line_actor(), None, "organiser.create", organiser,
+                            after={"email": organiser.email, "name": organiser.name})
         else:
             organiser = set_password(session, args.email, password)
             done = f"New password set for {organiser.email}."
+            programme.audit(session, _command_line_actor(), None, "organiser.reset_password", organiser)
         session.commit()
     except ServiceError as exc:
         session.rollback()
@@ -154,12 +182,16 @@ def _roles(db, args, settings, app) -> int:
     from server.models import Role
     from server.services import events as event_service
     from server.services.errors import ServiceError
+    from server.models import Event
+    from server.services import programme
     from server.services.roles import grant_role, revoke_grant, sign_in_token
 
     session = db.session
     try:
         if args.command == "revoke-role":
             grant = revoke_grant(session, args.grant_id, utcnow())
+            programme.audit(session, _command_line_actor(), session.get(Event, grant.event_id) if grant.event_id else None,
+                            "grant.revoke", grant, after={"revoked_at": grant.revoked_at.isoformat()})
             session.commit()
             print(f"Withdrawn: grant {grant.id} ({grant.role.value}, {grant.name}).")
             return 0
@@ -173,6 +205,8 @@ def _roles(db, args, settings, app) -> int:
             talk = event_service.get_talk(session, event.slug, args.talk, include_drafts=True)
         grant = grant_role(session, role=Role(args.role), name=args.name, now=utcnow(),
                            event=None if talk else event, talk=talk, valid_days=args.days)
+        programme.audit(session, _command_line_actor(), event, f"grant.{grant.role.value}", grant, talk=talk,
+                        after={"name": grant.name, "expires_at": grant.expires_at.isoformat()})
         session.commit()
     except ServiceError as exc:
         session.rollback()
@@ -223,6 +257,62 @@ def _export(db, args, settings) -> int:
     print(f"Exported {event.slug} to {path}")
     for name, count in counts.items():
         print(f"  {name}: {count}")
+    return 0
+
+
+def _import_recording(db, args, settings) -> int:
+    """The same services as the admin's recording page, as the command line's organiser."""
+    from pathlib import Path
+
+    from server.models import JobState, Role
+    from server.services import events as event_service
+    from server.services import recordings
+    from server.services.errors import ServiceError
+    from server.services.roles import Actor
+
+    session = db.session
+    actor = Actor(participant_id="cli", role=Role.organiser, staff_name="command line")
+    try:
+        talk = event_service.get_talk(session, args.event, args.talk, include_drafts=True)
+        if args.url:
+            job = recordings.start_import(session, talk, args.url, archive=args.archive, actor=actor)
+            session.commit()
+            shown = {"percent": -10}
+
+            def progress(view) -> None:
+                if view["state"] == "running" and view["percent"] >= shown["percent"] + 10:
+                    shown["percent"] = view["percent"]
+                    print(f"  {view['percent']:3d} %  {view['downloaded_bytes']:,} bytes", file=sys.stderr, flush=True)
+
+            job = recordings.execute_import(session, job.id, recordings.ImportLimits.from_settings(settings),
+                                            notify=progress)
+            if job.state is not JobState.succeeded:
+                print(f"Not imported: {recordings.job_view(job)['message']} ({job.error_code}: {job.error_detail})",
+                      file=sys.stderr)
+                return 1
+            session.refresh(talk)
+        else:
+            path = Path(args.file)
+            if not path.is_file():
+                print(f"Not imported: there is no file {path}.", file=sys.stderr)
+                return 1
+            with open(path, "rb") as fh:
+                recordings.save_uploaded_video(session, talk, fh, settings=settings, actor=actor)
+        if args.captions:
+            data = Path(args.captions).read_bytes()
+            recordings.save_captions(session, talk, data, language=args.captions_language, settings=settings,
+                                     actor=actor)
+        if args.publish:
+            recordings.set_published(session, talk, True, actor=actor)
+        session.commit()
+    except (ServiceError, OSError) as exc:
+        session.rollback()
+        print(f"Not imported: {exc}", file=sys.stderr)
+        return 1
+    recording = talk.recording
+    print(f"Recording of {talk.title}: {recording.file_path or recording.source_url}"
+          f" ({recording.duration_seconds or '?'} s, captions: {recording.captions_path or 'none'},"
+          f" {'published' if recording.is_published else 'not published'})")
     return 0
 
 
