@@ -264,14 +264,13 @@ def _import_recording(db, args, settings) -> int:
     """The same services as the admin's recording page, as the command line's organiser."""
     from pathlib import Path
 
-    from server.models import JobState, Role
+    from server.models import JobState
     from server.services import events as event_service
     from server.services import recordings
     from server.services.errors import ServiceError
-    from server.services.roles import Actor
 
     session = db.session
-    actor = Actor(participant_id="cli", role=Role.organiser, staff_name="command line")
+    actor = _command_line_actor()
     try:
         talk = event_service.get_talk(session, args.event, args.talk, include_drafts=True)
         if args.url:

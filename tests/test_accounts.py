@@ -151,6 +151,14 @@ def test_cli_creates_an_organiser_and_resets_the_password(tmp_path):
     assert again.returncode == 1 and "redan ett konto" in again.stderr
     assert reset.returncode == 0
     assert weak.returncode == 1 and "minst 12 tecken" in weak.stderr
+    from sqlalchemy import create_engine
+
+    engine = create_engine(env["ARENA_DATABASE__URL"])
+    with engine.connect() as connection:
+        logged = connection.exec_driver_sql("SELECT action, actor FROM audit_log ORDER BY id").all()
+    engine.dispose()
+    assert [action for action, _ in logged] == ["organiser.create", "organiser.reset_password"]
+    assert all(actor.startswith("command line (") for _, actor in logged)
 
 
 @pytest.mark.parametrize(("base_url", "secure"), [("https://arena.kommun.se", True), ("http://127.0.0.1:5000", False)])
