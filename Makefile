@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test install install-test vendor translations system-test-packages serve clean bench
+.PHONY: run test install install-test vendor translations system-packages system-test-packages serve clean bench
 
 run: install
 	$(PY) -m server migrate
@@ -19,7 +19,7 @@ run: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed vendor translations
+install: $(VENV)/.installed vendor translations system-packages
 
 install-test: install $(VENV)/.installed-test system-test-packages
 
@@ -46,6 +46,13 @@ vendor: node_modules/.package-lock.json
 
 translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d translations
+
+# Arena itself needs Debian's ffmpeg at run time: recording imports (yt-dlp merges and checks
+# with ffmpeg/ffprobe), uploaded videos (ffprobe) and go-live.
+system-packages:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq ffmpeg; \
+	fi
 
 # Browser tests drive Debian's chromium; media tests need ffmpeg. Nothing downloads a browser.
 system-test-packages:
