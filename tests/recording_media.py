@@ -83,7 +83,10 @@ class MediaSite:
             handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         if handler.command != "HEAD":
-            handler.wfile.write(body)
+            try:
+                handler.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # yt-dlp's extractor reads the start of a file and hangs up: normal
 
     def route_clip_mp4(self, handler) -> None:
         self._send(handler, self.clip.read_bytes(), "video/mp4")
@@ -103,6 +106,18 @@ class MediaSite:
     def route_no_video_html(self, handler) -> None:
         page = '<!doctype html><html lang="sv"><head><title>Program</title></head><body><p>Ingen film här.</p></body></html>'
         self._send(handler, page.encode(), "text/html; charset=utf-8")
+
+    def route_two_videos_html(self, handler) -> None:
+        # Two videos make a playlist for yt-dlp: only the first may be imported.
+        page = ('<!doctype html><html lang="sv"><head><title>Två filmer</title></head><body>'
+                '<video controls src="clip.mp4"></video><video controls src="long.mp4"></video></body></html>')
+        self._send(handler, page.encode(), "text/html; charset=utf-8")
+
+    def route_live_m3u8(self, handler) -> None:
+        # An HLS playlist without #EXT-X-ENDLIST: a live stream still going on.
+        playlist = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n"
+                    "#EXTINF:2.0,\nsegment41.ts\n#EXTINF:2.0,\nsegment42.ts\n")
+        self._send(handler, playlist.encode(), "application/vnd.apple.mpegurl")
 
     def route_big_mp4(self, handler) -> None:
         # Says how big it is: the import stops at the first block.

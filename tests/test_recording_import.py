@@ -4,6 +4,7 @@ leaves no file behind."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,13 @@ def test_import_page_with_html5_video_keeps_video_and_captions_locally(session, 
     assert sorted(files_under(recordings_path)) == sorted([recording.file_path, recording.captions_path])
 
 
+def test_import_of_a_page_with_two_videos_takes_only_the_first(session, talk, site, limits):
+    job, _ = run_job(session, talk, site.url("two-videos.html"), limits(max_duration=100.0))
+
+    assert job.state is JobState.succeeded, job.error_detail
+    assert talk.recording.duration_seconds == 4  # clip.mp4, not the 8 s long.mp4 after it
+
+
 def test_import_reports_progress_events_up_to_done(session, talk, site, limits):
     job, events = run_job(session, talk, site.url("clip.mp4"), limits())
 
@@ -156,8 +164,9 @@ def test_import_by_someone_not_an_organiser_is_refused(session, talk, site):
     ("long.mp4", "too_long", {}),
     ("clip.mp4", "private_address", {"allowed_hosts": []}),
     ("slow.mp4", "timeout", {"timeout": 3.0, "max_bytes": 100 * 1024 * 1024}),
+    ("live.m3u8", "live_refused", {}),
 ], ids=["404", "page-without-video", "too-large-with-length", "too-large-without-length", "too-long",
-        "private-address", "slow-server-timeout"])
+        "private-address", "slow-server-timeout", "live-stream"])
 def test_failed_import_says_why_and_leaves_no_file(session, talk, site, limits, recordings_path, path, code, overrides):
     job, events = run_job(session, talk, site.url(path), limits(**overrides), archive=True)
 
@@ -234,3 +243,25 @@ def test_cancel_stops_a_running_import_and_removes_its_files(session, talk, site
 
     assert (result["state"], result["code"]) == (JobState.cancelled, "cancelled")
     assert files_under(recordings_path) == []
+
+
+def test_command_line_imports_from_an_address_and_says_why_it_fails(tmp_path, site):
+    from tests.conftest import run_cli
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    env.update({"ARENA_DATABASE__URL": f"sqlite:///{tmp_path / 'arena.db'}",
+                "ARENA_SERVER__INSTANCE_PATH": str(tmp_path / "instance"),
+                "ARENA_MEDIA__RECORDINGS_DIR": str(tmp_path / "recordings"),
+                "ARENA_MEDIA__IMPORT_ALLOWED_HOSTS": "127.0.0.1"})
+    for args in (("migrate",), ("load-demo", "--date", "2026-11-24")):
+        assert run_cli(env, *args).returncode == 0
+
+    imported = run_cli(env, "import-recording", "sociala-medier-i-offentlig-sektor", "skapa-arenor",
+                       "--url", site.url("page.html"), "--publish")
+    missing = run_cli(env, "import-recording", "sociala-medier-i-offentlig-sektor", "skapa-arenor",
+                      "--url", site.url("missing.mp4"))
+
+    assert imported.returncode == 0, imported.stderr
+    assert "published" in imported.stdout and "captions: sociala-medier-i-offentlig-sektor/skapa-arenor/captions-1.vtt" in imported.stdout
+    assert missing.returncode == 1
+    assert "(not_found: HTTP 404)" in missing.stderr

@@ -265,3 +265,45 @@ def test_moment_and_clock_read_like_deep_links():
     assert recordings.moment(3725) == "1h2m5s"
     assert recordings.clock(750) == "12:30"
     assert recordings.clock(timedelta(hours=1, seconds=5).total_seconds()) == "1:00:05"
+
+
+# -- other sources: the go-live archive; a job whose server died ---------------------------
+
+def test_recording_of_a_live_broadcast_becomes_the_talks_recording(client, session, day, clip, settings):
+    from server.models import LiveStream, StreamState
+
+    _, talk, _, _ = day
+    archive = settings.recordings_path / "sociala-medier" / "skapa-arenor" / "live" / "1" / "recording.mp4"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(clip.read_bytes())
+    stream = LiveStream(talk_id=talk.id, state=StreamState.ended, directory="sociala-medier/skapa-arenor/live/1",
+                        archive_path="sociala-medier/skapa-arenor/live/1/recording.mp4", duration_seconds=4.0)
+    session.add(stream)
+    session.commit()
+    assert [s.id for s in recordings.live_recordings(session, talk)] == [stream.id]
+
+    recording = recordings.use_live_recording(session, talk, stream.id, actor=ORGANISER)
+    recordings.set_published(session, talk, True, actor=ORGANISER)
+    session.commit()
+
+    assert (recording.origin, recording.file_path, recording.duration_seconds) == ("golive", stream.archive_path, 4)
+    html = client.get("/events/sociala-medier/skapa-arenor").get_data(as_text=True)
+    assert f'src="/recordings/{stream.archive_path}"' in html
+
+
+def test_import_whose_server_stopped_is_marked_interrupted_and_cleaned(session, day, settings):
+    from server.models import ImportJob, JobState
+
+    _, talk, _, _ = day
+    job = ImportJob(talk_id=talk.id, source_url="https://vimeo.com/76979871", state=JobState.running,
+                    process_id=f"{__import__('os').uname().nodename}:999999999")
+    session.add(job)
+    session.commit()
+    work = settings.recordings_path / "sociala-medier" / "skapa-arenor" / f".import-{job.id}"
+    work.mkdir(parents=True)
+    (work / "media.mp4.part").write_bytes(b"half")
+
+    assert recordings.recover_interrupted(session, settings.recordings_path) == 1
+
+    assert (job.state, job.error_code) == (JobState.failed, "interrupted")
+    assert not work.exists()
