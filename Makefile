@@ -54,10 +54,12 @@ system-packages:
 		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq ffmpeg; \
 	fi
 
-# Browser tests drive Debian's chromium; media tests need ffmpeg. Nothing downloads a browser.
+# Browser tests drive Debian's chromium; media tests need ffmpeg; tests/test_golive_nginx.py
+# runs docs/nginx.conf with its own nginx process (Debian may also start the nginx service on
+# port 80: `systemctl disable --now nginx` if that is unwanted). Nothing downloads a browser.
 system-test-packages:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null; then \
-		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg; \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! [ -x /usr/sbin/nginx ]; then \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx; \
 	fi
 
 bench: install-test

@@ -472,3 +472,15 @@ def test_recordings_folder_does_not_serve_outside_itself(client, recordings):
     response = client.get("/recordings/../instance/secret_key")
 
     assert response.status_code == 404
+
+
+def test_a_streams_working_files_are_never_served(client, recordings):
+    folder = recordings / "dag" / "pass" / "archive" / "1-0123456789abcdef"
+    folder.mkdir(parents=True)
+    for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4"):
+        (folder / name).write_bytes(b"\0" * 16)
+
+    status = {name: client.get(f"/recordings/dag/pass/archive/1-0123456789abcdef/{name}").status_code
+              for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4")}
+
+    assert status == {"source.mkv": 404, "source.webm": 404, "ffmpeg.log": 404, "recording.mp4": 200}

@@ -64,6 +64,12 @@ def media_headers(name: str) -> tuple[str | None, str]:
     return MEDIA_TYPES.get(suffix), "public, max-age=3600"
 
 
+def is_private(name: str) -> bool:
+    """Working files of a stream (the raw input, ffmpeg's log) are never served, under any name."""
+    parts = Path(name).parts
+    return "archive" in parts and (parts[-1] == "ffmpeg.log" or parts[-1].startswith("source."))
+
+
 def ffmpeg_binary(configured: str = "") -> str | None:
     """The configured ffmpeg, else Debian's on PATH, else the imageio-ffmpeg wheel's, if installed."""
     if configured:

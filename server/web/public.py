@@ -123,11 +123,12 @@ def talk_page(slug: str, talk_slug: str):
 @bp.get("/recordings/<path:name>")
 def recording_file(name: str) -> Response:
     """Our own media files. In production nginx serves this folder (docs/golive.md, docs/nginx.conf)."""
-    from server.media.ingest import media_headers
+    from server.media.ingest import is_private, media_headers
 
     # Work in progress (an import's or an upload's) lives under names that start with a dot
-    # and is renamed into place when complete: never serve half a file.
-    if any(part.startswith(".") for part in name.split("/")):
+    # and is renamed into place when complete: never serve half a file. A live stream's raw
+    # input and ffmpeg's log are never served either.
+    if any(part.startswith(".") for part in name.split("/")) or is_private(name):
         abort(404)
     # HLS needs its own types, and a live playlist must never be cached (segments may be).
     mimetype, cache_control = media_headers(name)
