@@ -125,6 +125,7 @@ def test_speaker_goes_live_and_a_second_browser_plays_the_stream(open_context, a
     viewer = open_context().new_page()
     viewer.goto(talk_url(slug))
     expect(viewer.locator("[data-live-viewers]")).to_be_visible()  # joined the live room
+    expect(viewer.locator("[data-live-badge]")).to_be_hidden()
     studio = open_studio(open_context, arena, slug)
 
     go_live(studio)
@@ -239,3 +240,20 @@ def test_the_studio_works_with_the_keyboard(open_context, arena):
 
     expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
     assert re.search(r"\S", studio.locator("[data-studio-status]").text_content())
+
+
+def test_the_event_pages_live_badge_follows_the_studio(open_context, arena):
+    slug = new_talk(arena)
+    event_page = open_context().new_page()
+    event_page.goto(f"/events/{DEMO_SLUG}/")
+    card = event_page.locator(f'.talk-card[data-talk-slug="{slug}"]')
+    expect(card.locator("[data-live-badge]")).to_be_hidden()
+    studio = open_studio(open_context, arena, slug)
+
+    go_live(studio)
+
+    # The event page asks every 15 s; no reload.
+    expect(card.locator("[data-live-badge]")).to_be_visible(timeout=20_000)
+    expect(card).to_have_class(re.compile(r"\bis-live\b"))
+    end(studio)
+    expect(card.locator("[data-live-badge]")).to_be_hidden(timeout=20_000)
