@@ -21,7 +21,7 @@ from sqlalchemy import select
 from server.config import PROJECT_ROOT
 from server.db import Base, utcnow
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Participation, Question, QuestionVote, Recording, Report, Role, RoleGrant, Speaker,
+    AuditEntry, Ban, ChatMessage, ImportJob, Participation, Question, QuestionVote, Recording, Report, Role, RoleGrant, Speaker,
     Talk, TalkSpeaker, ViewerSample,
 )
 from server.services import chat, moderation, qa
@@ -36,7 +36,7 @@ TABLE_FILES = [spec.name for spec in EXPORTED_TABLES]
 MODELS = {"talks": Talk, "speakers": Speaker, "talk_speakers": TalkSpeaker, "chat_messages": ChatMessage,
           "questions": Question, "question_votes": QuestionVote, "bans": Ban, "reports": Report,
           "audit_log": AuditEntry, "role_grants": RoleGrant, "recordings": Recording,
-          "viewer_samples": ViewerSample, "participations": Participation}
+          "viewer_samples": ViewerSample, "participations": Participation, "import_jobs": ImportJob}
 DEMO_SLUG = "sociala-medier-i-offentlig-sektor"
 CLIENT_IDS = itertools.count(1)
 
@@ -111,6 +111,9 @@ def full_event(session, make_event, make_talk, make_speaker):
     moderation.ban(session, other_talk, bertil, "p-troll", whole_event=False, reason="LÄCKER-INTE ban")
     moderation.report(session, other_talk, "p-helen", message_id=other_message.id, reason="LÄCKER-INTE")
     session.add(Recording(talk_id=other_talk.id, source_url="https://vimeo.com/1"))
+    session.add(ImportJob(talk_id=opening.id, source_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                          requested_by="Olle Organisatör", error_code="not_found"))
+    session.add(ImportJob(talk_id=other_talk.id, source_url="https://vimeo.com/2", requested_by="Bertil Moderator"))
     for talk, count in ((opening, 40), (panel, 25), (other_talk, 999)):
         session.add(ViewerSample(talk_id=talk.id, event_id=talk.event_id, minute=at(9, 30), viewers=count))
         session.add(Participation(talk_id=talk.id, event_id=talk.event_id, participant_id="p-anna", first_seen_at=at(9)))
@@ -184,6 +187,7 @@ def expected_keys(session, event_id: int) -> dict[str, set[tuple]]:
         "recordings": lambda r: r.talk_id in talk_ids,
         "viewer_samples": lambda r: r.talk_id in talk_ids,
         "participations": lambda r: r.talk_id in talk_ids,
+        "import_jobs": lambda r: r.talk_id in talk_ids,
     }
     return {name: {primary_key(MODELS[name], row) for row in all_of(MODELS[name]) if belongs[name](row)}
             for name in TABLE_FILES}

@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Event, Participation, Question, QuestionVote, Recording, Report, RoleGrant, Speaker,
+    AuditEntry, Ban, ChatMessage, Event, ImportJob, Participation, Question, QuestionVote, Recording, Report, RoleGrant, Speaker,
     Talk, TalkSpeaker, ViewerSample,
 )
 
@@ -113,6 +113,9 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
     ExportedTable("recordings", Recording.__table__, lambda e: Recording.talk_id.in_(_talk_ids(e)),
                   "Inspelningarnas metadata (källa, filnamn, längd, publicering); själva filerna ingår inte.",
                   "The recordings' metadata (source, file name, duration, publication); not the media files."),
+    ExportedTable("import_jobs", ImportJob.__table__, lambda e: ImportJob.talk_id.in_(_talk_ids(e)),
+                  "Importer av inspelningar från en adress: vem som bad om dem, källan, hur de gick och varför.",
+                  "Recording imports from an address: who asked for them, the source, how they went and why."),
     ExportedTable("viewer_samples", ViewerSample.__table__, lambda e: ViewerSample.event_id == e,
                   "Flest samtidiga tittare per föredrag och minut (underlag för aktivitetsrapporten).",
                   "The most viewers at once per talk and minute (the activity report's basis)."),
