@@ -42,6 +42,8 @@ class MediaSite:
     def __init__(self, clip: Path, long_clip: Path | None = None, *, big_bytes: int = 3 * 1024 * 1024) -> None:
         site = self
         self.clip, self.long_clip, self.big_bytes = clip, long_clip, big_bytes
+        self.thumbnail = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-frames:v", "1", "-f", "image2",
+                                         "-c:v", "mjpeg", "-"], check=True, capture_output=True, timeout=60).stdout
         self.requests: list[str] = []
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,17 +96,29 @@ class MediaSite:
     def route_long_mp4(self, handler) -> None:
         self._send(handler, self.long_clip.read_bytes(), "video/mp4")
 
+    def route_thumb_jpg(self, handler) -> None:
+        self._send(handler, self.thumbnail, "image/jpeg")
+
     def route_clip_vtt(self, handler) -> None:
         self._send(handler, CAPTIONS_VTT.encode(), "text/vtt; charset=utf-8")
 
     def route_page_html(self, handler) -> None:
         page = ('<!doctype html><html lang="sv"><head><title>Skapa arenor! – inspelning</title></head><body>'
-                '<h1>Skapa arenor!</h1><video controls src="clip.mp4">'
+                '<h1>Skapa arenor!</h1><video controls src="clip.mp4" poster="thumb.jpg">'
                 '<track kind="captions" srclang="sv" label="Svenska" src="clip.vtt"></video></body></html>')
         self._send(handler, page.encode(), "text/html; charset=utf-8")
 
     def route_no_video_html(self, handler) -> None:
         page = '<!doctype html><html lang="sv"><head><title>Program</title></head><body><p>Ingen film här.</p></body></html>'
+        self._send(handler, page.encode(), "text/html; charset=utf-8")
+
+    def route_private_extras_html(self, handler) -> None:
+        # The video is on this (allowed) host; its captions and poster are on "localhost", which
+        # is not allowed: yt-dlp fetches those itself, and the guard must see those fetches too.
+        other = f"http://localhost:{self.port}"
+        page = ('<!doctype html><html lang="sv"><head><title>Extras</title></head><body>'
+                f'<video controls src="clip.mp4" poster="{other}/thumb.jpg">'
+                f'<track kind="captions" srclang="sv" src="{other}/clip.vtt"></video></body></html>')
         self._send(handler, page.encode(), "text/html; charset=utf-8")
 
     def route_two_videos_html(self, handler) -> None:

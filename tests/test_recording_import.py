@@ -94,7 +94,8 @@ def test_import_direct_file_keeps_our_copy_with_duration_and_chapters(session, t
     assert files_under(recordings_path) == [recording.file_path]
 
 
-def test_import_page_with_html5_video_keeps_video_and_captions_locally(session, talk, site, limits, recordings_path):
+def test_import_page_with_html5_video_keeps_video_captions_and_thumbnail_locally(session, talk, site, limits,
+                                                                                 recordings_path):
     job, _ = run_job(session, talk, site.url("page.html"), limits())
 
     recording = talk.recording
@@ -105,7 +106,10 @@ def test_import_page_with_html5_video_keeps_video_and_captions_locally(session, 
     assert recording.captions_language == "sv"
     captions = (recordings_path / recording.captions_path).read_text(encoding="utf-8")
     assert captions.startswith("WEBVTT") and "Hej och välkommen" in captions
-    assert sorted(files_under(recordings_path)) == sorted([recording.file_path, recording.captions_path])
+    assert recording.thumbnail_path == f"sociala-medier/skapa-arenor/thumbnail-{job.id}.jpg"
+    assert (recordings_path / recording.thumbnail_path).read_bytes() == site.thumbnail
+    assert sorted(files_under(recordings_path)) == sorted([recording.file_path, recording.captions_path,
+                                                           recording.thumbnail_path])
 
 
 def test_import_of_a_page_with_two_videos_takes_only_the_first(session, talk, site, limits):
@@ -193,6 +197,18 @@ def test_public_looking_host_that_redirects_to_loopback_is_refused(session, talk
     assert job.error_code == "private_address", job.error_detail
     assert "127.0.0.1" in job.error_detail
     assert "/clip.mp4" not in site.requests[-1:]  # the redirect target was never fetched
+    assert files_under(recordings_path) == []
+
+
+def test_captions_and_poster_on_a_private_host_are_never_fetched(session, talk, site, limits, recordings_path):
+    # yt-dlp fetches these URLs itself, after the page: the guard checks those connections too.
+    site.requests.clear()
+
+    job, _ = run_job(session, talk, site.url("private-extras.html"), limits())
+
+    assert "/clip.vtt" not in site.requests and "/thumb.jpg" not in site.requests
+    assert (job.state, job.error_code) == (JobState.failed, "private_address")
+    assert "localhost resolves to 127.0.0.1" in job.error_detail
     assert files_under(recordings_path) == []
 
 
