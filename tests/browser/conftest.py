@@ -78,7 +78,7 @@ def compiled_translations() -> None:
              if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
     if stale:
         pybabel = Path(sys.executable).with_name("pybabel")
-        result = subprocess.run([str(pybabel), "compile", "-q", "-d", str(TRANSLATIONS)], capture_output=True, text=True)
+        result = subprocess.run([str(pybabel), "compile", "-d", str(TRANSLATIONS)], capture_output=True, text=True)
         if result.returncode != 0:
             warnings.warn(f"pybabel compile failed: {result.stderr}", stacklevel=1)
     _catalogue.cache_clear()
