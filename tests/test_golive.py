@@ -91,6 +91,13 @@ def wait_for(predicate, seconds: float = 60) -> Any:
     return predicate()
 
 
+def archived(stream_id: int) -> LiveStream | None:
+    """The stream's row once its recording is written (read afresh from the database)."""
+    db.session.expire_all()
+    stream = db.session.get(LiveStream, stream_id)
+    return stream if stream is not None and stream.archive_path else None
+
+
 def ended_state(studio: Studio, collected: list) -> dict[str, Any] | None:
     collected.extend(studio.states())
     return next((s for s in collected if s["state"] == "ended"), None)
@@ -484,3 +491,41 @@ def test_a_streams_working_files_are_never_served(client, recordings):
               for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4")}
 
     assert status == {"source.mkv": 404, "source.webm": 404, "ffmpeg.log": 404, "recording.mp4": 200}
+
+
+def test_signing_out_ends_the_stream_and_keeps_the_recording(app, talk, speaker_grant, h264_input):
+    import re
+
+    studio = Studio(app, talk, grant=speaker_grant)
+    studio.start()
+    studio.send(h264_input)
+    page = studio.http.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+    studio.http.post("/sign-out", data={"csrf_token": token})
+    stream = wait_for(lambda: archived(studio.stream_id))
+
+    assert not studio.socket.is_connected(p.STUDIO_NAMESPACE)
+    assert stream.end_reason == "role_withdrawn" and stream.state is StreamState.ended
+
+
+def test_the_magic_number_may_arrive_split_across_pieces(app, talk, speaker_grant, vp8_input):
+    studio = Studio(app, talk, grant=speaker_grant)
+    studio.start(VP8)
+
+    first = studio.call(p.CHUNK, {"stream_id": studio.stream_id, "seq": 0, "data": vp8_input[:1]})
+    rest = studio.call(p.CHUNK, {"stream_id": studio.stream_id, "seq": 1, "data": vp8_input[1:30_000]})
+
+    assert first["ok"] and rest["ok"]  # as Chromium's VP8 recorder sends it: one byte first
+    studio.end()
+
+
+def test_a_split_start_that_is_not_webm_is_refused(app, talk, speaker_grant):
+    studio = Studio(app, talk, grant=speaker_grant)
+    studio.start()
+    studio.call(p.CHUNK, {"stream_id": studio.stream_id, "seq": 0, "data": b"\x1a"})
+
+    ack = studio.call(p.CHUNK, {"stream_id": studio.stream_id, "seq": 1, "data": b"GIF89a"})
+
+    assert ack["ok"] is False and ack["error"] == p.E_UNSUPPORTED_FORMAT
+    studio.end()

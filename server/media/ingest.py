@@ -99,7 +99,9 @@ def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int) 
         "-fflags", "+nobuffer+genpts", "-probesize", "65536", "-analyzeduration", "500000",
         "-f", "matroska", "-i", "pipe:0",
         "-map", "0:v:0", "-map", "0:a:0?", *video,
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000",
+        # A talk is speech from a laptop microphone: mono AAC costs half the CPU of stereo
+        # (the recording keeps the input's channels).
+        "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
         "-f", "hls", "-hls_time", str(segment_seconds), "-hls_list_size", "10",
         # Old segments go once no player can still need them; the recording is the source file.
         "-hls_delete_threshold", "10",

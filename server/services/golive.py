@@ -48,7 +48,11 @@ def can_publish(actor: Actor, talk: Talk) -> bool:
 
 
 def require_publisher(actor: Actor, talk: Talk) -> None:
-    if not can_publish(actor, talk):
+    require_publisher_of(actor, talk.id)
+
+
+def require_publisher_of(actor: Actor, talk_id: int) -> None:
+    if not (actor.role is Role.organiser or (actor.role is Role.speaker and actor.talk_id == talk_id)):
         raise Forbidden(_l("Only the talk's speaker or an organiser can go live."))
 
 

@@ -73,6 +73,7 @@ class Publisher:
     disconnected_at: float | None = None
     ending: bool = False
     recent: deque = field(default_factory=deque)  # (monotonic time, bytes) over RATE_WINDOW_SECONDS
+    head: bytes = b""  # the input's first bytes, until the WebM/Matroska magic number is seen
 
 
 class StudioNamespace(Namespace):
@@ -112,6 +113,21 @@ class StudioNamespace(Namespace):
                 publisher.disconnected_at = time.monotonic()
                 self._set_state(publisher, reconnecting=True)
 
+    def close_grant_connections(self, grant_id: int | None, participant_id: str | None,
+                                organiser_id: int | None = None) -> None:
+        """A browser signed out of its role (server/web/auth.py): its studio connections close
+        and a stream it was sending ends now, its recording kept (this process)."""
+        for sid, connection in list(self.connections.items()):
+            signed_out = (grant_id is not None and connection.grant_id == grant_id) or (
+                organiser_id is not None and connection.organiser_id == organiser_id)
+            if not signed_out or connection.participant_id != participant_id:
+                continue
+            for publisher in list(self.publishers.values()):
+                if publisher.sid == sid:
+                    self._end(publisher, "role_withdrawn")
+            self.socketio.server.disconnect(sid, namespace=self.namespace)
+            self.connections.pop(sid, None)
+
     # -- who is acting ------------------------------------------------------------------
     def _actor(self) -> Actor:
         connection = self.connections.get(request.sid)
@@ -129,14 +145,14 @@ class StudioNamespace(Namespace):
             raise HandlerError("talk_not_found", _("There is no talk at this address."))
         return talk
 
-    def _publisher(self, stream_id: int, actor: Actor) -> tuple[Publisher, Talk]:
+    def _publisher(self, stream_id: int, actor: Actor) -> Publisher:
         """This connection's stream, with the role checked again (a link can be withdrawn mid-stream)."""
         publisher = self.publishers.get(stream_id)
         if publisher is None or publisher.sid != request.sid:
             raise HandlerError(p.E_NOT_PUBLISHING, _("This stream is not running here. Press Go live again."))
-        talk = self._talk(publisher.talk_id)
-        golive.require_publisher(actor, talk)
-        return publisher, talk
+        # The talk's id is all the check needs: no second query for every piece of video.
+        golive.require_publisher_of(actor, publisher.talk_id)
+        return publisher
 
     def _settings(self):
         return current_app.extensions["arena.settings"]
@@ -182,7 +198,7 @@ class StudioNamespace(Namespace):
     def on_chunk(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"stream_id": int, "seq": int, "data": bytes})
         actor = self._actor()
-        publisher, _talk = self._publisher(fields["stream_id"], actor)
+        publisher = self._publisher(fields["stream_id"], actor)
         piece, seq = fields["data"], fields["seq"]
         settings = self._settings().golive
         if not piece or len(piece) > settings.max_chunk_bytes:
@@ -191,10 +207,14 @@ class StudioNamespace(Namespace):
             return {"seq": seq, "next_seq": publisher.next_seq, "duplicate": True}  # sent again after a drop
         if seq > publisher.next_seq:
             raise HandlerError(p.E_OUT_OF_ORDER, _("A piece of the video went missing. Sending it again."))
-        if seq == 0 and not piece.startswith(EBML_MAGIC):
-            # Checked by content, not by what the browser says: only WebM/Matroska goes to ffmpeg.
-            raise HandlerError(p.E_UNSUPPORTED_FORMAT, _("This browser records video in a format Arena cannot take. "
-                                                       "Try Chrome, Edge or Firefox."))
+        if len(publisher.head) < len(EBML_MAGIC):
+            # Checked by content, not by what the browser says: only WebM/Matroska goes to
+            # ffmpeg. (Chromium's first VP8 slice can be one byte long: check across pieces.)
+            head = publisher.head + piece[:len(EBML_MAGIC) - len(publisher.head)]
+            if head != EBML_MAGIC[:len(head)]:
+                raise HandlerError(p.E_UNSUPPORTED_FORMAT, _("This browser records video in a format Arena cannot "
+                                                           "take. Try Chrome, Edge or Firefox."))
+            publisher.head = head
         self._check_rate(publisher, len(piece), settings.max_bytes_per_second)
         try:
             publisher.ingest.feed(piece)
@@ -240,7 +260,7 @@ class StudioNamespace(Namespace):
     def on_end(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"stream_id": int})
         actor = self._actor()
-        publisher, _talk = self._publisher(fields["stream_id"], actor)
+        publisher = self._publisher(fields["stream_id"], actor)
         self._end(publisher, "ended")
         return {"stream_id": publisher.stream_id, "state": "ending"}
 

@@ -257,3 +257,32 @@ def test_the_event_pages_live_badge_follows_the_studio(open_context, arena):
     expect(card).to_have_class(re.compile(r"\bis-live\b"))
     end(studio)
     expect(card.locator("[data-live-badge]")).to_be_hidden(timeout=20_000)
+
+
+VP8_ONLY = """(function () {
+  var supported = MediaRecorder.isTypeSupported.bind(MediaRecorder);
+  MediaRecorder.isTypeSupported = function (type) { return !/h264|avc1/.test(type) && supported(type); };
+})();"""
+
+
+def test_a_browser_that_records_vp8_goes_live_too(open_context, arena, golive_server):
+    slug = new_talk(arena)
+    grant = arena.grant("speaker", "Mattias Jansson", event=DEMO_SLUG, talk=slug)
+    context = open_context()
+    context.add_init_script(VP8_ONLY)  # as Firefox: no H.264 in MediaRecorder
+    studio = context.new_page()
+    studio.goto(grant.link.replace(arena.url, ""))
+    studio.goto(talk_url(slug) + "/studio")
+    expect(studio.locator("[data-studio-go-live]")).to_be_enabled()
+    viewer = open_context().new_page()
+    viewer.goto(talk_url(slug))
+    expect(viewer.locator("[data-live-viewers]")).to_be_visible()
+
+    go_live(studio)
+    viewer.wait_for_function(PLAYING, arg=[1.0], timeout=20_000)
+    end(studio)
+
+    [stream] = streams(arena, slug)
+    assert stream.video_codec == "vp8"
+    recording = probe(Path(golive_server.env["ARENA_MEDIA__RECORDINGS_DIR"]) / stream.archive_path)
+    assert recording["streams"][0]["codec_name"] == "vp8"
