@@ -170,7 +170,7 @@ def run(seconds: float, codec: str, keep: bool) -> dict[str, Any]:
             size = viewer.evaluate("[document.querySelector('[data-golive] video').videoWidth,"
                                    " document.querySelector('[data-golive] video').videoHeight]")
             studio.click("[data-studio-end]")
-            studio.wait_for_selector("[data-studio-badge][data-state=ended]", timeout=60_000)
+            studio.wait_for_selector("[data-studio-badge][data-state=ended]", timeout=180_000)
             browser.close()
     finally:
         server.stop()

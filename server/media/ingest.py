@@ -89,14 +89,17 @@ def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int) 
     if codec == "h264":
         video = ["-c:v", "copy"]
     else:
-        # VP8/VP9 cannot go into MPEG-TS for every player: H.264, one keyframe per segment.
-        video = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+        # VP8/VP9 cannot go into MPEG-TS for every player: H.264, one keyframe per segment;
+        # ultrafast: a live transcode must keep up on a small server (about half of veryfast's CPU).
+        video = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
                  "-profile:v", "main", "-b:v", "2500k", "-maxrate", "3000k", "-bufsize", "3000k",
                  "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})"]
     return [
         ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning",
-        # Start from the first bytes: no waiting to fill probe buffers.
-        "-fflags", "+nobuffer+genpts", "-probesize", "65536", "-analyzeduration", "500000",
+        # Start from the first bytes: no waiting to fill probe buffers. (+nobuffer only for
+        # a copy: it makes ffmpeg 5.1 misparse VP8 from Matroska and drop frames.)
+        "-fflags", "+nobuffer+genpts" if codec == "h264" else "+genpts",
+        "-probesize", "65536", "-analyzeduration", "500000",
         "-f", "matroska", "-i", "pipe:0",
         "-map", "0:v:0", "-map", "0:a:0?", *video,
         # A talk is speech from a laptop microphone: mono AAC costs half the CPU of stereo

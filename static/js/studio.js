@@ -237,8 +237,7 @@
   }
 
   socket.on("connect", function () {
-    if (state.streamId !== null && (state.phase === "reconnecting" || state.phase === "live"
-                                    || state.phase === "connecting")) {
+    if (state.streamId !== null && ["reconnecting", "live", "connecting", "ending"].indexOf(state.phase) !== -1) {
       resume();
     }
   });
@@ -266,13 +265,14 @@
         if (ack.error === "timeout") { return; }  // the next connect tries again
         stopRecorder();
         state.streamId = null;
+        if (state.ending) { setPhase("ended"); return; }  // End had already reached the server
         setPhase("ended", ack.message);
         showError(ack.message);
         return;
       }
       dropAcked(ack.next_seq);
       state.nextSeq = Math.max(state.nextSeq, ack.next_seq);
-      setPhase(ack.state === "live" ? "live" : "connecting");
+      if (!state.ending) { setPhase(ack.state === "live" ? "live" : "connecting"); }
       showError("");
       pump();
     });
