@@ -118,8 +118,11 @@ def _params(job: dict[str, Any], work: Path, logger: _Logger, hook: Any) -> dict
         "windowsfilenames": True,
         "overwrites": True,
         "nopart": False,
-        # One file that browsers play: MP4 (H.264/AAC) first, then WebM; merged locally by ffmpeg.
-        "format": "b[ext=mp4]/bv*[ext=mp4]+ba[ext=m4a]/b[ext=webm]/bv*[ext=webm]+ba[ext=webm]/b/bv*+ba",
+        # One file that browsers play, at most 1080p: MP4 (H.264/AAC) first, then WebM; separate
+        # video and audio are merged locally by ffmpeg (no network). A direct file or a page's
+        # <video> has one format and ends at "b".
+        "format": ("bv*[height<=1080][ext=mp4]+ba[ext=m4a]/b[height<=1080][ext=mp4]/"
+                   "bv*[height<=1080][ext=webm]+ba[ext=webm]/b[ext=mp4]/b[ext=webm]/b"),
         "merge_output_format": "mp4/webm",
         "skip_download": not job["download"],
         "writethumbnail": True,
