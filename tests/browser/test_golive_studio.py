@@ -30,6 +30,7 @@ from tests.live.conftest import Arena
 pytestmark = pytest.mark.browser
 
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              "--auto-select-desktop-capture-source=Entire screen",
               "--autoplay-policy=no-user-gesture-required"]
 TALK = "skapa-arenor"
 
@@ -286,3 +287,27 @@ def test_a_browser_that_records_vp8_goes_live_too(open_context, arena, golive_se
     assert stream.video_codec == "vp8"
     recording = probe(Path(golive_server.env["ARENA_MEDIA__RECORDINGS_DIR"]) / stream.archive_path)
     assert recording["streams"][0]["codec_name"] == "vp8"
+
+
+def test_the_speaker_shares_the_screen_and_sees_the_chat_beside_the_preview(open_context, arena):
+    slug = new_talk(arena)
+    studio = open_studio(open_context, arena, slug)
+
+    studio.locator("[data-studio-screen]").click()
+
+    expect(studio.locator("[data-studio-screen]")).to_have_attribute("aria-pressed", "true")
+    expect(studio.locator("[data-studio-screen]")).to_have_text(translate("sv", "Stop sharing the screen"))
+    expect(studio.locator("#live-panel [data-live-viewers]")).to_be_visible()  # joined the talk's live room
+    studio.locator("[data-studio-screen]").click()
+    expect(studio.locator("[data-studio-screen]")).to_have_attribute("aria-pressed", "false")
+
+
+def test_the_studio_lists_the_devices_and_the_microphone_level_moves(open_context, arena):
+    slug = new_talk(arena)
+    studio = open_studio(open_context, arena, slug)
+
+    cameras = studio.locator("[data-studio-camera] option").count()
+    microphones = studio.locator("[data-studio-microphone] option").count()
+
+    assert cameras >= 1 and microphones >= 1
+    studio.wait_for_function("() => document.querySelector('[data-studio-level]').value > 0.01")  # the fake beep
