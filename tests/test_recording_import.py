@@ -18,6 +18,7 @@ from server.services.roles import Actor
 from tests.recording_media import MediaSite, make_clip
 
 ORGANISER = Actor(participant_id="p-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from tests.conftest import at
 from tests.recording_media import make_clip
 
 ORGANISER = Actor(participant_id="p-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
+pytestmark = pytest.mark.both_databases
 SRT = "1\r\n00:00:00,000 --> 00:00:02,000\r\n<font color=\"red\">Hej och välkommen</font>\r\n\r\n2\r\n00:00:02,000 --> 00:00:04,000\r\nNu tar vi frågor\r\n"
 ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
 
