@@ -529,3 +529,30 @@ def test_a_split_start_that_is_not_webm_is_refused(app, talk, speaker_grant):
 
     assert ack["ok"] is False and ack["error"] == p.E_UNSUPPORTED_FORMAT
     studio.end()
+
+
+def test_a_speakers_link_opens_the_studio_when_the_talk_has_no_stream_of_its_own(app, session, demo_event):
+    without_stream = next(t for t in demo_event.talks if not t.stream_url)
+    grant = grant_role(session, role=Role.speaker, name="Anna Karlsson", now=utcnow(), talk=without_stream)
+    session.commit()
+
+    response = app.test_client().get(f"/staff/sign-in/{sign_in_token(app.config['SECRET_KEY'], grant)}")
+
+    assert response.headers["Location"] == f"/events/{demo_event.slug}/{without_stream.slug}/studio"
+
+
+def test_a_speaker_whose_talk_is_filmed_lands_on_the_talk_page_with_a_studio_link(app, talk, speaker_grant):
+    assert talk.stream_url  # the venue's stream
+    browser = app.test_client()
+
+    response = browser.get(f"/staff/sign-in/{sign_in_token(app.config['SECRET_KEY'], speaker_grant)}")
+    page = browser.get(response.headers["Location"]).get_data(as_text=True)
+
+    assert response.headers["Location"] == f"/events/{talk.event.slug}/{talk.slug}"
+    assert f'href="/events/{talk.event.slug}/{talk.slug}/studio"' in page
+
+
+def test_visitors_see_no_studio_link(client, talk):
+    page = client.get(f"/events/{talk.event.slug}/{talk.slug}").get_data(as_text=True)
+
+    assert f'{talk.slug}/studio"' not in page

@@ -114,10 +114,22 @@ def talk_page(slug: str, talk_slug: str):
         embed=event_service.stream_embed(talk, _own_host()),
         recording_embed=event_service.recording_embed(talk, _own_host()),
         live_view=golive.stage_view(db.session, talk),
+        can_go_live=_can_go_live(talk),
         page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
         description=plain_summary(talk.invitation_text),
         chat_settings=_settings().chat,
     )
+
+
+def _can_go_live(talk: Talk) -> bool:
+    """The talk's speaker or an organiser: the page links to the studio (docs/golive.md)."""
+    if not (session.get("grant_id") or session.get("organiser_id")):
+        return False  # most visitors: no query
+    from server.services.roles import actor_for
+
+    actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
+                      organiser_id=session.get("organiser_id"))
+    return golive.can_publish(actor, talk)
 
 
 @bp.get("/recordings/<path:name>")

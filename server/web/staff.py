@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, redirect, session, url_for
 from werkzeug.wrappers import Response
 
 from server.db import db, utcnow
-from server.models import Event, Talk
+from server.models import Event, Role, Talk
 from server.services.roles import grant_from_token
 from server.web.public import ensure_participant_id
 
@@ -25,6 +25,10 @@ def sign_in(token: str) -> Response:
     session["display_name"] = grant.name
     if grant.talk_id:
         talk = db.session.get(Talk, grant.talk_id)
+        # A speaker whose talk has no stream of its own goes live from the browser: straight
+        # to the studio (docs/golive.md). With a stream (the venue films), the talk page.
+        if grant.role is Role.speaker and not talk.stream_url:
+            return redirect(url_for("studio.studio_page", slug=talk.event.slug, talk_slug=talk.slug), code=303)
         return redirect(url_for("public.talk_page", slug=talk.event.slug, talk_slug=talk.slug), code=303)
     if grant.event_id:
         event = db.session.get(Event, grant.event_id)
