@@ -13,22 +13,29 @@
   var done = box.querySelector("[data-import-done]");
   var talkId = parseInt(box.getAttribute("data-talk-id"), 10);
   var percentText = box.getAttribute("data-percent-text");
+  var bytesText = box.getAttribute("data-bytes-text");
   var lastSpoken = { state: null, quarter: -1 };
 
-  function paint(percent) {
-    bar.setAttribute("aria-valuenow", String(percent));
-    fill.style.width = percent + "%";
+  function paint(percent, known) {
+    // A source that does not say its size: an indeterminate bar (no aria-valuenow, per ARIA).
+    if (known) { bar.setAttribute("aria-valuenow", String(percent)); } else { bar.removeAttribute("aria-valuenow"); }
+    bar.classList.toggle("progress-indeterminate", !known);
+    fill.style.width = (known ? percent : 100) + "%";
   }
-  paint(parseInt(bar.getAttribute("aria-valuenow") || "0", 10));
+  paint(parseInt(bar.getAttribute("aria-valuenow") || "0", 10), true);
 
   function show(job) {
     if (!job) { return; }
     box.hidden = false;
-    paint(job.percent);
-    var quarter = Math.floor(job.percent / 25);
+    var known = Boolean(job.total_bytes) || job.state !== "running";
+    paint(job.percent, known);
+    var megabytes = (job.downloaded_bytes || 0) / 1048576;
+    // Spoken at each quarter, or each 10 MB when the size is unknown.
+    var quarter = known ? Math.floor(job.percent / 25) : Math.floor(megabytes / 10);
     if (job.state !== lastSpoken.state || (job.state === "running" && quarter !== lastSpoken.quarter)) {
       var text = job.message;
-      if (job.state === "running" && job.percent > 0) { text += " " + percentText.replace("{percent}", job.percent); }
+      if (job.state === "running" && known && job.percent > 0) { text += " " + percentText.replace("{percent}", job.percent); }
+      if (job.state === "running" && !known && megabytes > 0) { text += " " + bytesText.replace("{megabytes}", megabytes.toFixed(1)); }
       status.textContent = text;
       status.classList.toggle("import-error", Boolean(job.error));
       lastSpoken = { state: job.state, quarter: quarter };
