@@ -282,3 +282,19 @@ def test_command_line_imports_from_an_address_and_says_why_it_fails(tmp_path, si
     assert "published" in imported.stdout and "captions: sociala-medier-i-offentlig-sektor/skapa-arenor/captions-1.vtt" in imported.stdout
     assert missing.returncode == 1
     assert "(not_found: HTTP 404)" in missing.stderr
+
+
+def test_cancel_of_a_job_just_claimed_leaves_its_end_to_the_runner(session, talk, app):
+    from sqlalchemy import update
+
+    from server.db import db
+
+    job = recordings.start_import(session, talk, "https://vimeo.com/76979871", archive=False, actor=ORGANISER)
+    session.commit()
+    with db.engine.begin() as other_process:  # a background task claims it meanwhile
+        other_process.execute(update(ImportJob).where(ImportJob.id == job.id).values(state=JobState.running))
+
+    recordings.cancel_import(session, job, ORGANISER)  # the organiser's page still showed "queued"
+    session.commit()
+
+    assert (job.state, job.cancel_requested, job.finished_at) == (JobState.running, True, None)

@@ -194,11 +194,14 @@ def cancel_import(session: Session, job: ImportJob, actor: Actor) -> None:
     if job.state.is_finished:
         raise Conflict(_l("This import has already ended."), code="import_finished")
     before = job.state.value
-    # The process running it sees the flag within a second, stops the worker and cleans up;
-    # a job that has not started yet ends here.
-    job.cancel_requested = True
-    if job.state is JobState.queued:
-        job.state, job.error_code, job.finished_at = JobState.cancelled, "cancelled", utcnow()
+    # The process running it sees the flag within a second, stops the worker and cleans up.
+    # A job that has not started yet ends here, but only if it is still queued at this very
+    # UPDATE: a background task may be claiming it at the same moment (execute_import), and
+    # a running job must be ended by its runner, after its files are gone.
+    session.execute(update(ImportJob).where(ImportJob.id == job.id).values(cancel_requested=True))
+    session.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.state == JobState.queued)
+                    .values(state=JobState.cancelled, error_code="cancelled", finished_at=utcnow()))
+    session.refresh(job)
     record_audit(session, actor, job.talk, "recording_import_cancel", "import_job", job.id,
                  before={"state": before}, after={"cancel_requested": True})
 
@@ -256,16 +259,19 @@ def execute_import(session: Session, job_id: int, limits: ImportLimits,
             job.state = JobState.cancelled if outcome.code == "cancelled" else JobState.failed
             job.error_code, job.error_detail = outcome.code, outcome.detail[:500]
             job.finished_at = utcnow()
+        # Files first, then the row: whoever sees the job finished sees its folder gone.
+        importer.remove_tree(work)
         session.commit()
     except Exception as exc:
         log.exception("import job %s failed", job_id)
         session.rollback()
+        importer.remove_tree(work)
         job = session.get(ImportJob, job_id)
         job.state, job.error_code, job.error_detail = JobState.failed, "internal", repr(exc)[:500]
         job.finished_at = utcnow()
         session.commit()
     finally:
-        importer.remove_tree(work)  # after success it holds nothing we kept
+        importer.remove_tree(work)  # also when this task itself is stopped; idempotent
     notify(job_view(job))
     return job
 
