@@ -184,3 +184,37 @@ def test_cancel_of_a_running_import_ends_it_and_keeps_nothing(organiser_client, 
     recordings_path = app.extensions["arena.settings"].recordings_path
     assert not any(path.is_file() for path in recordings_path.rglob("*"))
     assert "The import was cancelled." in organiser_client.get(PAGE, headers=EN).get_data(as_text=True)
+
+
+def test_upload_larger_than_the_apps_form_limit_reaches_the_video_check(organiser_client, session, talk, app):
+    # The app refuses bodies over 60 MB; the video upload raises that for its own request.
+    assert app.config["MAX_CONTENT_LENGTH"] < 61 * 1024 * 1024
+    body = io.BytesIO(b"\0" * (61 * 1024 * 1024))
+
+    response = organiser_client.post(PAGE + "/upload", data={"csrf_token": form_token(organiser_client, PAGE),
+                                                             "file": (body, "big.mp4")},
+                                     headers=EN, content_type="multipart/form-data")
+
+    assert response.status_code == 400
+    assert "This file is not an MP4 or WebM video." in response.get_data(as_text=True)
+    assert session.scalars(select(Recording)).all() == []
+
+
+def test_upload_over_the_configured_cap_is_refused_with_the_limit(make_settings, database_url, talk, session):
+    from server.services.accounts import create_organiser
+
+    small = create_app(make_settings(database={"url": database_url}, media={"upload_max_megabytes": 1}))
+    with small.app_context():
+        create_organiser(db.session, email="olle@norrbotten.se", name="Olle", password="kluriga-lösenordet-2026")
+        db.session.commit()
+        client = small.test_client()
+        client.post("/sign-in", data={"email": "olle@norrbotten.se", "password": "kluriga-lösenordet-2026",
+                                      "csrf_token": form_token(client, "/sign-in")})
+
+        response = client.post(PAGE + "/upload", data={"csrf_token": form_token(client, PAGE),
+                                                        "file": (io.BytesIO(b"\0" * (1024 * 1024 + 10)), "a.mp4")},
+                               headers=EN, content_type="multipart/form-data")
+
+        assert response.status_code == 400
+        assert "The file is larger than the limit of 1 MB." in response.get_data(as_text=True)
+    small.extensions["arena.live"].stop()
