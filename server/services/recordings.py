@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -230,8 +231,6 @@ def execute_import(session: Session, job_id: int, limits: ImportLimits,
         nonlocal last_write
         if event.get("event") != "progress":
             return
-        import time
-
         job.downloaded_bytes = int(event.get("downloaded") or 0)
         job.total_bytes = int(event["total"]) if event.get("total") else None
         job.percent = max(0, min(99, int(event.get("percent") or 0)))
