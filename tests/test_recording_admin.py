@@ -218,3 +218,12 @@ def test_upload_over_the_configured_cap_is_refused_with_the_limit(make_settings,
         assert response.status_code == 400
         assert "The file is larger than the limit of 1 MB." in response.get_data(as_text=True)
     small.extensions["arena.live"].stop()
+
+
+def test_signing_out_closes_the_admin_socket(organiser_client, app, talk):
+    socket = socketio.test_client(app, namespace=p.ADMIN_NAMESPACE, flask_test_client=organiser_client)
+    assert socket.is_connected(p.ADMIN_NAMESPACE)
+
+    organiser_client.post("/sign-out", data={"csrf_token": form_token(organiser_client, PAGE)})
+
+    assert not socket.is_connected(p.ADMIN_NAMESPACE)

@@ -26,4 +26,6 @@ def register_namespaces(socketio: SocketIO, app: Flask) -> None:
 
     from server.sockets.admin import AdminNamespace
 
-    socketio.on_namespace(AdminNamespace())
+    admin = AdminNamespace()
+    socketio.on_namespace(admin)
+    app.extensions["arena.admin"] = admin

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, session
+from flask import Flask, request, session
 from flask_socketio import Namespace, join_room
 
 from server.db import db, utcnow
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 class AdminNamespace(Namespace):
     def __init__(self, namespace: str = p.ADMIN_NAMESPACE) -> None:
         super().__init__(namespace)
+        # sid -> (organiser id, participant id) of this process's connections, so that
+        # signing out closes them (server/web/auth.py: sign_out).
+        self.connections: dict[str, tuple[int | None, str | None]] = {}
 
     def _actor(self) -> Actor:
         participant_id = session.get("participant_id")
@@ -47,12 +50,29 @@ class AdminNamespace(Namespace):
 
     def on_connect(self, auth: Any = None) -> bool:
         try:
-            return self._actor().role is Role.organiser
+            if self._actor().role is not Role.organiser:
+                return False
+            organiser_id, participant_id = session.get("organiser_id"), session.get("participant_id")
+            self.connections[request.sid] = (organiser_id if isinstance(organiser_id, int) else None,
+                                             participant_id if isinstance(participant_id, str) else None)
+            return True
         except Exception:
             log.exception("admin connect failed")
             return False
         finally:
             db.session.remove()
+
+    def on_disconnect(self, reason: Any = None) -> None:
+        self.connections.pop(request.sid, None)
+
+    def close_grant_connections(self, grant_id: int | None, participant_id: str | None,
+                                organiser_id: int | None = None) -> None:
+        """Close the admin connections of one browser that signed out (this process); the
+        same call as the live room's, so sign-out treats every namespace alike."""
+        for sid, (connected_organiser, connected_participant) in list(self.connections.items()):
+            if organiser_id is not None and connected_organiser == organiser_id and connected_participant == participant_id:
+                self.socketio.server.disconnect(sid, namespace=self.namespace)
+                self.connections.pop(sid, None)
 
     @acked
     def on_watch_import(self, data: Any) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def sign_out() -> Response:
     session.pop("display_name", None)
     # The socket's session is a copy taken at connect: close this browser's connections
     # that carry the role, so it ends everywhere at once.
-    for namespace in ("arena.live", "arena.studio"):  # the studio's stream ends, its recording kept
+    for namespace in ("arena.live", "arena.studio", "arena.admin"):  # the studio's stream ends, its recording kept
         current_app.extensions[namespace].close_grant_connections(
             grant_id if isinstance(grant_id, int) else None, session.get("participant_id"),
             organiser_id=organiser_id if isinstance(organiser_id, int) else None)
