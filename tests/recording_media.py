@@ -141,6 +141,25 @@ class MediaSite:
         # No Content-Length: only counting the bytes as they arrive catches it.
         self._stream(handler, self.big_bytes, length=False)
 
+    def route_long_then_slow_mp4(self, handler) -> None:
+        # The long clip's bytes, then a trickle that would take minutes: only a length read
+        # from the header while the bytes arrive stops it before the time limit.
+        body = self.long_clip.read_bytes()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "video/mp4")
+        handler.send_header("Content-Length", str(len(body) + self.big_bytes))
+        handler.end_headers()
+        if handler.command == "HEAD":
+            return
+        try:
+            handler.wfile.write(body)
+            for _ in range(self.big_bytes // 1000):
+                handler.wfile.write(b"\0" * 1000)
+                handler.wfile.flush()
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def route_slow_mp4(self, handler) -> None:
         self._stream(handler, self.big_bytes, length=True, delay=0.2, chunk=2000)
 

@@ -182,6 +182,16 @@ def test_failed_import_says_why_and_leaves_no_file(session, talk, site, limits, 
     assert files_under(recordings_path) == []
 
 
+def test_too_long_file_is_stopped_from_its_header_while_it_arrives(session, talk, site, limits, recordings_path):
+    # Without the early look at the header this would run into the 30 s time limit.
+    job, _ = run_job(session, talk, site.url("long-then-slow.mp4"),
+                     limits(timeout=30.0, max_bytes=100 * 1024 * 1024), archive=True)
+
+    assert (job.state, job.error_code) == (JobState.failed, "too_long")
+    assert "from the file's header" in job.error_detail
+    assert files_under(recordings_path) == []
+
+
 def test_failure_messages_are_all_different():
     messages = [english(code) for code in ("not_found", "no_video", "too_large", "too_long", "private_address",
                                            "scheme_refused", "timeout")]

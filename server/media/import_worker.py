@@ -31,7 +31,7 @@ sys.modules["curl_cffi"] = None  # type: ignore[assignment]
 
 from server.media import guard as guard_module  # noqa: E402
 from server.media.captions import CaptionsError, to_webvtt  # noqa: E402
-from server.media.probe import ProbeError, probe_video  # noqa: E402
+from server.media.probe import ProbeError, probe_duration, probe_video  # noqa: E402
 
 MEDIA_STEM = "media"
 THUMBNAIL_STEM = "thumbnail"
@@ -158,8 +158,27 @@ def run(job: dict[str, Any], out: Output) -> None:
         if (total and total > max_bytes) or done > max_bytes:
             state["refused"] = Refused("too_large", f"more than {max_bytes} bytes")
             raise state["refused"]
+        _check_duration_so_far(progress, done)
         percent = int(done * 100 / total) if total else 0
         out.send("progress", downloaded=done, total=int(total) if total else None, percent=min(percent, 99))
+
+    # A direct file says nothing of its length before it arrives; its header usually does
+    # (MP4 with the index first, WebM). Ask ffprobe about the partial file at a few sizes,
+    # so a file that is too long stops early instead of after the whole download.
+    probe_at = [32 * 1024, 1024 * 1024, 16 * 1024 * 1024]
+
+    def _check_duration_so_far(progress: dict[str, Any], done: int) -> None:
+        if not probe_at or done < probe_at[0] or not progress.get("tmpfilename"):
+            return
+        while probe_at and done >= probe_at[0]:
+            probe_at.pop(0)
+        duration = probe_duration(job["ffprobe"], Path(progress["tmpfilename"]))
+        if duration is None:
+            return
+        probe_at.clear()  # known: no need to ask again
+        if duration > max_duration:
+            state["refused"] = Refused("too_long", f"{duration:.0f} s (from the file's header)")
+            raise state["refused"]
 
     def match_filter(info: dict[str, Any], *, incomplete: bool) -> str | None:
         if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming", "post_live"):

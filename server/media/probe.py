@@ -50,3 +50,13 @@ def probe_video(ffprobe: str, path: Path) -> dict[str, Any]:
         except (KeyError, ValueError):
             continue
     return {"mime": mime, "duration": duration, "chapters": chapters}
+
+
+def probe_duration(ffprobe: str, path: Path) -> float | None:
+    """The duration a (possibly partial) media file's header states, or None."""
+    try:
+        data = _ffprobe(ffprobe, path)
+        duration = float(data.get("format", {}).get("duration") or 0)
+    except (ProbeError, ValueError, OSError, subprocess.SubprocessError):
+        return None
+    return duration or None
