@@ -21,8 +21,8 @@ from sqlalchemy import select
 from server.config import PROJECT_ROOT
 from server.db import Base, utcnow
 from server.models import (
-    AuditEntry, Ban, ChatMessage, ImportJob, Participation, Question, QuestionVote, Recording, Report, Role, RoleGrant, Speaker,
-    Talk, TalkSpeaker, ViewerSample,
+    AuditEntry, Ban, ChatMessage, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report, Role,
+    RoleGrant, Speaker, StreamState, Talk, TalkSpeaker, ViewerSample,
 )
 from server.services import chat, moderation, qa
 from server.services.export import EXPORTED_TABLES, NOT_EXPORTED, export_event
@@ -36,7 +36,8 @@ TABLE_FILES = [spec.name for spec in EXPORTED_TABLES]
 MODELS = {"talks": Talk, "speakers": Speaker, "talk_speakers": TalkSpeaker, "chat_messages": ChatMessage,
           "questions": Question, "question_votes": QuestionVote, "bans": Ban, "reports": Report,
           "audit_log": AuditEntry, "role_grants": RoleGrant, "recordings": Recording,
-          "viewer_samples": ViewerSample, "participations": Participation, "import_jobs": ImportJob}
+          "viewer_samples": ViewerSample, "participations": Participation, "import_jobs": ImportJob,
+          "live_streams": LiveStream}
 DEMO_SLUG = "sociala-medier-i-offentlig-sektor"
 CLIENT_IDS = itertools.count(1)
 
@@ -114,6 +115,11 @@ def full_event(session, make_event, make_talk, make_speaker):
     session.add(ImportJob(talk_id=opening.id, source_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
                           requested_by="Olle Organisatör", error_code="not_found"))
     session.add(ImportJob(talk_id=other_talk.id, source_url="https://vimeo.com/2", requested_by="Bertil Moderator"))
+    for talk in (opening, other_talk):
+        session.add(LiveStream(talk_id=talk.id, state=StreamState.ended, end_reason="ended",
+                               publisher_name="Åsa Öberg", video_codec="h264", directory=f"x/{talk.slug}/live/1",
+                               archive_directory=f"x/{talk.slug}/archive/1-0f0f", duration_seconds=61.5,
+                               archive_path=f"x/{talk.slug}/archive/1-0f0f/recording.mp4"))
     for talk, count in ((opening, 40), (panel, 25), (other_talk, 999)):
         session.add(ViewerSample(talk_id=talk.id, event_id=talk.event_id, minute=at(9, 30), viewers=count))
         session.add(Participation(talk_id=talk.id, event_id=talk.event_id, participant_id="p-anna", first_seen_at=at(9)))
@@ -188,6 +194,7 @@ def expected_keys(session, event_id: int) -> dict[str, set[tuple]]:
         "viewer_samples": lambda r: r.talk_id in talk_ids,
         "participations": lambda r: r.talk_id in talk_ids,
         "import_jobs": lambda r: r.talk_id in talk_ids,
+        "live_streams": lambda r: r.talk_id in talk_ids,
     }
     return {name: {primary_key(MODELS[name], row) for row in all_of(MODELS[name]) if belongs[name](row)}
             for name in TABLE_FILES}

@@ -426,7 +426,17 @@ def test_stream_directories_are_made_by_the_server(session, make_event, make_tal
     assert stream.directory == f"dag-1/{talk.slug}/live/{stream.id}"
     assert stream.archive_directory.startswith(f"dag-1/{talk.slug}/archive/{stream.id}-")
     assert len(stream.archive_directory.rsplit("-", 1)[-1]) >= 12  # not guessable from the playlist's
-    assert talk.live_state is LiveState.live
+
+
+def test_the_talk_is_live_only_once_its_first_segment_exists(session, make_event, make_talk, tmp_path):
+    talk = make_talk(make_event())
+    stream = golive.start_stream(session, talk, Actor("p", Role.organiser), codec="h264", now=utcnow(),
+                                 process_id="t", recordings_path=tmp_path, min_free_bytes=0)
+    before = talk.live_state
+
+    golive.mark_on_air(stream)
+
+    assert before is LiveState.scheduled and talk.live_state is LiveState.live
 
 
 def test_only_finished_streams_with_a_file_are_offered(session, make_event, make_talk, tmp_path):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from server.models import LiveStream
 from server.sockets import protocol as p
-from tests.conftest import LiveServer, start_live_server
+from tests.conftest import start_live_server
 from tests.golive_media import pieces, probe, recorder_output
 from tests.live.conftest import SLUG, Arena, Browser
 
@@ -287,3 +287,16 @@ def test_a_server_crash_keeps_the_recording_and_the_next_process_closes_it(tmp_p
     playlist = (recordings_dir(arena) / row.playlist_path).read_text()
     assert "#EXT-X-ENDLIST" in playlist
     assert float(probe(recordings_dir(arena) / row.archive_path)["format"]["duration"]) == pytest.approx(6, abs=0.5)
+
+
+def test_a_connected_but_silent_studio_ends_the_stream(arena, media):
+    slug = new_talk(arena)
+    speaker = speaker_of(arena, slug)
+    speaker.start()
+    speaker.send(media[:60_000])  # then the browser's recorder stops, the socket stays open
+
+    told = speaker.wait_for_state("ended")
+
+    assert told["reason"] == "connection_lost"
+    assert speaker.sio.connected
+    speaker.close()

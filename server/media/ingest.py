@@ -262,7 +262,7 @@ class Ingest:
                     return
                 if not self.ready and playlist.exists():
                     self.ready = True
-                    self._on_ready()
+                    self._tell_ready()
             # End of input: ffmpeg finishes the last segment and writes #EXT-X-ENDLIST.
             try:
                 self.process.stdin.close()
@@ -297,8 +297,15 @@ class Ingest:
         """Called by the ticker: the first playlist can appear after the last piece of a burst."""
         if not self.ready and not self.failed and (self.directory / PLAYLIST).exists():
             self.ready = True
-            self._on_ready()
+            self._tell_ready()
         return self.ready
+
+    def _tell_ready(self) -> None:
+        # A failure to tell (the database, a socket) must not stop the stream itself.
+        try:
+            self._on_ready()
+        except Exception:
+            log.exception("telling that the stream in %s is ready failed", self.directory)
 
 
 def _tail(path: Path, size: int = 400) -> str:

@@ -33,7 +33,8 @@ from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Event, ImportJob, Participation, Question, QuestionVote, Recording, Report, RoleGrant, Speaker,
+    AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report,
+    RoleGrant, Speaker,
     Talk, TalkSpeaker, ViewerSample,
 )
 
@@ -116,6 +117,11 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
     ExportedTable("import_jobs", ImportJob.__table__, lambda e: ImportJob.talk_id.in_(_talk_ids(e)),
                   "Importer av inspelningar från en adress: vem som bad om dem, källan, hur de gick och varför.",
                   "Recording imports from an address: who asked for them, the source, how they went and why."),
+    ExportedTable("live_streams", LiveStream.__table__, lambda e: LiveStream.talk_id.in_(_talk_ids(e)),
+                  "Sändningar från webbläsarens studio: vem som sände, när, hur länge, hur de slutade "
+                  "och inspelningens filnamn; själva filerna ingår inte.",
+                  "Broadcasts from the browser's studio: who went live, when, for how long, how they ended "
+                  "and the recording's file name; not the media files."),
     ExportedTable("viewer_samples", ViewerSample.__table__, lambda e: ViewerSample.event_id == e,
                   "Flest samtidiga tittare per föredrag och minut (underlag för aktivitetsrapporten).",
                   "The most viewers at once per talk and minute (the activity report's basis)."),

@@ -119,8 +119,13 @@ def start_stream(session: Session, talk: Talk, actor: Actor, *, codec: str, now:
                           ) from None
     stream.directory = stream_directory(talk, stream.id)
     stream.archive_directory = archive_directory(talk, stream.id)
-    talk.live_state = LiveState.live
     return stream
+
+
+def mark_on_air(stream: LiveStream) -> None:
+    """The first segment exists: now the talk is live for everyone (pages, badges, API, feeds)."""
+    if stream.is_active:
+        stream.talk.live_state = LiveState.live
 
 
 def stream_directory(talk: Talk, stream_id: int) -> str:

@@ -74,6 +74,7 @@ class Publisher:
     ending: bool = False
     recent: deque = field(default_factory=deque)  # (monotonic time, bytes) over RATE_WINDOW_SECONDS
     head: bytes = b""  # the input's first bytes, until the WebM/Matroska magic number is seen
+    last_piece_at: float = field(default_factory=time.monotonic)
 
 
 class StudioNamespace(Namespace):
@@ -222,6 +223,7 @@ class StudioNamespace(Namespace):
             raise HandlerError(p.E_STREAM_FAILED, _("The stream stopped on the server. What was sent is kept.")
                                ) from None
         publisher.next_seq = seq + 1
+        publisher.last_piece_at = time.monotonic()
         return {"seq": seq, "next_seq": publisher.next_seq}
 
     def _check_rate(self, publisher: Publisher, size: int, max_bytes_per_second: int) -> None:
@@ -310,6 +312,8 @@ class StudioNamespace(Namespace):
             try:
                 stream = db.session.get(LiveStream, stream_id)
                 if stream is not None:
+                    golive.mark_on_air(stream)
+                    db.session.commit()
                     self._push(stream)
                     self._emit_studio(publisher.talk_id, {"stream_id": stream_id, "state": "live",
                                                           "message": _("You are live.")})
@@ -397,9 +401,10 @@ class StudioNamespace(Namespace):
                     settings = self._app.extensions["arena.settings"]
                     for publisher in list(self.publishers.values()):
                         self._check_publisher(publisher, now, settings)
+                    if self.publishers:
+                        self._check_roles()  # a withdrawn link ends its stream within a second
                     if now - last_heartbeat >= HEARTBEAT_SECONDS:
                         last_heartbeat = now
-                        self._check_roles()
                         live = {s: pub.ingest.bytes_received for s, pub in self.publishers.items()}
                         golive.heartbeat(db.session, list(live), live, utcnow())
                         db.session.commit()
@@ -419,7 +424,10 @@ class StudioNamespace(Namespace):
         if not publisher.ingest.check_alive():
             return  # _on_failed archives it
         publisher.ingest.check_ready()
-        if publisher.disconnected_at is not None and now - publisher.disconnected_at > settings.golive.reconnect_seconds:
+        waited = now - publisher.disconnected_at if publisher.disconnected_at is not None else 0
+        # Connected but silent (the browser's recorder stopped, a tab frozen) counts the same.
+        silent = now - publisher.last_piece_at
+        if max(waited, silent) > settings.golive.reconnect_seconds:
             self._end(publisher, "connection_lost")
 
     def _check_roles(self) -> None:

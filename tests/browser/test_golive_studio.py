@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from playwright import sync_api
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,13 +49,12 @@ def arena(golive_server) -> Iterator[Arena]:
 
 
 @pytest.fixture(scope="module")
-def media_browser(compiled_translations) -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run `make test`"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS + MEDIA_ARGS)
-        yield browser
-        browser.close()
+def media_browser(browser) -> Iterator[Any]:
+    """Debian's chromium again, with a fake camera and microphone, through the session's
+    Playwright (a second sync Playwright in one process is refused)."""
+    media = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + MEDIA_ARGS)
+    yield media
+    media.close()
 
 
 @pytest.fixture
