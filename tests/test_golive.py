@@ -418,6 +418,7 @@ def test_codec_outside_webm_and_matroska_is_refused(mime_type):
         golive.codec_of(mime_type)
 
 
+@pytest.mark.both_databases
 def test_stream_directories_are_made_by_the_server(session, make_event, make_talk, tmp_path):
     talk = make_talk(make_event(slug="dag-1"), title="Pass ett")
     stream = golive.start_stream(session, talk, Actor("p", Role.organiser, staff_name="Olga"), codec="h264",
@@ -428,6 +429,7 @@ def test_stream_directories_are_made_by_the_server(session, make_event, make_tal
     assert len(stream.archive_directory.rsplit("-", 1)[-1]) >= 12  # not guessable from the playlist's
 
 
+@pytest.mark.both_databases
 def test_the_talk_is_live_only_once_its_first_segment_exists(session, make_event, make_talk, tmp_path):
     talk = make_talk(make_event())
     stream = golive.start_stream(session, talk, Actor("p", Role.organiser), codec="h264", now=utcnow(),
@@ -439,6 +441,7 @@ def test_the_talk_is_live_only_once_its_first_segment_exists(session, make_event
     assert before is LiveState.scheduled and talk.live_state is LiveState.live
 
 
+@pytest.mark.both_databases
 def test_only_finished_streams_with_a_file_are_offered(session, make_event, make_talk, tmp_path):
     talk = make_talk(make_event())
     organiser = Actor("p", Role.organiser, staff_name="Olga")
@@ -456,6 +459,7 @@ def test_only_finished_streams_with_a_file_are_offered(session, make_event, make
     assert golive.finished_live_recordings(session, talk) == [kept]
 
 
+@pytest.mark.both_databases
 def test_the_database_refuses_two_active_streams_of_one_talk(session, make_event, make_talk, tmp_path):
     talk = make_talk(make_event())
     golive.start_stream(session, talk, Actor("p", Role.organiser), codec="h264", now=utcnow(), process_id="t",
