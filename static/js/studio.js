@@ -340,7 +340,7 @@
         showError(text("send-failed"));
       }
       pump();
-    });
+    }).catch(function () { /* one unreadable slice must not stop the ones after it */ });
   }
 
   function dropAcked(nextSeq) {
