@@ -326,3 +326,28 @@ def role_client(app, session):
         return client
 
     return _make
+
+
+EVERY_KIND_OF_PERSON = ("anonymous", "participant", "speaker_here", "speaker_elsewhere", "moderator_here",
+                        "moderator_elsewhere", "organiser")
+
+
+@pytest.fixture
+def every_kind_of_person(app, organiser_client, role_client):
+    """every_kind_of_person(talk, other_talk, other_event) -> a test client per kind of person,
+    for authorization matrices: "here" is `talk` and its event; "elsewhere" is `other_talk` (of
+    the same event) for speakers and `other_event` for moderators."""
+    def _make(talk, other_talk, other_event) -> dict[str, Any]:
+        participant = app.test_client()
+        participant.get(f"/events/{talk.event.slug}/{talk.slug}")  # gets the participant cookie
+        return {
+            "anonymous": app.test_client(),
+            "participant": participant,
+            "speaker_here": role_client("speaker", talk=talk, name="Erik Talare"),
+            "speaker_elsewhere": role_client("speaker", talk=other_talk, name="Eva Talare"),
+            "moderator_here": role_client("moderator", event=talk.event, name="Maja Moderator"),
+            "moderator_elsewhere": role_client("moderator", event=other_event, name="Mats Moderator"),
+            "organiser": organiser_client,
+        }
+
+    return _make

@@ -11,14 +11,13 @@ from sqlalchemy import func, select
 from server.db import utcnow
 from server.models import AuditEntry, Event, Organiser, Role, RoleGrant, Speaker, Talk
 from server.services.roles import grant_role
-from tests.conftest import at, form_token
+from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token
 
-ROLES = ("anonymous", "participant", "speaker_here", "speaker_elsewhere", "moderator_here", "moderator_elsewhere",
-         "organiser")
+ROLES = EVERY_KIND_OF_PERSON
 
 
 @pytest.fixture
-def world(app, session, make_event, make_talk, make_speaker, organiser_client, role_client):
+def world(app, session, make_event, make_talk, make_speaker, every_kind_of_person):
     """An event with two talks and a speaker, a second event, and a browser of every kind."""
     event = make_event(slug="dagen")
     talk = make_talk(event, slug="skapa-arenor", starts_at=at(10), ends_at=at(11))
@@ -27,17 +26,7 @@ def world(app, session, make_event, make_talk, make_speaker, organiser_client, r
     other_event = make_event(slug="annan-dag")
     make_talk(other_event, slug="annat-pass")
     session.commit()
-    participant = app.test_client()
-    participant.get("/events/dagen/skapa-arenor")  # gets the participant cookie
-    browsers = {
-        "anonymous": app.test_client(),
-        "participant": participant,
-        "speaker_here": role_client("speaker", talk=talk, name="Erik Talare"),
-        "speaker_elsewhere": role_client("speaker", talk=other_talk, name="Eva Talare"),
-        "moderator_here": role_client("moderator", event=event, name="Maja Moderator"),
-        "moderator_elsewhere": role_client("moderator", event=other_event, name="Mats Moderator"),
-        "organiser": organiser_client,
-    }
+    browsers = every_kind_of_person(talk, other_talk, other_event)
     # The organiser's cell of the "withdraw a link" route really withdraws one: not a browser's.
     grant = grant_role(session, role=Role.moderator, name="Till återkallelse", event=event, now=utcnow())
     session.commit()

@@ -15,16 +15,15 @@ import pytest
 
 from server.app import socketio
 from server.sockets import protocol as p
-from tests.conftest import at
+from tests.conftest import EVERY_KIND_OF_PERSON, at
 
-ROLES = ("anonymous", "participant", "speaker_here", "speaker_elsewhere", "moderator_here", "moderator_elsewhere",
-         "organiser")
+ROLES = EVERY_KIND_OF_PERSON
 MAY_GO_LIVE_HERE = {"speaker_here", "organiser"}
 VP8 = "video/webm;codecs=vp8,opus"
 
 
 @pytest.fixture
-def world(app, session, make_event, make_talk, organiser_client, role_client):
+def world(app, session, make_event, make_talk, every_kind_of_person):
     event = make_event(slug="dagen")
     talk = make_talk(event, slug="skapa-arenor", starts_at=at(10), ends_at=at(11))
     organisers_talk = make_talk(event, slug="organisatorns-pass", starts_at=at(12), ends_at=at(13))
@@ -32,17 +31,7 @@ def world(app, session, make_event, make_talk, organiser_client, role_client):
     other_event = make_event(slug="annan-dag")
     make_talk(other_event, slug="annat-pass")
     session.commit()
-    participant = app.test_client()
-    participant.get("/events/dagen/skapa-arenor")
-    browsers = {
-        "anonymous": app.test_client(),
-        "participant": participant,
-        "speaker_here": role_client("speaker", talk=talk, name="Erik Talare"),
-        "speaker_elsewhere": role_client("speaker", talk=other_talk, name="Eva Talare"),
-        "moderator_here": role_client("moderator", event=event, name="Maja Moderator"),
-        "moderator_elsewhere": role_client("moderator", event=other_event, name="Mats Moderator"),
-        "organiser": organiser_client,
-    }
+    browsers = every_kind_of_person(talk, other_talk, other_event)
     return browsers, talk.id, organisers_talk.id
 
 

@@ -245,12 +245,7 @@ def create_talk(
     if any(talk.slug == slug for talk in event.talks):
         raise ValidationError(_l("Another talk of this event already uses this address."),
                               code="slug_taken", field="slug")
-    stream_url = _optional(stream_url, "stream_url", 2000)
-    if stream_url:
-        try:
-            parse_stream_url(stream_url, own_host=own_host)
-        except UnsupportedStreamURL as exc:
-            raise ValidationError(exc.message, code="unsupported_stream", field="stream_url") from None
+    stream_url = checked_stream_url(stream_url, own_host)
     talk = Talk(
         event=event,
         slug=slug,
@@ -269,6 +264,17 @@ def create_talk(
         talk.speaker_links.append(TalkSpeaker(speaker=speaker, position=position))
     session.add(talk)
     return talk
+
+
+def checked_stream_url(value: Any, own_host: str) -> str:
+    """A talk's stream address as stored: empty, or one the embed rules recognise."""
+    url = _optional(value, "stream_url", 2000)
+    if url:
+        try:
+            parse_stream_url(url, own_host=own_host)
+        except UnsupportedStreamURL as exc:
+            raise ValidationError(exc.message, code="unsupported_stream", field="stream_url") from None
+    return url
 
 
 def check_talk_times(event: Event, starts_at: datetime, ends_at: datetime) -> None:

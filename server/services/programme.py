@@ -15,10 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
-from server.media.embeds import UnsupportedStreamURL, parse_stream_url
 from server.models import AuditEntry, Event, EventStatus, Speaker, Talk, TalkSpeaker
 from server.services.errors import ValidationError
-from server.services.events import _http_url, _optional, _required, _slug, check_talk_times
+from server.services.events import _http_url, _optional, _required, _slug, check_talk_times, checked_stream_url
 from server.services.roles import Actor
 
 EVENT_FIELDS = ("slug", "title", "organiser", "starts_on", "ends_on", "venue", "time_zone", "invitation_text", "status")
@@ -112,16 +111,6 @@ def set_event_status(session: Session, actor: Actor, event: Event, status: Event
 
 
 # -- talks --------------------------------------------------------------------------------
-
-def checked_stream_url(value: Any, own_host: str) -> str:
-    url = _optional(value, "stream_url", 2000)
-    if url:
-        try:
-            parse_stream_url(url, own_host=own_host)
-        except UnsupportedStreamURL as exc:
-            raise ValidationError(exc.message, code="unsupported_stream", field="stream_url") from None
-    return url
-
 
 def checked_slides_url(value: Any) -> str:
     url = _http_url(value, "slides_url")

@@ -172,7 +172,7 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
             talk = create_talk(db.session, event, title=form.title.data, slug=form.slug.data, starts_at=starts,
                                ends_at=ends, speakers=_chosen_speakers(event, form),
                                invitation_text=form.invitation_text.data,
-                               stream_url=programme.checked_stream_url(form.stream_url.data, _own_host()),
+                               stream_url=form.stream_url.data,
                                slides_url=programme.checked_slides_url(form.slides_url.data), own_host=_own_host())
             stored.append(_slides_upload(form))
             talk.slides_file = stored[-1]
