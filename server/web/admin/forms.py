@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, EmailField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
+from wtforms import (BooleanField, DateField, EmailField, IntegerField, PasswordField, SelectField, SelectMultipleField,
+                     StringField, TextAreaField, TimeField)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -25,7 +27,7 @@ class EventForm(FlaskForm):
     venue = StringField(_l("Venue"))
     starts_on = DateField(_l("First day"), validators=[InputRequired(REQUIRED)])
     ends_on = DateField(_l("Last day"), validators=[Optional()], description=_l("Left empty: a one-day event."))
-    time_zone = SelectField(_l("Time zone"), choices=[(zone, zone) for zone in TIME_ZONES])
+    time_zone = SelectField(_l("Time zone"), choices=[SelectChoice(zone) for zone in TIME_ZONES])
     invitation_text = TextAreaField(_l("Invitation text"), description=_l("Markdown: **bold**, *italic*, "
                                                                           "[link](https://...), lists."))
 

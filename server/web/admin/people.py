@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, g, redirect, render_template, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from server.db import db, utcnow
 from server.i18n import _
@@ -45,7 +46,7 @@ def _page(event, moderator_form: ModeratorForm, invite_form: SpeakerInviteForm, 
 
 def _invite_form(event) -> SpeakerInviteForm:
     form = SpeakerInviteForm(prefix="invite")
-    form.talk.choices = [(talk.id, talk.title) for talk in event.talks]
+    form.talk.choices = [SelectChoice(talk.id, talk.title) for talk in event.talks]
     return form
 
 

@@ -22,6 +22,8 @@ from server.services.errors import ServiceError, ValidationError
 from server.services.events import create_event, create_speaker, create_talk, get_event, get_talk, stream_embed
 from server.services.text import render_markdown
 from server.web.admin import bp
+from wtforms.fields.choices import SelectChoice
+
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
 
 
@@ -123,7 +125,7 @@ def set_event_status(slug: str) -> Response:
 
 def _talk_form(event, talk=None) -> TalkForm:
     form = TalkForm(obj=talk)
-    form.speakers.choices = [(speaker.id, speaker.name) for speaker in sorted(event.speakers, key=lambda s: s.name)]
+    form.speakers.choices = [SelectChoice(speaker.id, speaker.name) for speaker in sorted(event.speakers, key=lambda s: s.name)]
     if talk is not None and not form.is_submitted():
         zone = ZoneInfo(event.time_zone)
         starts, ends = talk.starts_at.astimezone(zone), talk.ends_at.astimezone(zone)

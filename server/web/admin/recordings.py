@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, validate_csrf
 from flask_wtf.file import FileField
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import ValidationError as FormValidationError
 
@@ -46,7 +47,7 @@ class UploadForm(FlaskForm):
 
 class CaptionsForm(FlaskForm):
     captions = FileField(_l("Captions file"), description=_l("WebVTT (.vtt) or SRT (.srt); SRT is converted."))
-    language = SelectField(_l("Language of the captions"), choices=list(recordings.CAPTION_LANGUAGES.items()))
+    language = SelectField(_l("Language of the captions"), choices=[SelectChoice(code, name) for code, name in recordings.CAPTION_LANGUAGES.items()])
 
 
 class LiveRecordingForm(FlaskForm):
