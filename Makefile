@@ -62,7 +62,9 @@ system-test-packages:
 		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx; \
 	fi
 
+# The benchmarks' own clients (websockets, uvloop) are not needed by Arena or its tests.
 bench: install-test
+	$(PIP) install -r bench/requirements.txt
 	$(PY) bench/event_page.py
 
 clean:
