@@ -180,6 +180,10 @@ def test_organiser_adds_a_colleague_who_chooses_a_password_and_signs_in(open_con
     page.get_by_label(t("E-mail address")).fill(email)
     page.get_by_role("button", name=t("Add the organiser")).click()
     link = page.locator("#new-password-link").input_value()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name=t("Copy link")).click()
+    expect(page.locator(".copy-status")).to_have_text(t("The link is copied."))
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
     assert_no_axe_violations(page, "organisers, with a new link")
 
     colleague = open_context(locale="sv-SE", bypass_csp=True).new_page()
