@@ -553,3 +553,57 @@ def test_deleting_a_speaker_keeps_their_talks(organiser_client, make_event, make
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Speaker)) == 0
     assert session.get(Talk, talk.id).speakers == []
+
+
+# -- live status by hand ------------------------------------------------------------------
+
+def test_organiser_marks_a_youtube_talk_live_and_then_ended(organiser_client, make_event, make_talk, session):
+    event = make_event()
+    talk = make_talk(event, title="Sänds på YouTube", stream_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                     starts_at=at(10), ends_at=at(10, 45))  # on a coming day: not live by its times
+    session.commit()
+    api, path = f"/api/events/{event.slug}", f"/admin/events/{event.slug}/talks/{talk.slug}"
+    assert organiser_client.get(api).json["talks"][0]["live"] is False
+
+    statuses = []
+    for state in ("live", "ended"):
+        response = post_form(organiser_client, path, talk_data(title=talk.title, slug=talk.slug,
+                                                               stream_url=talk.stream_url, live_state=state))
+        assert response.status_code == 303
+        statuses.append(organiser_client.get(api).json["talks"][0]["live"])
+
+    assert statuses == [True, False]
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "talk.update").order_by(AuditEntry.id))
+    assert [entry.after for entry in entries] == [{"live_state": "live"}, {"live_state": "ended"}]
+
+
+def test_an_unknown_live_status_is_refused(organiser_client, make_event, make_talk, session):
+    event = make_event()
+    talk = make_talk(event)
+    session.commit()
+
+    response = post_form(organiser_client, f"/admin/events/{event.slug}/talks/{talk.slug}",
+                         talk_data(title=talk.title, slug=talk.slug, live_state="on-fire"))
+
+    assert response.status_code == 400
+    session.expire_all()
+    assert session.get(Talk, talk.id).live_state.value == "scheduled"
+
+
+def test_the_live_status_is_the_studios_while_a_speaker_is_live_there(organiser_client, make_event, make_talk,
+                                                                      session):
+    from server.models import LiveState, LiveStream
+
+    event = make_event()
+    talk = make_talk(event)
+    talk.live_state = LiveState.live
+    session.add(LiveStream(talk_id=talk.id, active_talk_id=talk.id, publisher_name="Erik Talare"))
+    session.commit()
+
+    response = post_form(organiser_client, f"/admin/events/{event.slug}/talks/{talk.slug}",
+                         talk_data(title=talk.title, slug=talk.slug, live_state="ended"))
+
+    assert response.status_code == 400
+    assert "The speaker is live from the studio now." in page(response)
+    session.expire_all()
+    assert session.get(Talk, talk.id).live_state is LiveState.live

@@ -15,14 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
-from server.models import AuditEntry, Event, EventStatus, Speaker, Talk, TalkSpeaker
+from server.models import AuditEntry, Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.services.errors import ValidationError
 from server.services.events import _http_url, _optional, _required, _slug, check_talk_times, checked_stream_url
 from server.services.roles import Actor
 
 EVENT_FIELDS = ("slug", "title", "organiser", "starts_on", "ends_on", "venue", "time_zone", "invitation_text", "status")
 TALK_FIELDS = ("slug", "title", "starts_at", "ends_at", "position", "invitation_text", "stream_url", "slides_url",
-               "slides_file")
+               "slides_file", "live_state")
 SPEAKER_FIELDS = ("name", "role", "bio", "links", "photo_path")
 
 # Where slide decks may live: the services the invitation texts link to, or any PDF.
@@ -129,7 +129,7 @@ def checked_slides_url(value: Any) -> str:
 
 def update_talk(session: Session, actor: Actor, talk: Talk, *, title: Any, slug: Any, starts_at: datetime,
                 ends_at: datetime, invitation_text: Any = "", stream_url: Any = "", slides_url: Any = "",
-                speakers: Iterable[Speaker] = (), own_host: str = "localhost") -> Talk:
+                speakers: Iterable[Speaker] = (), own_host: str = "localhost", live_state: Any = None) -> Talk:
     event = talk.event
     title = _required(title, "title", 200)
     slug = _slug(slug, title)
@@ -141,14 +141,35 @@ def update_talk(session: Session, actor: Actor, talk: Talk, *, title: Any, slug:
     slides_url = checked_slides_url(slides_url)
     invitation_text = _optional(invitation_text, "invitation_text", 20000)
     speakers = _event_speakers(event, speakers)
+    live_state = _checked_live_state(session, talk, live_state)
     before = snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]}
     talk.title, talk.slug, talk.starts_at, talk.ends_at = title, slug, starts_at, ends_at
     talk.invitation_text, talk.stream_url, talk.slides_url = invitation_text, stream_url, slides_url
+    talk.live_state = live_state
     _set_speakers(talk, speakers)
     old, new = changed(before, snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in speakers]})
     if new:
         audit(session, actor, event, "talk.update", talk, talk=talk, before=old, after=new)
     return talk
+
+
+def _checked_live_state(session: Session, talk: Talk, value: Any) -> LiveState:
+    """An organiser marks a talk streamed elsewhere live or ended by hand; while a speaker is
+    live from the studio, the stream decides, not the form."""
+    if value is None:
+        return talk.live_state
+    try:
+        wanted = LiveState(value)
+    except ValueError:
+        raise ValidationError(_l("Choose one of the live statuses."), code="invalid_live_state",
+                              field="live_state") from None
+    if wanted is not talk.live_state:
+        from server.services.golive import active_stream
+
+        if active_stream(session, talk.id) is not None:
+            raise ValidationError(_l("The speaker is live from the studio now. The stream sets the status; "
+                                     "end it in the studio."), code="live_from_studio", field="live_state")
+    return wanted
 
 
 def record_talk_created(session: Session, actor: Actor, talk: Talk) -> None:

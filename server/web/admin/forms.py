@@ -50,6 +50,13 @@ class TalkForm(FlaskForm):
     stream_url = StringField(_l("Stream address"), description=_l(
         "YouTube, Vimeo, Twitch or Facebook, or an HLS (.m3u8), MP4 or WebM address. Left empty: "
         "no stream, or the speaker goes live from the studio."))
+    # Checked by the service (programme.update_talk), which also knows whether the studio is live.
+    live_state = SelectField(_l("Live status"), default="scheduled", validate_choice=False, choices=[
+        SelectChoice("scheduled", _l("By the programme's times")),
+        SelectChoice("live", _l("Live now")),
+        SelectChoice("ended", _l("Ended")),
+    ], description=_l("For a stream from YouTube and the like: mark the talk live early or ended when it is over. "
+                      "A broadcast from the studio sets this itself."))
     slides_url = StringField(_l("Slides address"), description=_l(
         "Slideshare, Speaker Deck, Google Slides or a link to a PDF file."))
     slides_file = FileField(_l("Or upload the slides as a PDF"), description=_l("PDF, at most 50 MB."))

@@ -131,6 +131,7 @@ def _talk_form(event, talk=None) -> TalkForm:
         starts, ends = talk.starts_at.astimezone(zone), talk.ends_at.astimezone(zone)
         form.day.data, form.starts.data, form.ends.data = starts.date(), starts.time(), ends.time()
         form.speakers.data = [speaker.id for speaker in talk.speakers]
+        form.live_state.data = talk.live_state.value
     elif talk is None and not form.is_submitted():
         form.day.data = event.starts_on
     return form
@@ -203,7 +204,8 @@ def edit_talk(slug: str, talk_slug: str) -> Response | str | tuple[str, int]:
             programme.update_talk(db.session, g.actor, talk, title=form.title.data, slug=form.slug.data,
                                   starts_at=starts, ends_at=ends, invitation_text=form.invitation_text.data,
                                   stream_url=form.stream_url.data, slides_url=form.slides_url.data,
-                                  speakers=_chosen_speakers(event, form), own_host=_own_host())
+                                  speakers=_chosen_speakers(event, form), own_host=_own_host(),
+                                  live_state=form.live_state.data if "live_state" in request.form else None)
             new_file = _slides_upload(form)
             stored.append(new_file)
             if new_file:
