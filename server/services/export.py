@@ -103,8 +103,10 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
                   "Participants' reports of messages and questions, and whether they were handled."),
     ExportedTable("audit_log", AuditEntry.__table__,
                   lambda e: or_(AuditEntry.event_id == e, AuditEntry.talk_id.in_(_talk_ids(e))),
-                  "Granskningsloggen: varje modereringsåtgärd med vem, vad, när, före och efter.",
-                  "The audit log: every moderation action with who, what, when, before and after."),
+                  "Granskningsloggen: varje ändring i administrationen och varje modereringsåtgärd, "
+                  "med vem, vad, när, före och efter.",
+                  "The audit log: every admin change and every moderation action, with who, what, when, "
+                  "before and after."),
     ExportedTable("role_grants", RoleGrant.__table__,
                   lambda e: or_(RoleGrant.event_id == e, RoleGrant.talk_id.in_(_talk_ids(e))),
                   "Utdelade roller (moderator, talare) för evenemanget: namn, giltighet, återkallelse. "

@@ -98,6 +98,11 @@ def update_event(session: Session, actor: Actor, event: Event, *, title: Any, sl
     return event
 
 
+def record_event_created(session: Session, actor: Actor, event: Event) -> None:
+    session.flush()
+    audit(session, actor, event, "event.create", event, after=snapshot(event, EVENT_FIELDS))
+
+
 def set_event_status(session: Session, actor: Actor, event: Event, status: EventStatus) -> Event:
     if event.status is status:
         return event

@@ -54,7 +54,8 @@ def _template_globals(state) -> None:
     state.app.jinja_env.globals["share_links"] = share_links
 
 
-def _own_host() -> str:
+def own_host() -> str:
+    """Our public host name: media on it is ours (no facade); Twitch's player needs it as parent."""
     return urlsplit(_settings().public_base_url).hostname or "localhost"
 
 
@@ -111,8 +112,8 @@ def talk_page(slug: str, talk_slug: str):
         event=event,
         talk=talk,
         is_live=talk.is_live(utcnow()),
-        embed=event_service.stream_embed(talk, _own_host()),
-        recording_embed=event_service.recording_embed(talk, _own_host()),
+        embed=event_service.stream_embed(talk, own_host()),
+        recording_embed=event_service.recording_embed(talk, own_host()),
         live_view=golive.stage_view(db.session, talk),
         can_go_live=_can_go_live(talk),
         page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),

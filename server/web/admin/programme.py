@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from server.db import db
 from server.i18n import _
@@ -22,17 +23,25 @@ from server.services.errors import ServiceError, ValidationError
 from server.services.events import create_event, create_speaker, create_talk, get_event, get_talk, stream_embed
 from server.services.text import render_markdown
 from server.web.admin import bp
-from wtforms.fields.choices import SelectChoice
-
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
+from server.web.public import own_host
 
 
 def _media_root():
     return current_app.extensions["arena.settings"].recordings_path
 
 
-def _own_host() -> str:
-    return request.host.split(":")[0]
+def _form_page(template: str, form, **context) -> str | tuple[str, int]:
+    """The form again: with its invitation text rendered when the organiser asked for a
+    preview (nothing saved), else as it is (400 after a post that was refused)."""
+    if _previewing():
+        return render_template(template, form=form, preview=render_markdown(form.invitation_text.data or ""),
+                               **context)
+    return render_template(template, form=form, **context), 400 if form.is_submitted() else 200
+
+
+def _previewing() -> bool:
+    return request.method == "POST" and "preview" in request.form
 
 
 def _refused(template: str, form, error: ServiceError, stored: list[str | None], **context) -> tuple[str, int]:
@@ -58,23 +67,18 @@ def _commit(stored: list[str | None]) -> None:
 @bp.route("/events/new", methods=["GET", "POST"])
 def new_event() -> Response | str | tuple[str, int]:
     form = EventForm()
-    if request.method == "POST" and "preview" in request.form:
-        return render_template("admin/event_form.html", form=form, event=None,
-                               preview=render_markdown(form.invitation_text.data or ""))
-    if form.validate_on_submit():
+    if not _previewing() and form.validate_on_submit():
         try:
             event = create_event(db.session, title=form.title.data, slug=form.slug.data, starts_on=form.starts_on.data,
                                  ends_on=form.ends_on.data, organiser=form.organiser.data, venue=form.venue.data,
                                  time_zone=form.time_zone.data, invitation_text=form.invitation_text.data)
-            db.session.flush()
-            programme.audit(db.session, g.actor, event, "event.create", event,
-                            after=programme.snapshot(event, programme.EVENT_FIELDS))
+            programme.record_event_created(db.session, g.actor, event)
         except ServiceError as error:
             return _refused("admin/event_form.html", form, error, [], event=None)
         _commit([])
         flash(_("The event was created as a draft. Add its talks and speakers, then publish it."), "success")
         return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
-    return render_template("admin/event_form.html", form=form, event=None), 400 if form.is_submitted() else 200
+    return _form_page("admin/event_form.html", form, event=None)
 
 
 @bp.route("/events/<slug>", methods=["GET", "POST"])
@@ -82,10 +86,7 @@ def edit_event(slug: str) -> Response | str | tuple[str, int]:
     event = get_event(db.session, slug, include_drafts=True)
     form = EventForm(obj=event)
     context = {"event": event, "confirm": ConfirmForm()}
-    if request.method == "POST" and "preview" in request.form:
-        return render_template("admin/event_form.html", form=form, preview=render_markdown(form.invitation_text.data or ""),
-                               **context)
-    if form.validate_on_submit():
+    if not _previewing() and form.validate_on_submit():
         try:
             programme.update_event(db.session, g.actor, event, title=form.title.data, slug=form.slug.data,
                                    starts_on=form.starts_on.data, ends_on=form.ends_on.data,
@@ -96,7 +97,7 @@ def edit_event(slug: str) -> Response | str | tuple[str, int]:
         _commit([])
         flash(_("Saved."), "success")
         return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
-    return render_template("admin/event_form.html", form=form, **context), 400 if form.is_submitted() else 200
+    return _form_page("admin/event_form.html", form, **context)
 
 
 @bp.post("/events/<slug>/status")
@@ -157,7 +158,7 @@ def _slides_upload(form: TalkForm) -> str | None:
 
 
 def _talk_context(event, talk) -> dict:
-    return {"event": event, "talk": talk, "stream": stream_embed(talk, _own_host()) if talk else None}
+    return {"event": event, "talk": talk, "stream": stream_embed(talk, own_host()) if talk else None}
 
 
 @bp.route("/events/<slug>/talks/new", methods=["GET", "POST"])
@@ -165,10 +166,7 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
     event = get_event(db.session, slug, include_drafts=True)
     form = _talk_form(event)
     context = _talk_context(event, None)
-    if request.method == "POST" and "preview" in request.form:
-        return render_template("admin/talk_form.html", form=form, preview=render_markdown(form.invitation_text.data or ""),
-                               **context)
-    if form.validate_on_submit():
+    if not _previewing() and form.validate_on_submit():
         stored: list[str | None] = []
         try:
             starts, ends = _talk_times(event, form)
@@ -176,7 +174,7 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
                                ends_at=ends, speakers=_chosen_speakers(event, form),
                                invitation_text=form.invitation_text.data,
                                stream_url=form.stream_url.data,
-                               slides_url=programme.checked_slides_url(form.slides_url.data), own_host=_own_host())
+                               slides_url=programme.checked_slides_url(form.slides_url.data), own_host=own_host())
             stored.append(_slides_upload(form))
             talk.slides_file = stored[-1]
             programme.record_talk_created(db.session, g.actor, talk)
@@ -185,7 +183,7 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
         _commit(stored)
         flash(_("The talk was added to the programme."), "success")
         return redirect(url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug), code=303)
-    return render_template("admin/talk_form.html", form=form, **context), 400 if form.is_submitted() else 200
+    return _form_page("admin/talk_form.html", form, **context)
 
 
 @bp.route("/events/<slug>/talks/<talk_slug>", methods=["GET", "POST"])
@@ -194,17 +192,14 @@ def edit_talk(slug: str, talk_slug: str) -> Response | str | tuple[str, int]:
     event = talk.event
     form = _talk_form(event, talk)
     context = _talk_context(event, talk)
-    if request.method == "POST" and "preview" in request.form:
-        return render_template("admin/talk_form.html", form=form, preview=render_markdown(form.invitation_text.data or ""),
-                               **context)
-    if form.validate_on_submit():
+    if not _previewing() and form.validate_on_submit():
         stored: list[str | None] = []
         try:
             starts, ends = _talk_times(event, form)
             programme.update_talk(db.session, g.actor, talk, title=form.title.data, slug=form.slug.data,
                                   starts_at=starts, ends_at=ends, invitation_text=form.invitation_text.data,
                                   stream_url=form.stream_url.data, slides_url=form.slides_url.data,
-                                  speakers=_chosen_speakers(event, form), own_host=_own_host(),
+                                  speakers=_chosen_speakers(event, form), own_host=own_host(),
                                   live_state=form.live_state.data if "live_state" in request.form else None)
             new_file = _slides_upload(form)
             stored.append(new_file)
@@ -217,7 +212,7 @@ def edit_talk(slug: str, talk_slug: str) -> Response | str | tuple[str, int]:
         _commit(stored)
         flash(_("Saved."), "success")
         return redirect(url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug), code=303)
-    return render_template("admin/talk_form.html", form=form, **context), 400 if form.is_submitted() else 200
+    return _form_page("admin/talk_form.html", form, **context)
 
 
 @bp.post("/events/<slug>/talks/<talk_slug>/move")
@@ -273,7 +268,7 @@ def new_speaker(slug: str) -> Response | str | tuple[str, int]:
         _commit(stored)
         flash(_("The speaker was added."), "success")
         return redirect(url_for("admin.edit_event", slug=event.slug, _anchor="speakers"), code=303)
-    return render_template("admin/speaker_form.html", form=form, **context), 400 if form.is_submitted() else 200
+    return _form_page("admin/speaker_form.html", form, **context)
 
 
 @bp.route("/events/<slug>/speakers/<int:speaker_id>", methods=["GET", "POST"])
@@ -300,7 +295,7 @@ def edit_speaker(slug: str, speaker_id: int) -> Response | str | tuple[str, int]
         _commit(stored)
         flash(_("Saved."), "success")
         return redirect(url_for("admin.edit_speaker", slug=event.slug, speaker_id=speaker.id), code=303)
-    return render_template("admin/speaker_form.html", form=form, **context), 400 if form.is_submitted() else 200
+    return _form_page("admin/speaker_form.html", form, **context)
 
 
 # -- deleting mistakes ----------------------------------------------------------------------
