@@ -59,14 +59,12 @@ def init_app(app: Flask) -> None:
     def _forget_withdrawn_roles() -> None:
         # A withdrawn or expired link, or a closed account, stops showing as signed in (and
         # stops counting) on the holder's next page, not only in the live room.
+        g.pop("request_actor", None)  # `g` can outlive a request (tests, CLI): ask again
         if session.get("grant_id") is None and session.get("organiser_id") is None:
             return
-        from server.db import utcnow
-        from server.services.roles import actor_for
+        from server.web.public import request_actor
 
-        actor = actor_for(db.session, session.get("participant_id") or "", session.get("grant_id"), utcnow(),
-                          organiser_id=session.get("organiser_id"))
-        if actor.role is None:
+        if request_actor().role is None:
             for key in ("grant_id", "organiser_id", "display_name"):
                 session.pop(key, None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_from_directory, session, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_from_directory, session, url_for
 
 from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
@@ -69,16 +69,25 @@ def ensure_participant_id() -> str:
     return participant_id
 
 
+def request_actor():
+    """Who is asking, read from the database once per request (the role check before every
+    request, the admin's guard and the draft preview all share it)."""
+    from server.services.roles import actor_for
+
+    actor = g.get("request_actor")
+    if actor is None:
+        actor = g.request_actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
+                                            organiser_id=session.get("organiser_id"))
+    return actor
+
+
 def _sees_drafts() -> bool:
     """Organisers preview an event before publishing it; everyone else gets a 404."""
     if not (session.get("organiser_id") or session.get("grant_id")):
         return False
     from server.models import Role
-    from server.services.roles import actor_for
 
-    actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
-                      organiser_id=session.get("organiser_id"))
-    return actor.role is Role.organiser
+    return request_actor().role is Role.organiser
 
 
 @bp.get("/")

@@ -9,25 +9,18 @@ audit entry; the view commits once (Indico's single commit point) or rolls back.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from server.db import db, utcnow
 from server.models import Role
-from server.services.roles import Actor, actor_for
-from server.web.public import ensure_participant_id
+from server.web.public import request_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def current_actor() -> Actor:
-    return actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
-                     organiser_id=session.get("organiser_id"))
-
-
 @bp.before_request
 def _organisers_only() -> Response | None:
-    actor = current_actor()
+    actor = request_actor()
     if actor.role is Role.organiser:
         g.actor = actor
         return None
