@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -121,8 +122,6 @@ def checked_slides_url(value: Any) -> str:
     url = _http_url(value, "slides_url")
     if not url:
         return ""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if host in SLIDE_HOSTS or parts.path.lower().endswith(".pdf"):
@@ -252,8 +251,6 @@ def parse_links(text: Any) -> list[dict[str, str]]:
             raise ValidationError(
                 _l("Line %(line)d: give a web address that starts with https:// or http://.", line=line_number),
                 code="invalid_url", field="links")
-        from urllib.parse import urlsplit
-
         label = label.strip() or (urlsplit(url).hostname or url)
         if len(label) > 80:
             raise ValidationError(_l("Line %(line)d: a link's label can be at most 80 characters.", line=line_number),

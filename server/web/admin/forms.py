@@ -106,6 +106,6 @@ def show_error(form: FlaskForm, error: ServiceError) -> None:
     """Put a service's refusal beside the field it concerns, or above the form."""
     field = getattr(form, error.field, None) if error.field else None
     if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, str(error.message)] if isinstance(field.errors, list) else [str(error.message)]
+        field.errors = [*field.errors, str(error.message)]
     else:
         form.form_errors.append(str(error.message))
