@@ -19,9 +19,16 @@ BAN = "ban"
 LIFT_BAN = "lift_ban"
 SET_RULES = "set_rules"
 SET_QUESTION_STATE = "set_question_state"
+# {talk_id, after, before?, limit?} -> {talk_id, events: [{event, data}], head, more}: the room's log
+# (docs/realtime.md, "The room's log"): fills a gap, and pages backwards for "Show earlier messages".
+HISTORY = "history"
 
 CLIENT_EVENTS = (JOIN, SET_NAME, SEND_MESSAGE, ASK_QUESTION, VOTE, REPORT, HIDE, RESTORE, BAN, LIFT_BAN,
-                 SET_RULES, SET_QUESTION_STATE)
+                 SET_RULES, SET_QUESTION_STATE, HISTORY)
+
+# Names Socket.IO itself uses: a client that sends one as an event is refused on every namespace
+# (a client "connect" re-ran the connect handler; a client "disconnect" forgot a live connection).
+RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "__disconnect_final", "message_ack"})
 
 # Server -> client.
 MESSAGE = "message"                  # a new chat message
@@ -34,6 +41,10 @@ RULES = "rules"                      # the room's rules changed
 PRESENCE = "presence"                # {"talk_id", "viewers"}, at most once a second
 BANNED = "banned"                    # sent to a participant just before their connections close
 REPORTED = "reported"                # to moderators: someone reported a message or question
+SKIP = "skip"                        # {talk_id, seq}: a log entry this participant may not see
+
+# Entries of the room's log: each payload carries "talk_id" and "seq".
+LOGGED_EVENTS = (MESSAGE, MESSAGE_HIDDEN, MESSAGE_RESTORED, QUESTION, QUESTION_HIDDEN, RULES)
 
 LIVE_STATE = "live_state"            # {"talk_id", "state", "stream_id", "playlist_url"}: the studio's stream changed
 
@@ -58,6 +69,9 @@ E_SLOW_MODE = "slow_mode"
 E_FLOODING = "flooding"
 E_FORBIDDEN = "forbidden"
 E_INTERNAL = "internal"
+E_PAUSED = "paused"            # the message queue (Redis) is unreachable: nothing stored, retry the same client id
+E_UNAVAILABLE = "unavailable"  # the database could not be reached: nothing stored, retry
+E_HISTORY_RANGE = "invalid_range"
 # ... of the studio.
 E_ALREADY_LIVE = "already_live"
 E_NOT_PUBLISHING = "not_publishing"
