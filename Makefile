@@ -62,9 +62,11 @@ system-test-packages:
 		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx; \
 	fi
 
-# The benchmarks' own clients (websockets, uvloop) are not needed by Arena or its tests.
+# The benchmarks' own clients (websockets, uvloop) are not needed by Arena or its tests, nor is
+# the Node reference server's socket.io (bench/node_server.js), which comes from npm, locked.
 bench: install-test
 	$(PIP) install -r bench/requirements.txt
+	cd bench && npm ci --no-audit --no-fund
 	$(PY) bench/event_page.py
 
 clean:
