@@ -12,6 +12,7 @@ from server.db import db, utcnow
 from server.i18n import _l
 from server.services.accounts import authenticate
 from server.services.errors import ServiceError
+from server.web.context import client_address, safe_redirect_target
 from server.web.public import ensure_participant_id
 
 bp = Blueprint("auth", __name__)
@@ -24,12 +25,6 @@ class SignInForm(FlaskForm):
                                                          Length(max=1024)])
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("public.home")
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Response | str | tuple[str, int]:
     form = SignInForm()
@@ -37,7 +32,7 @@ def sign_in() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         try:
             organiser = authenticate(db.session, form.email.data, form.password.data, now=utcnow(),
-                                     remote_addr=request.remote_addr or "")
+                                     remote_addr=client_address())
         except ServiceError as exc:
             db.session.commit()  # the failed attempt counts towards the limit
             error = str(exc.message)
@@ -49,7 +44,7 @@ def sign_in() -> Response | str | tuple[str, int]:
         session["organiser_id"] = organiser.id
         session["display_name"] = organiser.name
         session.permanent = True
-        return redirect(_safe_next(request.args.get("next")), code=303)
+        return redirect(safe_redirect_target(request.args.get("next"), url_for("public.home")), code=303)
     status = 400 if form.is_submitted() else 200
     return render_template("sign_in.html", form=form, error=error), status
 

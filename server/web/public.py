@@ -13,6 +13,7 @@ from server.models import Event, Talk
 from server.services import events as event_service
 from server.services import golive
 from server.services.text import plain_summary, render_markdown
+from server.web.context import safe_redirect_target
 
 bp = Blueprint("public", __name__)
 
@@ -164,11 +165,8 @@ def choose_language(code: str) -> Response:
     """Switch language and come back to the same page; remembered for a year."""
     if code not in _settings().languages.available:
         abort(404)
-    target = request.args.get("next", "/")
     # Only a path on this site: never an open redirect.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("public.home")
-    response = redirect(target, code=303)
+    response = redirect(safe_redirect_target(request.args.get("next"), url_for("public.home")), code=303)
     response.set_cookie(
         LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
         secure=_settings().public_base_url.startswith("https://"),
