@@ -9,12 +9,12 @@ pytest process is never monkey-patched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -30,6 +30,7 @@ from server import create_app
 from server.config import PROJECT_ROOT, Settings, load_settings
 from server.db import db, make_engine
 from server.migrations import upgrade
+from tests.waiting import wait_until
 
 POSTGRES_URL = os.environ.get("ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -58,21 +59,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "arena_test") -> Iterator[str]:
+    """A fresh, empty schema in the `test` database for as long as the block runs.
+
+    Yields a database URL whose search_path is that schema (for the app, a server's
+    environment or make_engine); the schema and everything in it is dropped at the end.
+    The one PostgreSQL set-up of the suite: fixtures and tests that need a database of
+    their own on PostgreSQL use this.
+    """
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str]:
     """A fresh schema in the `test` database, migrated once and dropped at the end."""
-    schema = f"arena_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture
@@ -251,18 +266,21 @@ def start_live_server(tmp_dir: Path, *, async_mode: str = "eventlet", demo_day: 
     process = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=PROJECT_ROOT, env=env,
                                stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     server = LiveServer(url=url, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited: {server.log()}")
         try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"the server did not answer within 30 s: {server.log()}")
+            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or slow on a busy machine
+            return False
+
+    try:
+        wait_until(healthy, timeout=90, interval=0.1, message=lambda: f"the server never answered: {server.log()}")
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture(scope="session")

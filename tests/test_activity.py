@@ -5,14 +5,13 @@ admin pages that only organisers may open."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 import socketio
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.db import make_engine, utcnow
@@ -21,7 +20,8 @@ from server.services import activity, chat, moderation, presence, qa
 from server.services.accounts import create_organiser
 from server.services.errors import ValidationError
 from server.services.roles import Actor, grant_role, sign_in_token
-from tests.conftest import POSTGRES_URL, at, start_live_server
+from tests.conftest import at, postgres_schema, start_live_server
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.both_databases
 
@@ -360,21 +360,17 @@ def test_live_room_records_who_joined_and_how_many_watched(tmp_path):
         acks = [client.call("join", {"talk_id": talk_id}, namespace="/live", timeout=10) for client in clients]
         again = anna.call("join", {"talk_id": talk_id}, namespace="/live", timeout=10)  # a rejoin
 
-        # The ticker writes once a second: wait (up to 15 s) for the sample of three viewers.
-        deadline = time.monotonic() + 15
-        with Session(engine) as session:
-            while True:
-                sample = session.scalar(select(func.max(ViewerSample.viewers)).where(ViewerSample.talk_id == talk_id))
-                if sample == 3 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-                session.expire_all()
-            participations = session.scalars(select(Participation).where(Participation.talk_id == talk_id)).all()
-
         assert [ack["ok"] for ack in acks + [again]] == [True] * 4
-        assert sample == 3  # everyone watching counts, with or without a cookie
-        assert len(participations) == 2  # a participant once, however often they join; no cookie, no id
-        assert all(row.event_id == participations[0].event_id for row in participations)
+
+        def recorded() -> None:  # the ticker writes about once a second
+            with Session(engine) as session:
+                sample = session.scalar(select(func.max(ViewerSample.viewers)).where(ViewerSample.talk_id == talk_id))
+                participations = session.scalars(select(Participation).where(Participation.talk_id == talk_id)).all()
+            assert sample == 3  # everyone watching counts, with or without a cookie
+            assert len(participations) == 2  # a participant once, however often they join; no cookie, no id
+            assert all(row.event_id == participations[0].event_id for row in participations)
+
+        eventually(recorded)
     finally:
         for client in clients:
             client.disconnect()
@@ -383,44 +379,35 @@ def test_live_room_records_who_joined_and_how_many_watched(tmp_path):
 
 
 def test_two_processes_on_postgresql_record_the_sum_of_their_viewers(tmp_path):
-    schema = f"arena_activity_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    shared = {"ARENA_DATABASE__URL": f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
-              "ARENA_SERVER__SECRET_KEY": f"activity-{uuid.uuid4().hex}"}
-    servers, clients = [], []
-    try:
-        for n in range(2):
-            (tmp_path / str(n)).mkdir()
-            servers.append(start_live_server(tmp_path / str(n), extra_env=shared, prepare=n == 0))
-        engine = make_engine(shared["ARENA_DATABASE__URL"])
-        page = "/events/sociala-medier-i-offentlig-sektor/skapa-arenor"
-        for server in (servers[0], servers[0], servers[1]):  # two viewers on one process, one on the other
-            client, talk_id = _participant(server, server.url + page)
-            clients.append(client)
-            assert client.call("join", {"talk_id": talk_id}, namespace="/live", timeout=10)["ok"] is True
+    with postgres_schema("arena_activity") as database_url:
+        shared = {"ARENA_DATABASE__URL": database_url, "ARENA_SERVER__SECRET_KEY": f"activity-{uuid.uuid4().hex}"}
+        servers, clients = [], []
+        try:
+            for n in range(2):
+                (tmp_path / str(n)).mkdir()
+                servers.append(start_live_server(tmp_path / str(n), extra_env=shared, prepare=n == 0))
+            engine = make_engine(database_url)
+            page = "/events/sociala-medier-i-offentlig-sektor/skapa-arenor"
+            for server in (servers[0], servers[0], servers[1]):  # two viewers on one process, one on the other
+                client, talk_id = _participant(server, server.url + page)
+                clients.append(client)
+                assert client.call("join", {"talk_id": talk_id}, namespace="/live", timeout=10)["ok"] is True
 
-        deadline = time.monotonic() + 15
-        with Session(engine) as session:
-            while True:
-                sample = session.scalar(select(func.max(ViewerSample.viewers)).where(ViewerSample.talk_id == talk_id))
-                if sample == 3 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-                session.expire_all()
-            participants = session.scalar(select(func.count()).select_from(Participation)
-                                          .where(Participation.talk_id == talk_id))
-        engine.dispose()
+            def recorded() -> None:  # each process's ticker writes about once a second
+                with Session(engine) as session:
+                    sample = session.scalar(select(func.max(ViewerSample.viewers))
+                                            .where(ViewerSample.talk_id == talk_id))
+                    participants = session.scalar(select(func.count()).select_from(Participation)
+                                                  .where(Participation.talk_id == talk_id))
+                assert sample == 3
+                assert participants == 3
 
-        assert sample == 3
-        assert participants == 3
-        assert not [line for server in servers for line in server.log().splitlines() if "failed" in line]
-    finally:
-        for client in clients:
-            client.disconnect()
-        for server in servers:
-            server.stop()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+            eventually(recorded)
+            engine.dispose()
+
+            assert not [line for server in servers for line in server.log().splitlines() if "failed" in line]
+        finally:
+            for client in clients:
+                client.disconnect()
+            for server in servers:
+                server.stop()

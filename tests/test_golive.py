@@ -8,7 +8,6 @@ tests/test_golive_server.py does the same against a real eventlet server process
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from server.services.errors import ValidationError
 from server.services.roles import Actor, grant_role, sign_in_token
 from server.sockets import protocol as p
 from tests.golive_media import pieces, probe, recorder_output
+from tests.waiting import wait_until
 
 H264 = "video/x-matroska;codecs=avc1,opus"
 VP8 = "video/webm;codecs=vp8,opus"
@@ -78,17 +78,6 @@ class Studio:
     def states(self) -> list[dict[str, Any]]:
         return [item["args"][0] for item in self.socket.get_received(p.STUDIO_NAMESPACE)
                 if item["name"] == p.STREAM_STATE]
-
-
-def wait_for(predicate, seconds: float = 60) -> Any:
-    """Until the background work (ffmpeg, the archive) has happened; not a speed assertion."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def archived(stream_id: int) -> LiveStream | None:
@@ -188,7 +177,7 @@ def test_second_publisher_is_refused_with_a_message(app, session, talk, speaker_
     assert ack["message"]
     first.send(h264_input)
     first.end()
-    wait_for(lambda: ended_state(first, []) or None)
+    wait_until(lambda: ended_state(first, []), timeout=60)
 
 
 def test_a_second_stream_starts_once_the_first_has_ended(app, talk, speaker_grant, h264_input):
@@ -197,7 +186,7 @@ def test_a_second_stream_starts_once_the_first_has_ended(app, talk, speaker_gran
     studio.send(h264_input)
     studio.end()
     collected: list = []
-    wait_for(lambda: ended_state(studio, collected))
+    wait_until(lambda: ended_state(studio, collected), timeout=60)
 
     again = studio.start()
 
@@ -216,9 +205,10 @@ def test_going_live_writes_hls_and_end_keeps_the_recording(app, session, talk, s
     started = studio.start()
     acks = studio.send(h264_input)
     collected: list = []
-    wait_for(lambda: collected.extend(studio.states()) or any(s["state"] == "live" for s in collected))
+    wait_until(lambda: collected.extend(studio.states()) or any(s["state"] == "live" for s in collected),
+               timeout=60, message=lambda: f"the stream never went live: {collected}")
     ended = studio.end()
-    final = wait_for(lambda: ended_state(studio, collected))
+    final = wait_until(lambda: ended_state(studio, collected), timeout=60)
 
     assert started["ok"] and all(ack["ok"] for ack in acks) and ended["ok"]
     assert [s["state"] for s in collected] == ["live", "ended"]
@@ -241,7 +231,7 @@ def test_finished_recording_is_offered_to_the_admin(app, session, talk, speaker_
     studio.start()
     studio.send(h264_input)
     studio.end()
-    wait_for(lambda: ended_state(studio, []))
+    wait_until(lambda: ended_state(studio, []), timeout=60)
 
     found = golive.finished_live_recordings(db.session, db.session.get(Talk, talk.id))
 
@@ -256,7 +246,7 @@ def test_vp8_from_firefox_is_transcoded_to_h264_for_hls(app, talk, speaker_grant
     studio.start(VP8)
     studio.send(vp8_input)
     studio.end()
-    final = wait_for(lambda: ended_state(studio, []))
+    final = wait_until(lambda: ended_state(studio, []), timeout=60)
 
     stream = db.session.get(LiveStream, final["stream_id"])
     segments = sorted((recordings / stream.directory).glob("*.ts"))
@@ -275,7 +265,7 @@ def test_late_joiner_of_the_live_room_learns_the_stream(app, talk, speaker_grant
     assert joined["stream"]["state"] == "live"
     assert joined["stream"]["playlist_url"].endswith("/index.m3u8")
     studio.end()
-    wait_for(lambda: ended_state(studio, []))
+    wait_until(lambda: ended_state(studio, []), timeout=60)
 
 
 # -- what the server refuses --------------------------------------------------------------
@@ -517,7 +507,7 @@ def test_signing_out_ends_the_stream_and_keeps_the_recording(app, talk, speaker_
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
     studio.http.post("/sign-out", data={"csrf_token": token})
-    stream = wait_for(lambda: archived(studio.stream_id))
+    stream = wait_until(lambda: archived(studio.stream_id), timeout=60)
 
     assert not studio.socket.is_connected(p.STUDIO_NAMESPACE)
     assert stream.end_reason == "role_withdrawn" and stream.state is StreamState.ended

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +23,7 @@ import socketio
 from server.config import PROJECT_ROOT
 from server.sockets import protocol as p
 from tests.conftest import free_port, start_live_server
+from tests.waiting import wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLUG = "sociala-medier-i-offentlig-sektor"
@@ -60,6 +60,14 @@ http {{
     return main
 
 
+def answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def behind_nginx(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     assert Path(NGINX).exists(), f"no nginx at {NGINX}: run `make test` (it installs Debian's nginx)"
@@ -73,13 +81,7 @@ def behind_nginx(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     assert checked.returncode == 0, checked.stderr
     nginx = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(config), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{front}/healthz", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    wait_until(lambda: answers(f"{front}/healthz"), message="nginx never answered")
     yield front, tmp / "recordings"
     nginx.terminate()
     nginx.wait(timeout=10)

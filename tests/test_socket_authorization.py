@@ -8,7 +8,6 @@ only organisers open the admin's socket."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from server.app import socketio
 from server.sockets import protocol as p
 from tests.conftest import EVERY_KIND_OF_PERSON, at
+from tests.waiting import wait_until
 
 ROLES = EVERY_KIND_OF_PERSON
 MAY_GO_LIVE_HERE = {"speaker_here", "organiser"}
@@ -44,11 +44,11 @@ def wait_until_free(talk_id: int) -> None:
     from server.models import Talk
     from server.services import golive
 
-    deadline = time.monotonic() + 60
-    while golive.active_stream(db.session, talk_id) is not None:
-        assert time.monotonic() < deadline, "the ended stream never let the talk go"
+    def free() -> bool:
         db.session.rollback()
-        time.sleep(0.1)
+        return golive.active_stream(db.session, talk_id) is None
+
+    wait_until(free, timeout=60, message="the ended stream never let the talk go")
     assert db.session.get(Talk, talk_id) is not None
 
 
