@@ -90,8 +90,9 @@ DEMO_EVENT = "sociala-medier-i-offentlig-sektor"
 DEMO_TALK = "skapa-arenor"
 FLOOD_MESSAGES, FLOOD_WINDOW_SECONDS = 5, 10  # Arena's defaults, set explicitly: limits on
 
-# Targets from the issue, at 2,000 clients.
-TARGET_DELIVERIES_RATIO = 0.8   # Arena's deliveries/s >= 0.8 x the bare server's
+# Targets from issue 10, item 3, at 2,000 and 5,000 clients, in the same run.
+TARGET_JOIN_RATIO = 1.3         # Arena admits a join storm in <= 1.3 x the bare server's time
+TARGET_DELIVERIES_RATIO = 0.95  # Arena's deliveries/s >= 0.95 x the bare server's
 TARGET_P99_RATIO = 1.25         # Arena's p99 <= 1.25 x the bare server's
 
 MESSAGE_PREFIX = f'42{NAMESPACE},["message",'
@@ -124,6 +125,30 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and of all its living descendants (a server that runs
+    several processes, or a worker, counts whole). Read before and after a window."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    family, frontier = {pid}, [pid]
+    while frontier:  # bounded: each pid enters once
+        children = [child for child, parent in parents.items() if parent in frontier and child not in family]
+        family.update(children)
+        frontier = children
+    total = 0.0
+    for member in family:
+        try:
+            total += cpu_seconds(member)
+        except (OSError, ValueError, IndexError):
+            pass  # it ended between the listing and the read
+    return total
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -165,9 +190,10 @@ def rss_mb(pid: int) -> float:
 # -- servers ------------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, kind: str, workdir: Path) -> None:
+    def __init__(self, kind: str, workdir: Path, arena_root: Path = PROJECT_ROOT) -> None:
         self.kind = kind
         self.workdir = workdir
+        self.arena_root = arena_root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -178,6 +204,10 @@ class Server:
     def start(self) -> None:
         if self.kind == "arena":
             self._start_arena()
+        elif self.kind == "node":
+            self.process = subprocess.Popen(
+                ["node", str(PROJECT_ROOT / "bench" / "node_server.js"), "--port", str(self.port)],
+                cwd=PROJECT_ROOT / "bench", stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
         else:
             self.process = subprocess.Popen(
                 [sys.executable, str(PROJECT_ROOT / "bench" / "bare_server.py"), "--port", str(self.port)],
@@ -201,7 +231,7 @@ class Server:
             "PYTHONUNBUFFERED": "1",
         })
         for args in (("migrate",), ("load-demo", "--date", date.today().isoformat())):
-            result = subprocess.run([sys.executable, "-m", "server", *args], cwd=PROJECT_ROOT, env=env,
+            result = subprocess.run([sys.executable, "-m", "server", *args], cwd=self.arena_root, env=env,
                                     capture_output=True, text=True, timeout=120)
             if result.returncode != 0:
                 raise RuntimeError(f"python -m server {' '.join(args)} failed: {result.stderr}")
@@ -211,7 +241,7 @@ class Server:
             raise RuntimeError(f"the demo has no talk {DEMO_TALK!r}")
         self.talk_id = int(row[0])
         self.talk_page = f"{self.url}/events/{DEMO_EVENT}/{DEMO_TALK}"
-        self.process = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=PROJECT_ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "server", "serve"], cwd=self.arena_root, env=env,
                                         stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
 
     def _wait_healthy(self) -> None:
@@ -241,6 +271,26 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=15)
+
+
+def export_arena(ref: str, workdir: Path) -> Path:
+    """Arena's tracked files at `ref` (git archive, read-only for the repository) in workdir,
+    with the work tree's built files that git does not track (static/vendor, compiled
+    translations) copied beside them. Another engineer's edits under server/ then cannot
+    change a run half-way."""
+    root = workdir / "arena-src"
+    root.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=PROJECT_ROOT, capture_output=True,
+                             timeout=120, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True, timeout=120)
+    vendor = PROJECT_ROOT / "static" / "vendor"
+    if vendor.is_dir():
+        shutil.copytree(vendor, root / "static" / "vendor", dirs_exist_ok=True)
+    for compiled in (PROJECT_ROOT / "translations").rglob("*.mo"):
+        target = root / compiled.relative_to(PROJECT_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(compiled, target)
+    return root
 
 
 # -- the client processes -------------------------------------------------------------------
@@ -399,8 +449,29 @@ async def _client_main(pipe: Any, config: dict[str, Any]) -> None:
     clients: list[Client] = []
     errors: dict[str, int] = {}
     failed = 0
-    semaphore = asyncio.Semaphore(config["connect_concurrency"])
-    connect_deadline = time.monotonic() + config["connect_timeout"]
+
+    # Before the storm, untimed: the participant cookies, as each browser got one from the
+    # talk page it opened. Writers always have one; readers too with --reader-cookies (then
+    # each reader is a participant of its own, as in a real room, and Arena records it).
+    cookies: list[str] = [""] * count
+    wants_cookie = config["talk_page"] and (role == "sender" or config["reader_cookies"])
+    if wants_cookie:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            cookies = list(pool.map(participant_cookie, [config["talk_page"]] * count, timeout=600))
+    pipe.send(("prepared", {"cookies": sum(1 for c in cookies if c)}))
+    command = await loop.run_in_executor(None, pipe.recv)
+    if command[0] != "storm":
+        return
+    storm_ns = command[1]
+
+    # The join storm: at storm_ns every client of every process connects and joins at once
+    # (--connect-concurrency 0, the default) or at most that many at a time per process.
+    concurrency = config["connect_concurrency"] or count
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+    connect_deadline = time.monotonic() + max(0.0, (storm_ns - time.time_ns()) / 1e9) + config["connect_timeout"]
+    join_ms = array("d")
 
     async def connect_one(index: int) -> None:
         nonlocal failed
@@ -410,19 +481,20 @@ async def _client_main(pipe: Any, config: dict[str, Any]) -> None:
                 failed += 1
                 errors["connect deadline passed"] = errors.get("connect deadline passed", 0) + 1
                 return
-            headers = {}
-            if role == "sender" and config["talk_page"]:
-                headers["Cookie"] = await loop.run_in_executor(None, participant_cookie, config["talk_page"])
+            headers = {"Cookie": cookies[index]} if cookies[index] else {}
             client = Client(url, stats, headers, compression)
             try:
-                await client.open(min(30.0, remaining))
+                await client.open(remaining)
                 if role == "sender":
-                    ack = await client.call("set_name", {"name": f"Bänk {config['first_index'] + index}"}, 30)
+                    ack = await client.call("set_name", {"name": f"Bänk {config['first_index'] + index}"},
+                                            max(1.0, connect_deadline - time.monotonic()))
                     if not ack.get("ok"):
                         raise RuntimeError(f"set_name refused: {ack}")
-                ack = await client.call("join", {"talk_id": config["talk_id"]}, 30)
+                ack = await client.call("join", {"talk_id": config["talk_id"]},
+                                        max(1.0, connect_deadline - time.monotonic()))
                 if not ack.get("ok"):
                     raise RuntimeError(f"join refused: {ack}")
+                join_ms.append((time.time_ns() - storm_ns) / 1e6)
                 clients.append(client)
             except Exception as error:
                 failed += 1
@@ -430,6 +502,7 @@ async def _client_main(pipe: Any, config: dict[str, Any]) -> None:
                 errors[key] = errors.get(key, 0) + 1
                 await client.close()
 
+    await asyncio.sleep(max(0.0, (storm_ns - time.time_ns()) / 1e9))
     started = time.monotonic()
     await asyncio.gather(*(connect_one(i) for i in range(count)))
     # The instrument must not pause on its own: the connections' objects go to the permanent
@@ -440,7 +513,8 @@ async def _client_main(pipe: Any, config: dict[str, Any]) -> None:
     gc.freeze()
     gc.disable()
     pipe.send(("ready", {"connected": len(clients), "failed": failed, "errors": errors,
-                         "ramp_seconds": round(time.monotonic() - started, 2)}))
+                         "ramp_seconds": round(time.monotonic() - started, 2),
+                         "join_ms": join_ms.tobytes()}))
 
     command = await loop.run_in_executor(None, pipe.recv)
     if command[0] != "go":
@@ -542,9 +616,35 @@ def percentile(sorted_values: array | list, fraction: float) -> float:
     return sorted_values[index]
 
 
+def start_py_spy(args: argparse.Namespace, pid: int, name: str, duration: float | None) -> subprocess.Popen | None:
+    """py-spy's collapsed stacks ("raw"), idle frames included: where the wall time goes.
+    Without a duration it records until SIGINT (stop_py_spy)."""
+    if not args.py_spy:
+        return None
+    out = Path(args.py_spy) / f"{name}.txt"
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "-p", str(pid), "-r", "100", "--idle", "--subprocesses", "--format", "raw",
+               "-o", str(out)]
+    if duration is not None:
+        command += ["-d", str(int(duration))]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def stop_py_spy(spy: subprocess.Popen | None, interrupt: bool) -> None:
+    if spy is None:
+        return
+    if interrupt and spy.poll() is None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+    try:
+        spy.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        spy.terminate()
+        spy.wait(timeout=10)
+
+
 def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, run_number: int) -> dict[str, Any]:
     background = wait_until_quiet(args.quiet_cores, args.quiet_wait)
-    server = Server(kind, workdir)
+    server = Server(kind, workdir, args.arena_root)
     log(f"{kind}, {clients} clients: starting the server")
     server.start()
     context = mp.get_context("spawn")
@@ -554,6 +654,7 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
     base = {
         "ws_url": f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
         "talk_id": server.talk_id, "compression": args.compression, "loop": args.loop,
+        "reader_cookies": args.reader_cookies,
         "connect_concurrency": args.connect_concurrency, "connect_timeout": args.connect_timeout,
         "rate": args.rate, "run": f"{kind}{clients}r{run_number}-{os.getpid()}",
         "hard_deadline": args.connect_timeout + args.warmup + args.duration + args.drain + 120,
@@ -570,21 +671,55 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
             processes.append(process)
             pipes.append(parent)
 
-        ready = []
-        deadline = time.monotonic() + args.connect_timeout + 60
+        # Every process first gets its cookies (untimed), then all storm at the same instant.
+        deadline = time.monotonic() + 600
+        cookies = 0
         for pipe in pipes:
             if not pipe.poll(max(0.1, deadline - time.monotonic())):
-                raise RuntimeError("a client process did not report in time")
+                raise RuntimeError("a client process did not prepare in time")
             message = pipe.recv()
-            if message[0] != "ready":
+            if message[0] != "prepared":
                 raise RuntimeError(f"a client process failed: {message[1]}")
-            ready.append(message[1])
+            cookies += message[1]["cookies"]
+        time.sleep(1.0)  # let the cookie requests' connections close
+        storm_ns = time.time_ns() + 500_000_000
+        for pipe in pipes:
+            pipe.send(("storm", storm_ns))
+        time.sleep(max(0.0, (storm_ns - time.time_ns()) / 1e9))
+        storm_cpu_start = tree_cpu_seconds(server.process.pid)
+        storm_machine_start = machine_ticks()
+        storm_started = time.monotonic()
+        spy = start_py_spy(args, server.process.pid, f"{kind}-{clients}-join", None)
+
+        ready = []
+        deadline = time.monotonic() + args.connect_timeout + 60
+        try:
+            for pipe in pipes:
+                if not pipe.poll(max(0.1, deadline - time.monotonic())):
+                    raise RuntimeError("a client process did not report in time")
+                message = pipe.recv()
+                if message[0] != "ready":
+                    raise RuntimeError(f"a client process failed: {message[1]}")
+                ready.append(message[1])
+        finally:
+            stop_py_spy(spy, interrupt=True)
+        join_ms = array("d")
+        for r in ready:
+            join_ms.frombytes(r.pop("join_ms"))
+        join_ms = array("d", sorted(join_ms))
+        join_seconds = join_ms[-1] / 1000 if join_ms else float("nan")
+        # The server's CPU from the storm until the last client process reported (a little
+        # idle time after the last ack is included).
+        storm_cpu = tree_cpu_seconds(server.process.pid) - storm_cpu_start
+        storm_wall = time.monotonic() - storm_started
+        storm_busy = busy_cores(storm_machine_start, machine_ticks())
         connected = sum(r["connected"] for r in ready)
         errors: dict[str, int] = {}
         for r in ready:
             for key, value in r["errors"].items():
                 errors[key] = errors.get(key, 0) + value
-        log(f"{kind}, {clients} clients: {connected} joined in {max(r['ramp_seconds'] for r in ready):.1f} s"
+        log(f"{kind}, {clients} clients: {connected} joined in {join_seconds:.1f} s (storm; p50 "
+            f"{percentile(join_ms, 0.5) / 1000:.1f} s), server CPU {storm_cpu:.1f} s, {cookies} with cookies"
             + (f"; failures: {errors}" if errors else ""))
         if not server.alive():
             raise RuntimeError(f"the {kind} server died: {server.log_path.read_text()[-2000:]}")
@@ -597,18 +732,11 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
             pipe.send(("go", go_ns, window_start, window_end, stop_ns))
 
         time.sleep(max(0.0, (window_start - time.time_ns()) / 1e9))
-        server_cpu_start = cpu_seconds(server.process.pid)
+        server_cpu_start = tree_cpu_seconds(server.process.pid)
         machine_start = machine_ticks()
-        spy = None
-        if args.py_spy:
-            # Collapsed stacks ("raw"), idle frames included: where the wall time goes.
-            out = Path(args.py_spy) / f"{kind}-{clients}.txt"
-            py_spy = str(Path(sys.executable).parent / "py-spy")
-            spy = subprocess.Popen([py_spy, "record", "-p", str(server.process.pid), "-d", str(int(args.duration)),
-                                    "-r", "100", "--idle", "--format", "raw", "-o", str(out)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        spy = start_py_spy(args, server.process.pid, f"{kind}-{clients}-fanout", args.duration)
         time.sleep(max(0.0, (window_end - time.time_ns()) / 1e9))
-        server_cpu = cpu_seconds(server.process.pid) - server_cpu_start
+        server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu_start
         machine_busy = busy_cores(machine_start, machine_ticks())
         server_rss_mb = rss_mb(server.process.pid)
         log(f"{kind}, {clients} clients: window over, draining")
@@ -623,11 +751,7 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
                 raise RuntimeError(f"a client process failed: {message[1]}")
             results.append(message[1])
             latencies.frombytes(message[2])
-        if spy is not None:
-            try:
-                spy.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                spy.terminate()
+        stop_py_spy(spy, interrupt=False)
         server_alive = server.alive()
     finally:
         for pipe in pipes:  # a process still waiting for "go" (an error above) stops at once
@@ -655,6 +779,12 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
     return {
         "server": kind, "clients": clients, "joined": connected, "join_failures": errors,
         "ramp_seconds": max(r["ramp_seconds"] for r in ready),
+        # The join storm: from the instant every client started connecting to each one's join ack.
+        "join_seconds": join_seconds, "join_p50_s": percentile(join_ms, 0.50) / 1000,
+        "join_p99_s": percentile(join_ms, 0.99) / 1000, "reader_cookies": cookies,
+        "join_server_cpu_s": storm_cpu, "join_wall_s": storm_wall,
+        "join_server_cpu_ms_per_join": (1000 * storm_cpu / connected) if connected else None,
+        "join_machine_busy_cores": storm_busy,
         "msgs_per_s_sent": sender["sent_in_window"] / args.duration,
         "deliveries_per_s": deliveries / args.duration,
         "p50_ms": percentile(ordered, 0.50) / 1000, "p99_ms": percentile(ordered, 0.99) / 1000,
@@ -681,50 +811,90 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
 # -- report -------------------------------------------------------------------------------
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| server | clients | msgs/s sent | deliveries/s | p50 ms | p99 ms | max ms | connected at end "
-        "| server CPU | server CPU per delivery | client CPU | other processes | client loop lag max | all joined in |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
     several = len({row.get("round", 1) for row in rows}) > 1
+
+    def name(row: dict[str, Any]) -> str:
+        return f"{row['server']} (round {row['round']})" if several else row["server"]
+
+    lines = [
+        "Join storm (every client connects and joins at once):",
+        "",
+        "| server | clients | joined | all joined in | join p50 | join p99 | server CPU | server CPU per join "
+        "| failures |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for row in rows:
-        name = f"{row['server']} (round {row['round']})" if several else row["server"]
+        failures = sum(row["join_failures"].values())
         lines.append(
-            f"| {name} | {row['clients']:,} | {row['msgs_per_s_sent']:.1f} | {row['deliveries_per_s']:,.0f} "
+            f"| {name(row)} | {row['clients']:,} | {row['joined']:,} | {row['join_seconds']:.1f} s "
+            f"| {row['join_p50_s']:.1f} s | {row['join_p99_s']:.1f} s | {row['join_server_cpu_s']:.1f} s "
+            f"| {row['join_server_cpu_ms_per_join'] or 0:.2f} ms | {failures:,} |")
+    lines += [
+        "",
+        "Fan-out (10 messages a second by default, over the measured window):",
+        "",
+        "| server | clients | msgs/s sent | deliveries/s | p50 ms | p99 ms | max ms | connected at end "
+        "| server CPU | server CPU per delivery | client CPU | other processes | client loop lag max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {name(row)} | {row['clients']:,} | {row['msgs_per_s_sent']:.1f} | {row['deliveries_per_s']:,.0f} "
             f"| {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.1f} "
             f"| {row['connected_at_end']:,} / {row['clients']:,} | {row['server_cpu_pct']:.0f} % "
             f"| {row['server_cpu_us_per_delivery'] or 0:.1f} µs "
             f"| {row['client_cpu_pct']:.0f} % | {row['other_cores']:.2f} cores "
-            f"| {row['client_loop_lag_ms_max']:.0f} ms | {row['ramp_seconds']:.1f} s |")
+            f"| {row['client_loop_lag_ms_max']:.0f} ms |")
     return "\n".join(lines)
 
 
-def verdicts(rows: list[dict[str, Any]], clean_cores: float, at_clients: int = 2000) -> list[str]:
-    """The issue's targets. Each round's Arena row is compared with the same round's bare row;
-    rounds where other processes kept more than clean_cores busy during either run are left
-    out (the machine is shared), unless no round is clean. The verdict is on the median ratio."""
+# (metric, label, the better direction, the target against bare or None)
+COMPARED = [
+    ("join_seconds", "time to admit all joins", "lower", TARGET_JOIN_RATIO),
+    ("deliveries_per_s", "deliveries/s", "higher", TARGET_DELIVERIES_RATIO),
+    ("p99_ms", "fan-out p99", "lower", TARGET_P99_RATIO),
+    ("server_cpu_us_per_delivery", "server CPU per delivery", "lower", None),
+    ("join_server_cpu_ms_per_join", "server CPU per join", "lower", None),
+]
+
+
+def verdicts(rows: list[dict[str, Any]], clean_cores: float) -> list[str]:
+    """Arena against bare (the issue's targets) and against Node (the reference), at each client
+    count. Each round's Arena row is compared with the same round's other row; rounds where
+    other processes kept more than clean_cores busy during either run are left out (the machine
+    is shared), unless no round is clean. The verdict is on the median ratio."""
     out = []
     rounds = sorted({row["round"] for row in rows})
+    counts = sorted({row["clients"] for row in rows})
     by = {(row["server"], row["clients"], row["round"]): row for row in rows}
-    pairs = [(by[("arena", at_clients, r)], by[("bare", at_clients, r)]) for r in rounds
-             if ("arena", at_clients, r) in by and ("bare", at_clients, r) in by]
-    clean = [(a, b) for a, b in pairs if a["other_cores"] <= clean_cores and b["other_cores"] <= clean_cores]
-    if pairs:
-        out.append(f"rounds compared at {at_clients:,}: "
-                   + (f"{len(clean)} of {len(pairs)} (the others had other processes using more than "
-                      f"{clean_cores} cores)" if clean else
-                      f"all {len(pairs)}, none was clean (other processes used more than {clean_cores} cores)"))
-        pairs = clean or pairs
-        ratios = sorted(a["deliveries_per_s"] / b["deliveries_per_s"] for a, b in pairs if b["deliveries_per_s"])
-        each = ", ".join(f"{x:.2f}" for x in ratios)
-        median = statistics.median(ratios) if ratios else float("nan")
-        out.append(f"deliveries/s at {at_clients:,}: Arena / bare = {median:.2f} (rounds: {each}; "
-                   f"target >= {TARGET_DELIVERIES_RATIO}): {'met' if median >= TARGET_DELIVERIES_RATIO else 'NOT met'}")
-        ratios = sorted(a["p99_ms"] / b["p99_ms"] for a, b in pairs if b["p99_ms"])
-        each = ", ".join(f"{x:.2f}" for x in ratios)
-        median = statistics.median(ratios) if ratios else float("nan")
-        out.append(f"p99 at {at_clients:,}: Arena / bare = {median:.2f} (rounds: {each}; "
-                   f"target <= {TARGET_P99_RATIO}): {'met' if median <= TARGET_P99_RATIO else 'NOT met'}")
+
+    def dirty(row: dict[str, Any]) -> bool:
+        return row["other_cores"] > clean_cores
+
+    for reference in ("bare", "node"):
+        for clients in counts:
+            pairs = [(by[("arena", clients, r)], by[(reference, clients, r)]) for r in rounds
+                     if ("arena", clients, r) in by and (reference, clients, r) in by]
+            if not pairs:
+                continue
+            clean = [(a, b) for a, b in pairs if not dirty(a) and not dirty(b)]
+            note = (f"{len(clean)} of {len(pairs)} rounds clean" if clean else
+                    f"no round clean (other processes used more than {clean_cores} cores)")
+            pairs = clean or pairs
+            for metric, label, _better, target in COMPARED:
+                ratios = sorted(a[metric] / b[metric] for a, b in pairs if a[metric] is not None and b[metric])
+                if not ratios:
+                    continue
+                median = statistics.median(ratios)
+                each = ", ".join(f"{x:.2f}" for x in ratios)
+                line = (f"{label} at {clients:,}: Arena / {reference} = {median:.2f} "
+                        f"({pairs[0][0][metric]:.4g} / {pairs[0][1][metric]:.4g}"
+                        f"{'; rounds: ' + each if len(ratios) > 1 else ''}; {note})")
+                if reference == "bare" and target is not None:
+                    met = median >= target if metric == "deliveries_per_s" else median <= target
+                    line += f"; target {'>=' if metric == 'deliveries_per_s' else '<='} {target}: " \
+                            f"{'met' if met else 'NOT met'}"
+                out.append(line)
     for row in rows:
         if row["server"] == "arena" and row["clients"] >= 5000:
             held = row["connected_at_end"] == row["clients"] and row["joined"] == row["clients"]
@@ -748,9 +918,20 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return "?"
 
+    try:
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        socketio_js = json.loads((PROJECT_ROOT / "bench" / "node_modules" / "socket.io" / "package.json")
+                                 .read_text())["version"]
+    except (OSError, ValueError, subprocess.SubprocessError):
+        node, socketio_js = "missing", "missing"
     return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "nproc": os.cpu_count(),
             "commit": git("rev-parse", "--short", "HEAD"),
-            "server_changes_uncommitted": bool(git("status", "--porcelain", "--", "server")),
+            "arena_commit": (git("rev-parse", "--short", args.arena_ref) if args.arena_ref
+                             else git("rev-parse", "--short", "HEAD")),
+            "arena_from": "git archive" if args.arena_ref else "work tree",
+            "server_changes_uncommitted": (False if args.arena_ref
+                                           else bool(git("status", "--porcelain", "--", "server"))),
+            "node": node, "socket.io (node)": socketio_js,
             "python": platform.python_version(), "platform": platform.platform(), "websockets": ws_version,
             "loop": args.loop, "rlimit_nofile": [soft, hard], "compression": args.compression}
 
@@ -758,14 +939,22 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="2000,5000", help="comma-separated client counts (default 2000,5000)")
-    parser.add_argument("--servers", default="bare,arena", help="which servers, in order (default bare,arena)")
+    parser.add_argument("--servers", default="bare,arena,node",
+                        help="which servers, in order (default bare,arena,node)")
     parser.add_argument("--rate", type=float, default=10.0, help="chat messages a second into the room")
     parser.add_argument("--senders", type=int, default=25, help="writing participants (default 25)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--drain", type=float, default=5.0, help="seconds after the window before counting")
     parser.add_argument("--procs", type=int, default=2, help="reader processes (writers get one more)")
-    parser.add_argument("--connect-concurrency", type=int, default=50, help="handshakes in flight per process")
+    parser.add_argument("--connect-concurrency", type=int, default=0,
+                        help="handshakes in flight per client process; 0 (default): all at once, a join storm")
+    parser.add_argument("--reader-cookies", action=argparse.BooleanOptionalAction, default=True,
+                        help="readers get a participant cookie of their own from the talk page first, as "
+                             "browsers do (default; Arena only, untimed); --no-reader-cookies: anonymous readers")
+    parser.add_argument("--arena-ref", metavar="GIT_REF",
+                        help="run Arena from this commit (git archive into the temporary folder) instead of "
+                             "the work tree: a before/after pair from one tree")
     parser.add_argument("--connect-timeout", type=float, default=180.0, help="seconds allowed to connect all")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every server and count, interleaved")
     parser.add_argument("--quiet-cores", type=float, default=0.3,
@@ -790,8 +979,10 @@ def main() -> int:
             args.loop = "asyncio"
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
-    if not counts or any(c < 1 or c > 20000 for c in counts) or any(k not in ("arena", "bare") for k in kinds):
-        parser.error("--clients takes 1..20000 each; --servers takes arena and/or bare")
+    if not counts or any(c < 1 or c > 20000 for c in counts) or any(k not in ("arena", "bare", "node") for k in kinds):
+        parser.error("--clients takes 1..20000 each; --servers takes arena, bare and/or node")
+    if "node" in kinds and not (PROJECT_ROOT / "bench" / "node_modules" / "socket.io").is_dir():
+        parser.error("the node server needs npm's socket.io: (cd bench && npm ci) or make bench")
     if args.senders < 1 or args.rate <= 0 or args.duration <= 0 or args.procs < 1:
         parser.error("--senders, --rate, --duration and --procs must be positive")
     per_sender = args.rate / args.senders
@@ -804,10 +995,12 @@ def main() -> int:
     if hard < need:
         log(f"warning: RLIMIT_NOFILE hard limit {hard} is below the {need} descriptors the server needs "
             f"for {max(counts):,} clients: connections past it will fail")
+    workdir = Path(tempfile.mkdtemp(prefix="arena-chat-load-"))
+    args.arena_root = PROJECT_ROOT
+    if args.arena_ref:
+        args.arena_root = export_arena(args.arena_ref, workdir)
     facts = machine_facts(args)
     log(f"machine: {facts}")
-
-    workdir = Path(tempfile.mkdtemp(prefix="arena-chat-load-"))
     rows: list[dict[str, Any]] = []
     try:
         run_number = 0
@@ -831,6 +1024,7 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     report = table(rows) + "\n\n" + "\n".join(f"- {line}" for line in verdicts(rows, args.clean_cores))
+    args.arena_root = str(args.arena_root)
     if args.json:
         print(report, file=sys.stderr)
         print(json.dumps({"machine": facts, "args": vars(args), "rows": rows}, indent=2, ensure_ascii=False))
