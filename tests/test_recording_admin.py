@@ -5,7 +5,6 @@ audited, every refusal in words. Real yt-dlp and ffmpeg, a web site on 127.0.0.1
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from server.models import AuditEntry, ImportJob, JobState, Recording
 from server.sockets import protocol as p
 from tests.conftest import form_token
 from tests.recording_media import MediaSite, make_clip
+from tests.waiting import wait_until
 
 PAGE = "/admin/events/sociala-medier/talks/skapa-arenor/recording"
 EN = {"Accept-Language": "en"}
@@ -56,13 +56,26 @@ def talk(make_event, make_talk, session):
 
 
 def wait_for_job_end(session, job_id: int) -> ImportJob:
-    for _ in range(1200):  # the background task runs in a thread here (async_mode threading)
+    """The job once it has ended; the background task runs in a thread here (async_mode threading)."""
+    def ended() -> ImportJob | None:
         session.expire_all()
         job = session.get(ImportJob, job_id)
-        if job.state.is_finished:
-            return job
-        threading.Event().wait(0.05)
-    pytest.fail("the import did not end within a minute")
+        return job if job.state.is_finished else None
+
+    return wait_until(ended, timeout=120, message="the import never ended")
+
+
+def progress_views(socket) -> list[dict]:
+    """The import views this admin socket has received so far. Read without taking them
+    (get_received would): the import's thread may be adding one at the same moment."""
+    return [packet["args"][0] for packet in list(socket.queue)
+            if packet["namespace"] == p.ADMIN_NAMESPACE and packet["name"] == p.IMPORT_PROGRESS]
+
+
+def ended_views(socket) -> list[dict] | None:
+    """The views received, once the last of them is a finished job's."""
+    views = progress_views(socket)
+    return views if views and JobState(views[-1]["state"]).is_finished else None
 
 
 def upload(client, clip: Path):
@@ -94,8 +107,8 @@ def test_import_progress_arrives_over_socketio_and_the_recording_is_kept(organis
     response = organiser_client.post(PAGE + "/import", data={"url": site.url("page.html"), "archive": "y",
                                                              "csrf_token": form_token(organiser_client, PAGE)}, headers=EN)
     job = wait_for_job_end(session, session.scalars(select(ImportJob.id)).one())
-    views = [packet["args"][0] for packet in socket.get_received(p.ADMIN_NAMESPACE)
-             if packet["name"] == p.IMPORT_PROGRESS]
+    # The row is committed first, then the last view is sent: wait for that view too.
+    views = wait_until(lambda: ended_views(socket), message=lambda: f"no last view: {progress_views(socket)}")
     page = organiser_client.get(PAGE, headers=EN).get_data(as_text=True)
 
     assert watched == {"ok": True, "job": None}

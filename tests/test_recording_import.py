@@ -16,6 +16,7 @@ from server.services import recordings
 from server.services.errors import Conflict, ValidationError
 from server.services.roles import Actor
 from tests.recording_media import MediaSite, make_clip
+from tests.waiting import wait_until
 
 ORGANISER = Actor(participant_id="p-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
 pytestmark = pytest.mark.both_databases
@@ -257,16 +258,15 @@ def test_cancel_stops_a_running_import_and_removes_its_files(session, talk, site
 
     worker = threading.Thread(target=run)
     worker.start()
-    for _ in range(600):  # until the worker has begun downloading (at most a minute)
+
+    def downloading() -> bool:
         session.expire_all()  # read what the job's thread committed
-        if session.get(ImportJob, job_id).downloaded_bytes > 0:
-            break
-        threading.Event().wait(0.1)
-    else:
-        pytest.fail("the import never started downloading")
+        return session.get(ImportJob, job_id).downloaded_bytes > 0
+
+    wait_until(downloading, timeout=60, message="the import never started downloading")
     recordings.cancel_import(session, session.get(ImportJob, job_id), ORGANISER)
     session.commit()
-    worker.join(timeout=60)
+    wait_until(lambda: not worker.is_alive(), timeout=60, message="the cancelled import kept running")
 
     assert (result["state"], result["code"]) == (JobState.cancelled, "cancelled")
     assert files_under(recordings_path) == []
