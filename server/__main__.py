@@ -319,7 +319,7 @@ def _serve(app, settings) -> int:
     import gc
     import socket
 
-    from server.app import socketio
+    from server.extensions import socketio
 
     # A room of thousands needs thousands of sockets: raise the soft limit to the hard one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

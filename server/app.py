@@ -7,12 +7,10 @@ from __future__ import annotations
 import warnings
 
 from flask import Flask
-from flask_socketio import SocketIO
 
 from server.config import PROJECT_ROOT, Settings, ensure_secret_key, load_settings
 from server.db import db
-
-socketio = SocketIO()
+from server.extensions import socketio
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -50,9 +48,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # register namespaces only after it.
     client_manager = None
     if settings.chat.message_queue:
-        from server.sockets.ordering import OrderedRedisManager, default_channel
+        from server.sockets.queue import RoomQueueManager, default_channel
 
-        client_manager = OrderedRedisManager(
+        client_manager = RoomQueueManager(
             settings.chat.message_queue,
             channel=settings.chat.message_queue_channel or default_channel(settings.database_url),
         )
@@ -69,6 +67,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         message_queue=None,
     )
     from server.sockets import register_namespaces
+    from server.sockets.base import refuse_reserved_events
 
+    refuse_reserved_events(socketio.server)
     register_namespaces(socketio, app)
+    from server.web.outage import init_app as init_outage
+
+    init_outage(app)
+    if client_manager is not None:
+        client_manager.say_if_unreachable()
     return app

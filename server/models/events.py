@@ -113,6 +113,9 @@ class Talk(Base):
     questions_premoderated: Mapped[bool] = mapped_column(Boolean, default=False)
     # Slow mode: one chat message per participant per this many seconds; 0 is off.
     slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    # The last sequence number of the talk's room log (server/services/room_log.py): raised by
+    # one under the row's lock in the transaction that appends an entry, so numbers have no gap.
+    room_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

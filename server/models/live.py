@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base, UTCDateTime, utcnow
@@ -21,6 +21,7 @@ class ChatMessage(Base):
         # A client's retry of the same message (same client-made id) is stored once.
         UniqueConstraint("talk_id", "participant_id", "client_id", name="uq_chat_messages_client_id"),
         Index("ix_chat_messages_talk_id_id", "talk_id", "id"),
+        Index("ix_chat_messages_talk_id_seq", "talk_id", "seq"),
     )
 
     # Increases with every message, so within a talk it is the order and the catch-up cursor.
@@ -37,6 +38,8 @@ class ChatMessage(Base):
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     hidden_by: Mapped[str | None] = mapped_column(String(120), default=None)
     hidden_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The number of the room-log entry that said it: the order and the cursor of the room.
+    seq: Mapped[int | None] = mapped_column(Integer, default=None)
 
     @property
     def is_hidden(self) -> bool:
@@ -137,3 +140,24 @@ class Presence(Base):
     talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), primary_key=True)
     viewers: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomEvent(Base):
+    """One entry of a talk's room log: every change a client shows, numbered 1, 2, 3, ... per
+    talk without a gap (docs/realtime.md, "The room's log"). The entry names what changed; its
+    content is read from the message or question itself (rules keep their values in `data`)."""
+
+    __tablename__ = "room_events"
+
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A server -> client event name of the log (server/sockets/protocol.py: LOGGED_EVENTS).
+    kind: Mapped[str] = mapped_column(String(30))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"),
+                                                   default=None)
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), default=None)
+    data: Mapped[dict | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    message: Mapped[ChatMessage | None] = relationship(lazy="joined")
+    question: Mapped[Question | None] = relationship(lazy="joined")

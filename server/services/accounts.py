@@ -1,14 +1,28 @@
 """Organiser accounts: creating them, passwords, signing in with throttling.
 
-Passwords are hashed with Werkzeug's scrypt. Sign-in failures are counted per e-mail address
-in the database (so the limit holds across processes): after MAX_FAILURES within
-LOCK_WINDOW, that address is refused until the window has passed.
+Passwords are hashed with Werkzeug's scrypt. Sign-in failures are counted in the database,
+in the login_attempts rows that are kept for the record anyway, so every server process
+sees the same figures. Two limits, both over LOCK_WINDOW:
+
+- MAX_FAILURES for one account from one client network (`throttle_key`): whoever mistypes
+  an organiser's address, or guesses at it, locks it out for their own network only; the
+  organiser signs in from theirs.
+- MAX_FAILURES_PER_NETWORK across all accounts from one client network: one network cannot
+  try many accounts.
+
+Why the database and not the `limits` package: its storages are memory (one process only),
+Redis, Memcached and MongoDB. Arena runs on SQLite or PostgreSQL and needs Redis only for
+several processes, and the attempts are written to the database anyway, so counting them
+there adds no service and no second copy of the truth. The per-account count uses the
+index on email; the per-network one reads the window's failures (an index on
+(remote_addr, created_at) would keep it cheap when the table has grown large).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -25,6 +39,7 @@ from server.services.errors import ServiceError, ValidationError
 
 MIN_PASSWORD_LENGTH = 12
 MAX_FAILURES = 5
+MAX_FAILURES_PER_NETWORK = 20
 LOCK_WINDOW = timedelta(minutes=15)
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Compared against when the address is unknown, so a wrong address takes as long as a wrong
@@ -83,20 +98,42 @@ def set_password(session: Session, email: Any, password: Any) -> Organiser:
     return organiser
 
 
+def throttle_key(remote_addr: str) -> str:
+    """What the throttle counts by, stored as the attempt's remote_addr: an IPv4 address as
+    it is, an IPv6 address written out in full so that its /64 (one subscriber's network,
+    where an attacker picks any address at will) is the first 20 characters."""
+    try:
+        address = ipaddress.ip_address(remote_addr.strip())
+    except ValueError:
+        return remote_addr.strip()[:64]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.exploded if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+def _same_network(key: str):
+    if ":" in key and len(key) == 39:  # an exploded IPv6 address: its /64
+        return LoginAttempt.remote_addr.startswith(key[:20], autoescape=True)
+    return LoginAttempt.remote_addr == key
+
+
 def authenticate(session: Session, email: Any, password: Any, *, now: datetime, remote_addr: str = "") -> Organiser:
     """The organiser, or SignInRefused / TooManyAttempts. Every attempt is recorded; the
     caller commits either way, so failures count even when the request fails."""
     address = email.strip().lower() if isinstance(email, str) else ""
-    failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.email == address[:254], LoginAttempt.succeeded.is_(False),
-        LoginAttempt.created_at >= now - LOCK_WINDOW))
-    if failures >= MAX_FAILURES:
+    network = throttle_key(remote_addr)
+    recent_failures = select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.succeeded.is_(False), LoginAttempt.created_at >= now - LOCK_WINDOW, _same_network(network))
+    if session.scalar(recent_failures) >= MAX_FAILURES_PER_NETWORK:
+        raise TooManyAttempts(_l("Too many failed sign-ins from your network. Wait 15 minutes and try again."),
+                              code="too_many_attempts_from_network")
+    if session.scalar(recent_failures.where(LoginAttempt.email == address[:254])) >= MAX_FAILURES:
         raise TooManyAttempts(_l("Too many failed sign-ins. Wait 15 minutes and try again."))
     organiser = session.scalars(select(Organiser).where(Organiser.email == address)).first() if address else None
     good = check_password_hash(organiser.password_hash if organiser else _DUMMY_HASH,
                                password if isinstance(password, str) else "")
     ok = bool(organiser and good and organiser.disabled_at is None)
-    session.add(LoginAttempt(email=address[:254], remote_addr=remote_addr[:64], succeeded=ok, created_at=now))
+    session.add(LoginAttempt(email=address[:254], remote_addr=network, succeeded=ok, created_at=now))
     if not ok:
         raise SignInRefused(_l("The e-mail address or the password is wrong."))
     organiser.last_login_at = now

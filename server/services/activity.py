@@ -55,6 +55,18 @@ def record_participation(session: Session, talk: Talk, participant_id: str, now:
     session.execute(statement)
 
 
+def record_participations(session: Session, seen: dict[tuple[int, str], int], now: datetime) -> None:
+    """Many first visits in one statement: {(talk id, participant id): event id}. The live room
+    collects them and its presence ticker writes them once a second, so a join writes nothing."""
+    if not seen:
+        return
+    rows = [{"talk_id": talk_id, "participant_id": participant_id, "event_id": event_id, "first_seen_at": now}
+            for (talk_id, participant_id), event_id in sorted(seen.items())]
+    for start in range(0, len(rows), 500):  # SQLite caps the parameters of one statement
+        session.execute(_insert(session, Participation).values(rows[start:start + 500]).on_conflict_do_nothing(
+            index_elements=["talk_id", "participant_id"]))
+
+
 def record_viewers(session: Session, talk_ids: Iterable[int], now: datetime) -> None:
     """Raise this minute's sample of each talk to its current global viewer count.
 

@@ -1,7 +1,7 @@
 """Live chat: what a participant says in a talk, stored before anyone else sees it.
 
-The database is the truth. Socket.IO delivers at most once, so a client that reconnects asks
-for what came after the last id it saw (`messages_after`) and gets exactly that.
+The database is the truth. Each message is an entry of the room log (room_log.py): a client
+that reconnects asks for the entries after the last number it holds and gets exactly those.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from server.i18n import _l
 from server.models import Talk
 from server.models.live import ChatMessage
+from server.services import room_log
 from server.services.errors import NotFound, ValidationError
 
 DISPLAY_NAME_MAX = 40
@@ -85,6 +86,7 @@ def post_message(
         if existing is None:
             raise
         return existing, False
+    room_log.append(session, talk.id, room_log.MESSAGE, message=message)
     return message, True
 
 
@@ -95,23 +97,18 @@ def _by_client_id(session: Session, talk_id: int, participant_id: str, client_id
     ).first()
 
 
-def latest_messages(session: Session, talk_id: int, limit: int, *, include_hidden: bool = False) -> list[ChatMessage]:
-    """The newest `limit` messages, oldest first, for a viewer who just arrived."""
+def latest_messages(session: Session, talk_id: int, limit: int, *, up_to_seq: int | None = None,
+                    include_hidden: bool = False) -> list[ChatMessage]:
+    """The newest `limit` messages said up to the room log's number `up_to_seq`, oldest first,
+    for a viewer who just arrived (the join's snapshot is exactly the log up to that number)."""
     query = select(ChatMessage).where(ChatMessage.talk_id == talk_id)
+    if up_to_seq is not None:
+        query = query.where(ChatMessage.seq <= up_to_seq)
     if not include_hidden:
         query = query.where(ChatMessage.hidden_at.is_(None))
-    rows = list(session.scalars(query.order_by(ChatMessage.id.desc()).limit(limit)))
+    rows = list(session.scalars(query.order_by(ChatMessage.seq.desc()).limit(limit)))
     rows.reverse()
     return rows
-
-
-def messages_after(session: Session, talk_id: int, after_id: int, limit: int, *,
-                   include_hidden: bool = False) -> list[ChatMessage]:
-    """What a reconnecting client missed: every message with an id above the last it saw."""
-    query = select(ChatMessage).where(ChatMessage.talk_id == talk_id, ChatMessage.id > after_id)
-    if not include_hidden:
-        query = query.where(ChatMessage.hidden_at.is_(None))
-    return list(session.scalars(query.order_by(ChatMessage.id).limit(limit)))
 
 
 def get_message(session: Session, talk_id: int, message_id: Any) -> ChatMessage:
@@ -119,11 +116,3 @@ def get_message(session: Session, talk_id: int, message_id: Any) -> ChatMessage:
     if message is None or message.talk_id != talk_id:
         raise NotFound(_l("That message does not exist."), code="message_not_found")
     return message
-
-
-def hidden_message_ids(session: Session, talk_id: int, window: int = 500) -> list[int]:
-    """Hidden messages among the talk's latest `window`: a client that comes back takes them
-    off its screen, since they may have been hidden while it was away."""
-    latest = select(ChatMessage.id).where(ChatMessage.talk_id == talk_id).order_by(ChatMessage.id.desc()).limit(window)
-    return list(session.scalars(select(ChatMessage.id).where(ChatMessage.id.in_(latest.scalar_subquery()),
-                                                             ChatMessage.hidden_at.is_not(None))))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from server.db import utcnow
 from server.i18n import _l
 from server.models import AuditEntry, Ban, ChatMessage, Question, QuestionState, Report, Talk
+from server.services import room_log
 from server.services.chat import CONTROL_CHARACTERS
 from server.services.errors import NotFound, ValidationError
 
@@ -58,6 +59,8 @@ def hide(session: Session, item: ChatMessage | Question, talk: Talk, actor: Acto
     item.hidden_at, item.hidden_by, item.hidden_reason = utcnow(), actor.label, reason
     if isinstance(item, Question):
         item.state = QuestionState.hidden
+    room_log.append(session, talk.id, room_log.QUESTION_HIDDEN if isinstance(item, Question) else room_log.MESSAGE_HIDDEN,
+                    **_item_of(item))
     record_audit(session, actor, talk, "hide", _kind(item), item.id, before=before,
                  after={"hidden": True}, reason=reason)
 
@@ -73,8 +76,14 @@ def restore(session: Session, item: ChatMessage | Question, talk: Talk, actor: A
     item.hidden_at = item.hidden_by = item.hidden_reason = None
     if isinstance(item, Question):
         item.state = QuestionState.visible
+    room_log.append(session, talk.id, room_log.QUESTION if isinstance(item, Question) else room_log.MESSAGE_RESTORED,
+                    **_item_of(item))
     record_audit(session, actor, talk, "restore", _kind(item), item.id, before={"hidden": True},
                  after={"hidden": False}, reason=reason)
+
+
+def _item_of(item: ChatMessage | Question) -> dict[str, Any]:
+    return {"question": item} if isinstance(item, Question) else {"message": item}
 
 
 def _kind(item: ChatMessage | Question) -> str:
@@ -132,6 +141,12 @@ def active_ban(session: Session, talk: Talk, participant_id: str) -> Ban | None:
     ).limit(1)).first()
 
 
+def banned_participants(session: Session, talk: Talk) -> frozenset[str]:
+    """Who may not write in this talk now (banned in it or in its whole event)."""
+    return frozenset(session.scalars(select(Ban.participant_id).where(
+        Ban.event_id == talk.event_id, Ban.lifted_at.is_(None), or_(Ban.talk_id.is_(None), Ban.talk_id == talk.id))))
+
+
 def bans_since(session: Session, since: datetime) -> list[Ban]:
     """Bans made after `since`: every process closes the banned participant's connections."""
     return list(session.scalars(select(Ban).where(Ban.created_at >= since, Ban.lifted_at.is_(None))))
@@ -156,6 +171,7 @@ def set_room(session: Session, talk: Talk, actor: Actor, changes: dict[str, Any]
     for key, value in changes.items():
         setattr(talk, key, value)
     after = room_rules(talk)
+    room_log.append(session, talk.id, room_log.RULES, data=after)
     record_audit(session, actor, talk, "room_rules", "talk", talk.id, before=before, after=after)
     return after
 

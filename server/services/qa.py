@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from server.db import utcnow
 from server.i18n import _l
 from server.models import Question, QuestionState, QuestionVote, Talk
+from server.services import room_log
 from server.services.chat import check_client_id, clean_text
 from server.services.errors import NotFound, ValidationError
 from server.services.moderation import record_audit
@@ -43,6 +44,7 @@ def ask(session: Session, talk: Talk, actor: Actor, *, display_name: str, body: 
         if existing is None:
             raise
         return existing, False
+    room_log.append(session, talk.id, room_log.QUESTION, question=question)
     return question, True
 
 
@@ -89,6 +91,20 @@ def has_voted(session: Session, question_ids: list[int], participant_id: str) ->
         QuestionVote.participant_id == participant_id, QuestionVote.question_id.in_(question_ids))))
 
 
+def waiting_questions(session: Session, talk_id: int, participant_id: str | None = None) -> list[Question]:
+    """Questions that wait for approval: all of them, or one participant's own."""
+    query = select(Question).where(Question.talk_id == talk_id, Question.state == QuestionState.awaiting_approval)
+    if participant_id is not None:
+        query = query.where(Question.participant_id == participant_id)
+    return list(session.scalars(query.order_by(Question.id)))
+
+
+def public_questions(session: Session, talk_id: int, limit: int = 500) -> list[Question]:
+    """Questions every participant sees."""
+    return list(session.scalars(select(Question).where(Question.talk_id == talk_id, Question.state.in_(
+        [QuestionState.visible, QuestionState.answering, QuestionState.answered])).order_by(Question.id).limit(limit)))
+
+
 def questions_for(session: Session, talk: Talk, actor: Actor, limit: int = 500) -> list[Question]:
     """Questions as this actor may see them: moderators also see hidden and waiting ones;
     a participant (the speaker too) also sees their own question while it waits."""
@@ -129,6 +145,8 @@ def set_state(session: Session, question: Question, talk: Talk, actor: Actor, st
     if state is QuestionState.answered:
         question.answered_at = utcnow()
     changed.append(question)
+    for item in changed:
+        room_log.append(session, talk.id, room_log.QUESTION, question=item)
     record_audit(session, actor, talk, "question_state", "question", question.id,
                  before={"state": before}, after={"state": state.value})
     return changed

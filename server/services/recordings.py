@@ -7,9 +7,11 @@ outside any request, owns its job row and commits each step so that the admin pa
 server process) sees progress from the database.
 
 Files live in <recordings_dir>/<event slug>/<talk slug>/ under names this module makes
-(`recording-<n>.mp4`, `captions-<n>.vtt`, `thumbnail-<n>.jpg`); work in progress lives in a
-folder whose name starts with a dot, which public.recording_file never serves, and is
-renamed into place only when complete.
+from a random token (`recording-<token>.mp4`, `captions-<token>.vtt`, `thumbnail-<token>.jpg`,
+`unguessable_name`), never from an id, so nobody finds a file before it is published by
+counting. Work in progress lives in a folder whose name starts with a dot, which
+public.recording_file never serves, and is renamed into place only when complete.
+`file_access` says who may fetch a file: the public only what a published event shows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -33,7 +35,8 @@ from server.media import importer
 from server.media.captions import CaptionsError, to_webvtt
 from server.media.embeds import UnsupportedStreamURL, parse_stream_url
 from server.media.probe import ProbeError, probe_video
-from server.models import Event, ImportJob, JobState, Recording, Role, Talk
+from server.media.uploads import UPLOADS_FOLDER
+from server.models import Event, EventStatus, ImportJob, JobState, LiveStream, Recording, Role, Speaker, Talk
 from server.services.errors import Conflict, NotFound, ValidationError
 from server.services.moderation import record_audit
 from server.services.roles import Actor, Forbidden
@@ -41,6 +44,9 @@ from server.services.roles import Actor, Forbidden
 log = logging.getLogger(__name__)
 MAX_URL_LENGTH = 2000
 PROGRESS_WRITE_SECONDS = 0.5
+# A live stream's HLS stays public this long after it ends: viewers a few seconds behind
+# play to the closed playlist's end (static/js/stage.js). Then only its publishers see it.
+LIVE_HLS_GRACE = timedelta(minutes=10)
 CAPTION_LANGUAGES = {"sv": "Svenska", "en": "English"}
 
 # Why an import failed, in words; the job row keeps the code.
@@ -97,6 +103,11 @@ def talk_folder(recordings_path: Path, talk: Talk) -> Path:
     return recordings_path / talk.event.slug / talk.slug
 
 
+def unguessable_name(stem: str, suffix: str) -> str:
+    """`recording-<22 random characters>.mp4`: 128 random bits, nothing derived from an id."""
+    return f"{stem}-{secrets.token_urlsafe(16)}{suffix}"
+
+
 def _relative(recordings_path: Path, path: Path) -> str:
     return path.relative_to(recordings_path).as_posix()
 
@@ -133,6 +144,49 @@ def job_view(job: ImportJob) -> dict[str, Any]:
     return {"job_id": job.id, "talk_id": job.talk_id, "state": job.state.value, "percent": job.percent,
             "downloaded_bytes": job.downloaded_bytes, "total_bytes": job.total_bytes,
             "error": job.error_code, "message": str(message), "finished": job.state.is_finished}
+
+
+@dataclass(frozen=True)
+class FileAccess:
+    """Who may fetch a file under the recordings folder: everyone (`public`), or only the
+    organisers and the speakers of `talk` (None: organisers only)."""
+
+    public: bool
+    talk: Talk | None = None
+
+
+def file_access(session: Session, name: str, now: datetime) -> FileAccess:
+    """`name` is relative to the recordings folder, normalised as it will be served.
+
+    Public: a published event's talk's published recording, its captions and thumbnail;
+    a published event's slides and speaker photos; and a published event's live HLS while
+    the stream is on (and LIVE_HLS_GRACE after). Everything else (drafts, unpublished or
+    replaced recordings, go-live archives, files nothing refers to) only to organisers and,
+    for a talk's own files, its speaker."""
+    from server.media.uploads import UPLOADS_FOLDER
+
+    def published(event: Event) -> bool:
+        return event.status is EventStatus.published
+
+    if name.startswith(UPLOADS_FOLDER + "/"):
+        talk = session.scalars(select(Talk).where(Talk.slides_file == name).limit(1)).first()
+        if talk is not None:
+            return FileAccess(published(talk.event), talk)
+        speaker = session.scalars(select(Speaker).where(Speaker.photo_path == name).limit(1)).first()
+        return FileAccess(speaker is not None and published(speaker.event))
+    recording = session.scalars(select(Recording).where(
+        (Recording.file_path == name) | (Recording.captions_path == name) | (Recording.thumbnail_path == name))
+        .limit(1)).first()
+    if recording is not None and recording.is_published and published(recording.talk.event):
+        return FileAccess(True, recording.talk)
+    folder = name.rpartition("/")[0]
+    stream = session.scalars(select(LiveStream).where(
+        (LiveStream.directory == folder) | (LiveStream.archive_directory == folder)).limit(1)).first()
+    if stream is not None and stream.directory == folder and published(stream.talk.event):
+        on_now = stream.is_active or (stream.ended_at is not None and stream.ended_at >= now - LIVE_HLS_GRACE)
+        return FileAccess(on_now, stream.talk)
+    talk = recording.talk if recording is not None else stream.talk if stream is not None else None
+    return FileAccess(False, talk)
 
 
 def published_recordings(event: Event) -> list[Talk]:
@@ -285,7 +339,7 @@ def _keep_import(session: Session, job: ImportJob, talk: Talk, work: Path, folde
         if not name:
             return None
         source = work / name
-        target = folder / f"{stem}-{job.id}{source.suffix}"
+        target = folder / unguessable_name(stem, source.suffix)
         os.replace(source, target)
         moved.append(target)
         return _relative(base, target)
@@ -401,7 +455,7 @@ def save_uploaded_video(session: Session, talk: Talk, stream: IO[bytes], *, sett
         if probe["duration"] > settings.media.import_max_duration_seconds:
             raise ValidationError(JOB_MESSAGES["too_long"], code="too_long", field="file")
         extension = ".mp4" if probe["mime"] == "video/mp4" else ".webm"
-        target = folder / f"recording-u{secrets.token_hex(6)}{extension}"
+        target = folder / unguessable_name("recording", extension)
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -443,7 +497,7 @@ def save_captions(session: Session, talk: Talk, data: bytes, *, language: Any, s
                               code="not_captions", field="captions") from None
     folder = talk_folder(settings.recordings_path, talk)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"captions-u{secrets.token_hex(6)}.vtt"
+    target = folder / unguessable_name("captions", ".vtt")
     partial = folder / f".{target.name}.partial"
     partial.write_text(vtt, encoding="utf-8")
     os.replace(partial, target)

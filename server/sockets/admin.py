@@ -25,7 +25,7 @@ from server.models import Role, Talk
 from server.services import recordings
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
-from server.sockets.live import HandlerError, _fields, acked
+from server.sockets.base import HandlerError, acked, fields as _fields
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class AdminNamespace(Namespace):
 
 def launch_import(app: Flask, job_id: int) -> None:
     """Run a committed, queued import job in the background of this process."""
-    from server.app import socketio
+    from server.extensions import socketio
 
     settings = app.extensions["arena.settings"]
     limits = recordings.ImportLimits.from_settings(settings)

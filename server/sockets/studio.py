@@ -37,7 +37,7 @@ from server.models import LiveStream, Talk
 from server.services import golive
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
-from server.sockets.live import HandlerError, _fields, acked
+from server.sockets.base import HandlerError, acked, fields as _fields
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
