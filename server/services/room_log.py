@@ -55,6 +55,12 @@ def has_pending(session: Session) -> bool:
     return bool(session.info.get(PENDING_KEY))
 
 
+def seq_of_question(session: Session, question: Question) -> int | None:
+    """The number of the entry that asked it."""
+    return session.scalar(select(RoomEvent.seq).where(RoomEvent.question_id == question.id,
+                                                      RoomEvent.kind == QUESTION).order_by(RoomEvent.seq).limit(1))
+
+
 def heads(session: Session, talk_ids: list[int]) -> dict[int, int]:
     """Each talk's last number, as committed."""
     if not talk_ids:

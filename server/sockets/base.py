@@ -100,7 +100,7 @@ def acked(handler: Callable) -> Callable:
         data = args[0] if args else None
         try:
             for attempt in range(LOCKED_RETRIES + 1):
-                g.arena_after_commit = []
+                g.arena_after_commit, g.arena_author_has_ack = [], False
                 room_log.pending(db.session)  # nothing left over from an earlier attempt
                 try:
                     result = handler(self, data)

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
-from flask import request, session
+from flask import g, request, session
 from flask_socketio import join_room, leave_room
 
 from server.db import db, utcnow
@@ -268,8 +268,9 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             db.session, talk, participant_id=actor.participant_id, display_name=name, body=f["body"],
             client_id=f["client_id"], max_length=self.settings().chat.message_max_length,
             author_role=actor.role_in(talk))
+        g.arena_author_has_ack = True  # the writer gets its entry in this ack, not as a push
         return {"message": message_payload(message, staff=connection.staff, mine=True, client_id=True),
-                "duplicate": not created}
+                "seq": message.seq, "duplicate": not created}
 
     @acked
     def on_report(self, data: Any) -> dict[str, Any]:
@@ -300,8 +301,9 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         question, created = qa.ask(db.session, talk, actor, display_name=name, body=f["body"],
                                    client_id=f["client_id"], anonymous=f.get("anonymous", False),
                                    max_length=self.settings().chat.question_max_length)
+        g.arena_author_has_ack = True  # the asker gets its entry in this ack, not as a push
         return {"question": question_payload(question, staff=connection.staff, mine=True, client_id=True),
-                "duplicate": not created}
+                "seq": room_log.seq_of_question(db.session, question), "duplicate": not created}
 
     @acked
     def on_vote(self, data: Any) -> dict[str, Any]:
@@ -391,12 +393,15 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         """Committed entries to each talk's participants and moderators, each rendered for
         them. Every process's clients get them through the message queue; a push lost on the
         way is found by the clients' gap check (docs/realtime.md)."""
+        skip_sid = request.sid if g.get("arena_author_has_ack") else None
         for entry in entries:
             self.state.saw_head(entry.talk_id, entry.seq)
             public_event, public = render_entry(entry, staff=False)
             staff_event, staff = render_entry(entry, staff=True)
-            self.socketio.emit(public_event, public, to=p.talk_room(entry.talk_id), namespace=self.namespace)
-            self.socketio.emit(staff_event, staff, to=p.staff_room(entry.talk_id), namespace=self.namespace)
+            self.socketio.emit(public_event, public, to=p.talk_room(entry.talk_id), namespace=self.namespace,
+                               skip_sid=skip_sid)
+            self.socketio.emit(staff_event, staff, to=p.staff_room(entry.talk_id), namespace=self.namespace,
+                               skip_sid=skip_sid)
 
     def forget_views_of_event(self, event_id: int) -> None:
         for talk_id, view in list(self.state.views.items()):
