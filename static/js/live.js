@@ -9,11 +9,17 @@
 
   var TALK_ID = parseInt(panel.getAttribute("data-talk-id"), 10);
   var ACK_TIMEOUT = 5000;        // no ack within 5 s: send again, with the same client_id
-  var MAX_ATTEMPTS = 6;
+  var RETRY_DELAY = 2000;        // a write answered "paused" or "unavailable" is sent again after 2 s
+  var GAP_RECHECK = 2000;        // a gap still open 2 s after its history answer is asked for again
+  var CATCH_UP_LIMIT = 200;      // entries per history request when filling a gap (the most the server gives)
+  var EARLIER_PAGE = 100;        // entries per page of "Show earlier messages"
+  var RETRYABLE = { paused: true, unavailable: true };
   var ANNOUNCE_INTERVAL = 3000;  // at most one announcement every 3 s (WCAG 4.1.3 without flooding)
   var ANNOUNCE_GATHER = 500;     // a burst that arrives together is summarised in one announcement
   var ANNOUNCE_MAX_CHARS = 200;
-  var MAX_MESSAGES = 300;        // older messages leave the page (the server keeps them)
+  var MAX_MESSAGES = 300;        // older messages leave the page (the server keeps them) until the
+                                 // reader asks for earlier ones: then everything loaded stays
+  var HISTORY_SIZE = parseInt(panel.getAttribute("data-history-size"), 10) || 50;  // messages in a join's snapshot
   var NAME_KEY = "arena.live.name";
   var CLIENT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   var ROLES = ["moderator", "speaker", "organiser"];
@@ -88,6 +94,8 @@
     messagesScroll: $("[data-messages-scroll]"),
     messages: $("[data-messages]"),
     messagesEmpty: $("[data-messages-empty]"),
+    earlier: $("[data-earlier]"),
+    beginning: $("[data-beginning]"),
     messageForm: $("[data-message-form]"),
     questionsNotice: $("[data-questions-notice]"),
     questionCount: $("[data-question-count]"),
@@ -115,7 +123,7 @@
     me: { name: null, role: "", moderator: false, host: false },
     name: "",
     rules: { chat_open: true, questions_open: true, questions_premoderated: false, slow_mode_seconds: 0 },
-    lastMessageId: null,
+    lastMessageId: null,   // only for a server without the room's log (no "seq" in the join ack)
     messages: new Map(),   // id -> {data, el}
     questions: new Map(),  // id -> {data, el, actionsKey}
     myVotes: new Set(),
@@ -125,6 +133,22 @@
     pending: new Map(),    // client id -> a send waiting for its ack
     reported: new Set(),
     sort: "votes"
+  };
+
+  // The room's log (docs/realtime.md, "The room's log"): every entry has a per-talk number
+  // `seq`, 1, 2, 3, ... without a gap. `last` is the number up to which this page has applied
+  // every entry; later ones wait in `buffer` until the gap before them is filled.
+  var log = {
+    known: false,          // false until a join ack says where the log stands
+    last: 0,
+    head: 0,               // the highest number heard of (pushes, presence, acks)
+    buffer: new Map(),     // seq -> {event, data, quiet}
+    fetching: false,       // one history request for the gap at a time
+    timer: null,
+    oldest: null,          // the lowest number this page holds: "Show earlier messages" reads below it
+    complete: false,       // nothing older than what is shown can be a message
+    loadingEarlier: false,
+    keepAll: false         // the reader loaded earlier messages: none leave the page any more
   };
 
   function showError(form, message) {
@@ -159,7 +183,7 @@
   socket.on("connect", join);
   socket.on("disconnect", function (reason) {
     state.joined = false;
-    state.pending.forEach(function (item) { item.inFlight = false; });
+    outbox.sending = null;  // its ack will not come: sent again after the next join
     if (state.banned) { return; }
     setConnection(text("reconnecting"));
     if (reason === "io server disconnect") {
@@ -171,7 +195,8 @@
 
   function join() {
     var payload = { talk_id: TALK_ID };
-    if (state.lastMessageId !== null) { payload.last_message_id = state.lastMessageId; }
+    if (log.known) { payload.last_seq = log.last; }
+    else if (state.lastMessageId !== null) { payload.last_message_id = state.lastMessageId; }
     socket.timeout(ACK_TIMEOUT).emit("join", payload, function (error, ack) {
       if (error) { if (socket.connected) { join(); } return; }
       if (!ack || !ack.ok) { setConnection(ack && ack.message); return; }
@@ -187,8 +212,17 @@
     el.modTools.hidden = !state.me.moderator;
     if (wasModerator !== state.me.moderator || wasHost !== state.me.host) { rerenderAll(); }
     setRules(ack.rules);
-    (ack.messages || []).forEach(function (message) { addMessage(message, true); });
-    // Hidden while we were away: take them off the screen.
+    if (typeof ack.seq === "number" && Array.isArray(ack.events) && log.known) {
+      // Back after a lost connection: the entries after our `last`, in order, and more to ask for.
+      ack.events.forEach(function (entry) { if (entry) { receive(entry.event, entry.data, true); } });
+      noteHead(ack.seq);
+      if (ack.more) { catchUp(); }
+    } else if (typeof ack.seq === "number") {
+      startLog(ack.seq, ack.messages || []);
+    } else {
+      (ack.messages || []).forEach(function (message) { addMessage(message, true); });
+    }
+    // Hidden while we were away (a server without the room's log): take them off the screen.
     (ack.hidden_message_ids || []).forEach(function (id) { if (!state.me.moderator) { removeMessage(id); } });
     if (state.me.banned) {
       state.banned = true;
@@ -270,31 +304,61 @@
   });
   el.changeName.addEventListener("click", function () { showNameForm(true); });
 
-  // -- sending with retries ----------------------------------------------------------------------
+  // -- the outbox: sending with retries ------------------------------------------------------------
+  // What the participant wrote waits here, in order, until the server has it. One write is on
+  // the way at a time, so the room gets them in the order they were written. A lost ack, or an
+  // answer "paused" (the message queue is unreachable) or "unavailable" (the database), leaves
+  // it here to be sent again with the same client_id, which the server stores once.
+  var outbox = { sending: null, timer: null };
+
   function flushPending() {
-    state.pending.forEach(function (item) { if (!item.inFlight) { transmit(item); } });
+    window.clearTimeout(outbox.timer);
+    outbox.timer = null;
+    pumpOutbox();
   }
 
   function transmit(item) {
     state.pending.set(item.payload.client_id, item);
-    if (!state.joined || !state.name || !socket.connected) { return; }  // sent again after the next join
+    pumpOutbox();
+  }
+
+  function pumpOutbox() {
+    if (outbox.sending || outbox.timer !== null) { return; }
+    if (!state.joined || !state.name || !socket.connected) { return; }  // sent after the next join
+    var item = state.pending.values().next().value;
+    if (!item) { return; }
+    outbox.sending = item;
     item.attempts += 1;
-    item.inFlight = true;
     var attempt = item.attempts;
     socket.timeout(ACK_TIMEOUT).emit(item.event, item.payload, function (error, ack) {
-      if (item.attempts !== attempt || !state.pending.has(item.payload.client_id)) { return; }
-      item.inFlight = false;
-      if (error || !ack) {
-        if (item.attempts >= MAX_ATTEMPTS) { finish(item, { ok: false, message: text("send-failed") }); }
-        else { transmit(item); }  // the same client_id: the server stores it once
+      if (outbox.sending !== item || item.attempts !== attempt) { return; }
+      outbox.sending = null;
+      if (error || !ack) {  // lost on the way, or the answer was: the same client_id again, at once
+        setOutboxStatus(item.form, text("retrying"));
+        pumpOutbox();
+        return;
+      }
+      if (!ack.ok && RETRYABLE[ack.error]) {
+        setOutboxStatus(item.form, ack.message || text("retrying"));
+        outbox.timer = window.setTimeout(function () { outbox.timer = null; pumpOutbox(); }, RETRY_DELAY);
         return;
       }
       finish(item, ack);
+      pumpOutbox();
     });
+  }
+
+  function setOutboxStatus(form, message) {
+    var line = form && $("[data-outbox-status]", form);
+    // The same words again are not a change: a status region stays quiet while retries go on.
+    if (line && line.textContent !== (message || "")) { line.textContent = message || ""; }
   }
 
   function finish(item, ack) {
     state.pending.delete(item.payload.client_id);
+    var waiting = false;
+    state.pending.forEach(function (other) { if (other.form === item.form) { waiting = true; } });
+    if (!waiting) { setOutboxStatus(item.form, ""); }
     if (ack.ok) { item.done(ack); return; }
     var textarea = $("textarea", item.form);
     if (!textarea.value) { textarea.value = item.payload.body; updateCounter(item.form); }
@@ -522,15 +586,18 @@
     el.messagesScroll.setAttribute("data-stick", nearEnd(el.messagesScroll) ? "true" : "false");
   });
 
-  function addMessage(data, fromHistory) {
-    if (!data || typeof data.id !== "number") { return; }
+  function addMessage(data, fromHistory, earlier) {
+    // Shows a message once, in id order; true when it was not on the page before. `earlier`:
+    // read back by "Show earlier messages" (the reading position is the caller's to keep).
+    if (!data || typeof data.id !== "number") { return false; }
     var existing = state.messages.get(data.id);
     if (existing) {  // the same message twice (ack and broadcast, a rejoin): update, never double
+      if (earlier) { return false; }  // an old copy read back never overwrites a newer one
       existing.data = data;
       renderMessage(existing);
-      return;
+      return false;
     }
-    if (data.hidden && !state.me.moderator) { return; }
+    if (data.hidden && !state.me.moderator) { return false; }
     var entry = { data: data, el: clone("message"), actionsKey: null };
     entry.el.setAttribute("data-kind", "message");
     entry.el.setAttribute("data-id", String(data.id));
@@ -538,21 +605,43 @@
     state.messages.set(data.id, entry);
     // Keep the list in id order, whatever order things arrive in.
     var before = null;
-    for (var node = el.messages.lastElementChild; node; node = node.previousElementSibling) {
-      if (parseInt(node.getAttribute("data-id"), 10) < data.id) { break; }
-      before = node;
+    if (earlier) {
+      before = el.messages.firstElementChild;
+      while (before && parseInt(before.getAttribute("data-id"), 10) < data.id) { before = before.nextElementSibling; }
+    } else {
+      for (var node = el.messages.lastElementChild; node; node = node.previousElementSibling) {
+        if (parseInt(node.getAttribute("data-id"), 10) < data.id) { break; }
+        before = node;
+      }
     }
     el.messages.insertBefore(entry.el, before);
     if (state.lastMessageId === null || data.id > state.lastMessageId) { state.lastMessageId = data.id; }
+    el.messagesEmpty.hidden = state.messages.size > 0;
+    if (earlier) { return true; }
+    trimMessages();
+    scrollToEnd(isMine(data));
+    if (!fromHistory && !isMine(data)) {
+      announce(format(text("announce-message"), { name: data.name, text: truncate(data.body, ANNOUNCE_MAX_CHARS) }));
+    }
+    return true;
+  }
+
+  function trimMessages() {
+    // A long chat keeps its latest MAX_MESSAGES on the page; the rest can be read back with
+    // "Show earlier messages" (which, once used, keeps everything it loaded).
+    if (log.keepAll || state.messages.size <= MAX_MESSAGES) { return; }
     while (state.messages.size > MAX_MESSAGES) {
       var oldest = el.messages.firstElementChild;
       state.messages.delete(parseInt(oldest.getAttribute("data-id"), 10));
       oldest.remove();
     }
-    el.messagesEmpty.hidden = state.messages.size > 0;
-    scrollToEnd(isMine(data));
-    if (!fromHistory && !isMine(data)) {
-      announce(format(text("announce-message"), { name: data.name, text: truncate(data.body, ANNOUNCE_MAX_CHARS) }));
+    if (log.known) {
+      log.oldest = log.last + 1;
+      state.messages.forEach(function (entry) {
+        if (typeof entry.data.seq === "number" && entry.data.seq < log.oldest) { log.oldest = entry.data.seq; }
+      });
+      log.complete = false;
+      updateEarlier();
     }
   }
 
@@ -904,17 +993,164 @@
     });
   });
 
+  // -- the room's log: every entry once, in order -----------------------------------------------------
+  function apply(event, data, quiet) {
+    if (event === "message") { addMessage(data, quiet); }
+    else if (event === "message_hidden") {
+      if (data.hidden !== undefined) { addMessage(data, true); } else { removeMessage(data.id); }
+    } else if (event === "message_restored") { addMessage(data, true); }
+    else if (event === "question") { upsertQuestion(data); sortQuestions(); }
+    else if (event === "question_hidden") {
+      if (data.state !== undefined) { upsertQuestion(data); sortQuestions(); } else { removeQuestion(data.id); }
+    } else if (event === "rules") { setRules(data); }
+    // "skip": the number is used and there is nothing to show.
+  }
+
+  function receive(event, data, quiet) {
+    // A push or a history entry: duplicates are dropped, and nothing is applied before the
+    // entries ahead of it. An entry without a number (a server without the log) is applied as it comes.
+    if (!data || (data.talk_id !== undefined && data.talk_id !== TALK_ID)) { return; }
+    if (typeof data.seq !== "number") { if (event !== "skip") { apply(event, data, quiet); } return; }
+    if (log.known && data.seq <= log.last) { return; }
+    if (!log.buffer.has(data.seq)) { log.buffer.set(data.seq, { event: event, data: data, quiet: quiet }); }
+    if (data.seq > log.head) { log.head = data.seq; }
+    drain();
+  }
+
+  function drain() {
+    if (!log.known) { return; }  // before the first join: the snapshot decides where to start
+    var entry;
+    while ((entry = log.buffer.get(log.last + 1))) {
+      log.buffer.delete(log.last + 1);
+      log.last += 1;
+      apply(entry.event, entry.data, entry.quiet);
+    }
+    log.buffer.forEach(function (ignored, seq) { if (seq <= log.last) { log.buffer.delete(seq); } });
+    if (log.head > log.last) { catchUp(); }
+  }
+
+  function noteHead(seq) {
+    if (typeof seq !== "number") { return; }
+    if (seq > log.head) { log.head = seq; }
+    if (log.known && log.head > log.last) { catchUp(); }
+  }
+
+  function startLog(seq, messages) {
+    // A first join: the snapshot holds everything up to `seq`; pushes after it were buffered.
+    log.known = true;
+    log.last = seq;
+    if (seq > log.head) { log.head = seq; }
+    log.oldest = seq + 1;
+    messages.forEach(function (message) {
+      addMessage(message, true);
+      if (typeof message.seq === "number" && message.seq < log.oldest) { log.oldest = message.seq; }
+    });
+    log.complete = messages.length < HISTORY_SIZE;  // the snapshot held every message there is
+    updateEarlier();
+    drain();
+  }
+
+  function firstMissing() {
+    var lowest = null;
+    log.buffer.forEach(function (ignored, seq) { if (lowest === null || seq < lowest) { lowest = seq; } });
+    return lowest;
+  }
+
+  function scheduleCatchUp(delay) {
+    if (log.timer !== null) { return; }
+    log.timer = window.setTimeout(function () { log.timer = null; catchUp(); }, delay);
+  }
+
+  function catchUp() {
+    // Ask for what lies between `last` and the first buffered entry (or the head), once at a
+    // time; a failure, or a gap the answer did not close, is asked again after 2 s.
+    if (!log.known || !state.joined || log.fetching || log.head <= log.last) { return; }
+    var before = firstMissing();
+    var payload = { talk_id: TALK_ID, after: log.last, limit: CATCH_UP_LIMIT };
+    if (before !== null) { payload.before = before; }
+    var from = log.last;
+    log.fetching = true;
+    call("history", payload, function (ack) {
+      if (ack.ok) {
+        noteHeadQuietly(ack.head);
+        (ack.events || []).forEach(function (entry) { if (entry) { receive(entry.event, entry.data, false); } });
+      }
+      log.fetching = false;
+      if (log.head <= log.last) { return; }
+      if (ack.ok && (log.last > from || ack.more)) { catchUp(); } else { scheduleCatchUp(GAP_RECHECK); }
+    });
+  }
+
+  function noteHeadQuietly(seq) { if (typeof seq === "number" && seq > log.head) { log.head = seq; } }
+
+  // -- "Show earlier messages": the log read backwards, a page at a time --------------------------------
+  function updateEarlier() {
+    var more = log.known && log.oldest !== null && log.oldest > 1 && !log.complete;
+    if (!more && el.earlier.contains(document.activeElement)) { el.messagesScroll.focus(); }
+    el.earlier.hidden = !more;
+    el.beginning.hidden = more || !log.keepAll;
+  }
+
+  function readRange(after, before, done) {
+    // Every entry with after < seq < before, whatever the server's page size.
+    var events = [];
+    function next(from) {
+      call("history", { talk_id: TALK_ID, after: from, before: before, limit: EARLIER_PAGE }, function (ack) {
+        if (!ack.ok) { done(null, ack); return; }
+        noteHeadQuietly(ack.head);
+        var got = ack.events || [];
+        events = events.concat(got);
+        var highest = got.length ? got[got.length - 1].data.seq : null;
+        if (ack.more && typeof highest === "number" && highest > from && highest < before - 1) { next(highest); }
+        else { done(events, ack); }
+      });
+    }
+    next(after);
+  }
+
+  function loadEarlier() {
+    if (log.loadingEarlier || !state.joined || el.earlier.hidden) { return; }
+    log.loadingEarlier = true;
+    el.messages.setAttribute("aria-busy", "true");
+    var found = [];
+    function page() {
+      var before = log.oldest, after = Math.max(0, before - 1 - EARLIER_PAGE);
+      readRange(after, before, function (events, ack) {
+        if (!events) { stop(ack.message || text("send-failed")); return; }
+        events.forEach(function (entry) {
+          // Only what was said: older hides, questions and rules are already reflected in
+          // what the server sends (a message hidden since then comes as "skip").
+          if (entry && entry.event === "message" && entry.data && entry.data.seq < before) { found.push(entry.data); }
+        });
+        log.oldest = after + 1;
+        if (!found.length && log.oldest > 1) { page(); return; }  // a page without messages: read on
+        show();
+      });
+    }
+    function show() {
+      var scroller = el.messagesScroll;
+      var fromBottom = scroller.scrollHeight - scroller.scrollTop;
+      var added = 0;
+      log.keepAll = true;
+      found.forEach(function (data) { if (addMessage(data, true, true)) { added += 1; } });
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;  // the reader stays where they were
+      var words = plural("earlier", added);
+      if (log.oldest <= 1) { words += " " + text("beginning"); }
+      stop(words);
+    }
+    function stop(words) {
+      log.loadingEarlier = false;
+      el.messages.removeAttribute("aria-busy");
+      updateEarlier();
+      showStatus(words);
+    }
+    page();
+  }
+  el.earlier.addEventListener("click", loadEarlier);
+
   // -- events from the server ----------------------------------------------------------------------
-  socket.on("message", function (data) { addMessage(data, false); });
-  socket.on("message_hidden", function (data) {
-    if (data && data.hidden !== undefined) { addMessage(data, true); } else if (data) { removeMessage(data.id); }
-  });
-  socket.on("message_restored", function (data) { addMessage(data, true); });
-  socket.on("question", function (data) { upsertQuestion(data); sortQuestions(); });
-  socket.on("question_hidden", function (data) {
-    if (!data) { return; }
-    if (data.state !== undefined) { upsertQuestion(data); sortQuestions(); } else { removeQuestion(data.id); }
-  });
+  ["message", "message_hidden", "message_restored", "question", "question_hidden", "rules", "skip"]
+    .forEach(function (event) { socket.on(event, function (data) { receive(event, data, false); }); });
   socket.on("votes", function (data) {
     if (!data || data.talk_id !== TALK_ID || !data.counts) { return; }
     Object.keys(data.counts).forEach(function (key) {
@@ -926,7 +1162,6 @@
     });
     sortQuestions();
   });
-  socket.on("rules", setRules);
   // The studio's stream (docs/golive.md): the stage (static/js/stage.js) shows and hides the player.
   function announceStream(data) {
     if (data && data.talk_id === TALK_ID) {
@@ -934,7 +1169,11 @@
     }
   }
   socket.on("live_state", announceStream);
-  socket.on("presence", function (data) { if (data && data.talk_id === TALK_ID) { setViewers(data.viewers); } });
+  socket.on("presence", function (data) {
+    if (!data || data.talk_id !== TALK_ID) { return; }
+    setViewers(data.viewers);
+    noteHead(data.seq);  // the talk's head: a push lost anywhere is asked for here
+  });
   socket.on("reported", function (data) {
     if (!data) { return; }
     var key = data.message_id ? "message:" + data.message_id : "question:" + data.question_id;
