@@ -39,6 +39,10 @@ class ServerSettings:
     async_mode: str = "eventlet"
     instance_path: str = "instance"
     debug: bool = False
+    # How many reverse proxies (nginx, a load balancer) stand in front of Arena and add
+    # X-Forwarded-For/-Proto/-Host. 0: the connection's own address is the client's (a
+    # forwarded header is ignored, so nobody can pick their address). 1 behind docs/nginx.conf.
+    trusted_proxies: int = 0
 
 
 @dataclass
@@ -240,6 +244,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"server.async_mode must be one of {', '.join(ASYNC_MODES)}, got {settings.server.async_mode!r}")
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError(f"server.port must be between 1 and 65535, got {settings.server.port}")
+    if not 0 <= settings.server.trusted_proxies <= 10:
+        raise ConfigError(f"server.trusted_proxies must be between 0 and 10, got {settings.server.trusted_proxies}")
     if settings.languages.default not in settings.languages.available:
         raise ConfigError("languages.default must be one of languages.available")
     unsupported = set(settings.languages.available) - {"sv", "en"}

@@ -8,6 +8,7 @@ import logging
 from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.db import db
 from server.i18n import _
@@ -39,6 +40,12 @@ def init_app(app: Flask) -> None:
     from server.web.staff import bp as staff_bp
     from server.web.studio import bp as studio_bp
 
+    proxies = app.extensions["arena.settings"].server.trusted_proxies
+    if proxies:
+        # The client's address, scheme and host as the trusted proxies saw them (the sign-in
+        # throttle counts by the address: server/web/context.py client_address). Only the
+        # pages: Socket.IO wraps the app after this and reads its own environ.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     csrf.init_app(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(recordings_bp)
