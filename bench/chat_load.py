@@ -660,7 +660,7 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
         "hard_deadline": args.connect_timeout + args.warmup + args.duration + args.drain + 120,
     }
     configs = [{**base, "role": "sender", "count": senders, "talk_page": server.talk_page, "first_index": 0}]
-    configs += [{**base, "role": "reader", "count": share, "talk_page": "", "first_index": 0}
+    configs += [{**base, "role": "reader", "count": share, "talk_page": server.talk_page, "first_index": 0}
                 for share in shares if share > 0]
     processes, pipes = [], []
     try:
