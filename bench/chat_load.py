@@ -1,8 +1,10 @@
-"""Live chat fan-out: N websocket clients in one talk, Arena beside a bare Flask-SocketIO server.
+"""Live room join storm and chat fan-out: N websocket clients in one talk, Arena beside a bare
+Flask-SocketIO server and Node's socket.io server.
 
-    .venv/bin/pip install -r bench/requirements.txt
+    .venv/bin/pip install -r bench/requirements.txt && (cd bench && npm ci)    # or: make bench
     .venv/bin/python bench/chat_load.py [--clients 2000,5000] [--rate 10] [--senders 25] [--repeat 3]
-                                        [--warmup 5] [--duration 20] [--servers bare,arena] [--json]
+                                        [--warmup 5] [--duration 20] [--servers bare,arena,node]
+                                        [--arena-ref GIT_REF] [--json]
 
 For each round (--repeat), each client count and each server, one after the other, with a
 fresh server each time:
@@ -17,17 +19,33 @@ fresh server each time:
          settings and origin check as Arena, and the same WSGI set-up as Arena's _serve
          (TCP_NODELAY listener with a backlog of 2,048, eventlet.wsgi max_size 20,000,
          gc.freeze() after start-up).
+  node   bench/node_server.js: npm's socket.io (locked in bench/package-lock.json) doing what
+         bare does, with the same ping settings, maxHttpBufferSize, origin check, no
+         permessage-deflate, backlog 2,048 and TCP_NODELAY: the reference implementation.
+
+--arena-ref REF runs Arena from a commit (`git archive` into the temporary folder, with the
+work tree's static/vendor and compiled translations) instead of the work tree, so that edits
+under server/ made while the benchmark runs cannot change it, and a before/after pair can be
+measured from one tree.
+
+The join storm: every client process first fetches its participant cookies, untimed (each
+client GETs the talk page once, as the browser that opened it did; readers too, unless
+--no-reader-cookies; bare and node have no talk page, so their clients have none), then at
+one instant every client of every process opens its websocket, enters /live and joins
+(writers set their name first), all at once (--connect-concurrency 0, the default; a number
+caps the handshakes in flight per process). "All joined in" is the time from that instant to
+the last join ack; join p50 / p99 are over the clients; the server's CPU over the storm (its
+process tree, utime + stime from /proc) divided by the joins gives the CPU per join.
 
 The clients speak Engine.IO 4 / Socket.IO 5 text frames themselves over the `websockets`
 package (asyncio; uvloop when installed): `ws://127.0.0.1:PORT/socket.io/?EIO=4&transport=websocket`,
 answer the server's ping "2" with "3", `40/live,` to enter the namespace, `42/live,ID["join",...]`
-with an ack id. --senders of them (default 25) are writers: each first GETs the talk page (to
-get a participant cookie, passed on the handshake), sets a name, joins, and the writers
-together send --rate chat messages a second (default 10) round robin, so each writer sends
-rate/senders a second (0.4/s: under Arena's per-participant limit). Each body begins with the
-send time (time.time_ns()); each message has a unique client_id. The other clients only read;
-they join without a cookie. Everyone is in the room; both servers send a message to everyone
-but its writer (who gets it in the ack), so each message makes clients - 1 deliveries.
+with an ack id. --senders of them (default 25) are writers: each sets a name, joins, and the
+writers together send --rate chat messages a second (default 10) round robin, so each writer
+sends rate/senders a second (0.4/s: under Arena's per-participant limit). Each body begins
+with the send time (time.time_ns()); each message has a unique client_id. The other clients
+only read. Everyone is in the room; all servers send a message to everyone but its writer (who
+gets it in the ack), so each message makes clients - 1 deliveries.
 By default the clients do not offer permessage-deflate; --compression deflate offers it, as
 browsers do (eventlet accepts it and then compresses every frame for every connection).
 
@@ -39,7 +57,8 @@ a collection in the load generator is not counted as server latency.
 Measured in the client processes, on the machine's clock, for frames received inside the
 window [warmup, warmup + duration): deliveries/s (all `message` events received by all clients
 / window), latency = receive time - send time (p50, p99, max), and, after a drain, how many
-clients are still connected. Also: the server's CPU over the window (and per delivery), the
+clients are still connected. Also: the server's CPU over the window (and per delivery; the
+server's whole process tree, so an Arena of several processes counts whole), the
 clients' CPU, the worst event-loop lag in the client processes (a loaded generator shows it),
 the acks (ok or refused) of the sent messages, the share of the window's messages that reached
 every client by the end of the drain, the server's RSS, and how long the joins took.
@@ -47,15 +66,19 @@ every client by the end of the drain, the server's RSS, and how long the joins t
 The machine may be shared. Before each run the script waits (at most --quiet-wait s) until
 other processes keep fewer than --quiet-cores busy, and over each window it measures what
 other processes used (the machine's busy time from /proc/stat minus the server's and the
-clients'). The Arena / bare verdicts compare the two servers round by round and use only rounds
-in which both runs were clean (other processes at most --clean-cores), unless none was.
+clients'). The verdicts compare Arena with bare (issue 10's targets: all joined in <= 1.3 x,
+deliveries/s >= 0.95 x, p99 <= 1.25 x, at every client count) and with node (the reference,
+no target; CPU per delivery and per join too), round by round, using only rounds in which both
+runs were clean (other processes at most --clean-cores), unless none was.
 
 Every loop is bounded in count and in time; only 127.0.0.1 is contacted; everything stops by
 itself. RLIMIT_NOFILE's soft limit is raised to the hard limit in every process.
 
 By default a Markdown table goes to stdout and progress to stderr; --json prints the results
 as JSON instead (the table then goes to stderr). --py-spy DIR records py-spy's collapsed stacks
-(idle included) of each server over the measured window (py-spy must be installed; diagnosis only).
+(idle included, subprocesses too) of each server over the join storm (SERVER-N-join.txt) and
+over the measured window (SERVER-N-fanout.txt); `.venv/bin/pip install py-spy` first; diagnosis
+only: sampling slows the server it samples.
 """
 
 from __future__ import annotations
