@@ -399,7 +399,12 @@
     updateCounter(el.messageForm);
     transmit({
       event: "send_message", payload: { body: body, client_id: clientId }, form: el.messageForm, attempts: 0,
-      done: function (ack) { addMessage(ack.message, false); scrollToEnd(true); }
+      done: function (ack) {
+        // Our own entry is not pushed back to us: the ack carries it and its number.
+        addMessage(ack.message, false);
+        receiveOwn("message", ack.message, ack.seq);
+        scrollToEnd(true);
+      }
     });
   });
 
@@ -418,8 +423,10 @@
       event: "ask_question", payload: { body: body, client_id: clientId, anonymous: anonymous.checked },
       form: el.askForm, attempts: 0,
       done: function (ack) {
+        // Shown at once: the log tells everyone else "skip" for a question awaiting approval.
         upsertQuestion(ack.question);
         sortQuestions();
+        receiveOwn("question", ack.question, ack.seq);
         showStatus(text(ack.question.state === "awaiting_approval" ? "question-waiting" : "question-sent"));
       }
     });
@@ -1027,6 +1034,11 @@
     }
     log.buffer.forEach(function (ignored, seq) { if (seq <= log.last) { log.buffer.delete(seq); } });
     if (log.head > log.last) { catchUp(); }
+  }
+
+  function receiveOwn(event, data, seq) {
+    // The ack of our own write is entry `seq` of the log, exactly like a push.
+    if (data && typeof seq === "number") { receive(event, Object.assign({}, data, { seq: seq }), false); }
   }
 
   function noteHead(seq) {
