@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.models import ChatMessage
-from server.services import chat
+from server.services import chat, room_log
 from server.services.errors import ValidationError
 
 pytestmark = pytest.mark.both_databases
@@ -62,9 +62,9 @@ def test_chat_catch_up_returns_exactly_what_was_missed(session, talk):
     seen = [say(session, talk, f"före {n}", f"before-{n:04d}")[0] for n in range(3)]
     missed = [say(session, talk, f"efter {n}", f"after-{n:04d}")[0] for n in range(4)]
 
-    caught_up = chat.messages_after(session, talk.id, seen[-1].id, 500)
+    caught_up, more = room_log.entries(session, talk.id, after=seen[-1].seq)
 
-    assert [m.id for m in caught_up] == [m.id for m in missed]
+    assert [e.message_id for e in caught_up] == [m.id for m in missed] and more is False
 
 
 def test_chat_hidden_message_stays_in_the_record_but_not_in_history(session, talk):

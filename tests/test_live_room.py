@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server.app import socketio
+from server.extensions import socketio
 from server.db import db, utcnow
 from server.models import AuditEntry, ChatMessage, Question, QuestionVote, Role
+from server.services import chat
 from server.services.roles import grant_role, sign_in_token
 from server.sockets import protocol as p
 
@@ -124,19 +125,22 @@ def test_retry_with_the_same_client_id_is_stored_and_broadcast_once(browser):
 
 def test_reconnecting_client_gets_exactly_what_it_missed(browser, app, talk):
     anna, helen = browser("Anna"), browser("Helen")
-    seen = anna.say("före")["message"]["id"]
+    seen = anna.say("före")["seq"]
     helen.socket.disconnect(namespace=p.LIVE_NAMESPACE)
     missed = [anna.say(f"medan du var borta {n}")["message"]["id"] for n in range(3)]
 
     helen.socket.connect(namespace=p.LIVE_NAMESPACE)
-    rejoin = helen.call(p.JOIN, {"talk_id": talk.id, "last_message_id": seen})
+    rejoin = helen.call(p.JOIN, {"talk_id": talk.id, "last_seq": seen})
 
-    assert [m["id"] for m in rejoin["messages"]] == missed
+    assert [e["data"]["id"] for e in rejoin["events"] if e["event"] == p.MESSAGE] == missed
+    assert [e["data"]["seq"] for e in rejoin["events"]] == [seen + 1, seen + 2, seen + 3]
+    assert rejoin["seq"] == seen + 3 and rejoin["more"] is False
 
 
 def test_new_viewer_gets_the_latest_fifty_messages(browser, session, talk):
-    session.add_all(ChatMessage(talk_id=talk.id, participant_id="p", display_name="P", body=f"m{n}",
-                                client_id=f"seed-{n:04d}") for n in range(70))
+    for n in range(70):
+        chat.post_message(session, talk, participant_id="p", display_name="P", body=f"m{n}",
+                          client_id=f"seed-{n:04d}", max_length=500)
     session.commit()
 
     history = browser(name=None).joined["messages"]
@@ -243,7 +247,7 @@ def test_moderator_hides_a_message_and_the_record_stays(browser, moderator_grant
     ack = moa.call(p.HIDE, {"kind": "message", "id": message_id, "reason": "Personangrepp"})
 
     assert ack["ok"] is True
-    assert helen.received(p.MESSAGE_HIDDEN) == [{"id": message_id}]
+    assert [(h["id"], h["seq"]) for h in helen.received(p.MESSAGE_HIDDEN)] == [(message_id, 2)]
     stored = db.session.get(ChatMessage, message_id)
     assert (stored.body, stored.hidden_by, stored.hidden_reason) == ("olämpligt", "Moa Moderator", "Personangrepp")
     audit = db.session.scalars(select(AuditEntry)).one()
@@ -367,12 +371,14 @@ def test_sender_gets_its_message_in_the_ack_and_others_without_its_client_id(bro
 def test_rejoin_tells_the_client_which_messages_were_hidden_meanwhile(browser, moderator_grant, talk):
     anna, helen = browser("Anna"), browser("Helen")
     moa = browser("Moa", grant=moderator_grant)
-    seen = anna.say("snart dolt")["message"]["id"]
+    said = anna.say("snart dolt")
+    seen = said["seq"]
 
-    moa.call(p.HIDE, {"kind": "message", "id": seen, "reason": "Spam"})
-    rejoin = helen.call(p.JOIN, {"talk_id": talk.id, "last_message_id": seen})
+    moa.call(p.HIDE, {"kind": "message", "id": said["message"]["id"], "reason": "Spam"})
+    rejoin = helen.call(p.JOIN, {"talk_id": talk.id, "last_seq": seen})
 
-    assert rejoin["hidden_message_ids"] == [seen]
+    assert rejoin["events"] == [{"event": p.MESSAGE_HIDDEN,
+                                 "data": {"id": said["message"]["id"], "talk_id": talk.id, "seq": seen + 1}}]
 
 
 def test_banned_participant_learns_it_on_join(app, browser, moderator_grant, talk):

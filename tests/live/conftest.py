@@ -202,10 +202,10 @@ class Browser:
     def call(self, event: str, data: Any = None, timeout: float = ACK_TIMEOUT) -> Any:
         return self.sio.call(event, data, namespace=p.LIVE_NAMESPACE, timeout=timeout)
 
-    def join(self, talk_id: int, last_message_id: int | None = None) -> dict[str, Any]:
+    def join(self, talk_id: int, last_seq: int | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {"talk_id": talk_id}
-        if last_message_id is not None:
-            payload["last_message_id"] = last_message_id
+        if last_seq is not None:
+            payload["last_seq"] = last_seq
         ack = self.call(p.JOIN, payload)
         assert ack["ok"] is True, ack
         self.talk_id, self.joined = talk_id, ack
