@@ -41,6 +41,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     p.LIFT_BAN:           (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, FORBIDDEN, FORBIDDEN,       OK,            FORBIDDEN,          OK),
     p.SET_RULES:          (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, FORBIDDEN, FORBIDDEN,       OK,            FORBIDDEN,          OK),
     p.SET_QUESTION_STATE: (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, OK,        FORBIDDEN,       OK,            FORBIDDEN,          OK),
+    p.HISTORY:            (OK,            OK,         OK,     OK,          OK,               OK,            OK,                 OK),
 }
 CELLS = [(role, event, expected) for event, row in MATRIX.items() for role, expected in zip(ROLES, row)]
 
@@ -111,6 +112,7 @@ def payload(event: str, room: Room) -> dict[str, Any]:
     return {
         p.JOIN: {"talk_id": room.talk_id},
         p.SET_NAME: {"name": "Nytt Namn"},
+        p.HISTORY: {"talk_id": room.talk_id, "after": 0},
         p.SEND_MESSAGE: {"body": "Hej allihop", "client_id": unique("m")},
         p.ASK_QUESTION: {"body": "En fråga?", "client_id": unique("q")},
         p.VOTE: {"question_id": room.question_id, "up": True},
