@@ -23,6 +23,11 @@ from server.config import PROJECT_ROOT
 
 from playwright import sync_api
 
+# How long expect(...) and every action wait before failing. Generous, because they end as
+# soon as the page gets there: a short deadline only makes a busy machine fail the suite.
+WAIT_MS = 30_000
+sync_api.expect.set_options(timeout=WAIT_MS)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -108,7 +113,7 @@ def open_context(browser, live_server) -> Iterator[Callable[..., Any]]:
         options.setdefault("locale", "sv-SE")
         options.setdefault("timezone_id", "Europe/Stockholm")
         context = browser.new_context(**options)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(WAIT_MS)
         outside = OutsideRequests()
 
         def _route(route) -> None:

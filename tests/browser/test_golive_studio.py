@@ -32,6 +32,7 @@ MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-str
               "--auto-select-desktop-capture-source=Entire screen",
               "--autoplay-policy=no-user-gesture-required"]
 TALK = "skapa-arenor"
+WAIT_MS = 60_000  # for what waits on ffmpeg or a poll: generous, reached only when a test fails
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def open_context(media_browser, golive_server) -> Iterator[Any]:
         options.setdefault("locale", "sv-SE")
         options.setdefault("timezone_id", "Europe/Stockholm")
         context = media_browser.new_context(**options)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(30_000)
         context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
         contexts.append(context)
         return context
@@ -98,12 +99,14 @@ def open_studio(open_context, arena: Arena, slug: str, role: str = "speaker", **
 
 def go_live(page: Any) -> None:
     page.locator("[data-studio-go-live]").click()
-    expect(page.locator("[data-studio-badge]")).to_have_attribute("data-state", "live")
+    # "live" once ffmpeg has written the first segment: behind a transcode (VP8 to x264) on a
+    # busy machine, that can take a while.
+    expect(page.locator("[data-studio-badge]")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
 
 
 def end(page: Any) -> None:
     page.locator("[data-studio-end]").click()
-    expect(page.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
+    expect(page.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
 
 
 def streams(arena: Arena, slug: str) -> list[LiveStream]:
@@ -128,10 +131,10 @@ def test_speaker_goes_live_and_a_second_browser_plays_the_stream(open_context, a
     studio = open_studio(open_context, arena, slug)
 
     go_live(studio)
-    # The viewer's page flips without a reload, and its player advances within 10 s.
-    viewer.wait_for_function(PLAYING, arg=[1.0], timeout=10_000)
+    # The viewer's page flips without a reload, and its player advances.
+    viewer.wait_for_function(PLAYING, arg=[1.0], timeout=WAIT_MS)
     first = viewer.evaluate("document.querySelector('[data-golive] video').currentTime")
-    viewer.wait_for_function(PLAYING, arg=[first + 0.5], timeout=10_000)
+    viewer.wait_for_function(PLAYING, arg=[first + 0.5], timeout=WAIT_MS)
 
     expect(viewer.locator("[data-live-badge]")).to_be_visible()
     expect(viewer.locator("[data-golive-status]")).to_have_text(translate("sv", "The speaker is live."))
@@ -144,17 +147,21 @@ def test_end_keeps_a_recording_as_long_as_the_time_live(open_context, arena, gol
     slug = new_talk(arena)
     studio = open_studio(open_context, arena, slug)
 
-    started = time.monotonic()
-    go_live(studio)  # recording starts at the click, before viewers see the first segment
+    clicked = time.monotonic()
+    go_live(studio)  # recording starts once the server says yes, before viewers see the first segment
+    live = time.monotonic()
     studio.wait_for_timeout(6_000)
+    recording_at_least = time.monotonic() - live  # the badge said live: the recorder was running
     studio.locator("[data-studio-end]").click()
-    live_for = time.monotonic() - started
-    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
+    recording_at_most = time.monotonic() - clicked
 
     [stream] = streams(arena, slug)
     recording = probe(Path(golive_server.env["ARENA_MEDIA__RECORDINGS_DIR"]) / stream.archive_path)
     assert stream.end_reason == "ended"
-    assert abs(float(recording["format"]["duration"]) - live_for) < 1.5
+    # As long as the time live: measured from outside, the time live lies between these two,
+    # however slow the machine (1.5 s for a slice and a keyframe at either end).
+    assert recording_at_least - 1.5 < float(recording["format"]["duration"]) < recording_at_most + 1.5
     assert {s["codec_name"] for s in recording["streams"]} == {"h264", "aac"}
     expect(studio.locator("[data-studio-status]")).to_have_text(
         translate("sv", "The stream has ended. The recording is saved."))
@@ -166,16 +173,16 @@ def test_a_dropped_connection_continues_the_same_stream(open_context, arena):
     viewer.goto(talk_url(slug))
     studio = open_studio(open_context, arena, slug)
     go_live(studio)
-    viewer.wait_for_function(PLAYING, arg=[0.5], timeout=10_000)
+    viewer.wait_for_function(PLAYING, arg=[0.5], timeout=WAIT_MS)
 
     studio.evaluate("window.arenaStudio.socket.io.engine.close()")  # the venue's wifi drops
     expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "reconnecting")
     expect(viewer.locator("[data-golive]")).to_have_attribute("data-state", "reconnecting")
     # socket.io reconnects by itself; the studio resumes the stream it had.
-    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "live", timeout=20_000)
-    expect(viewer.locator("[data-golive]")).to_have_attribute("data-state", "live")
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(viewer.locator("[data-golive]")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     played = viewer.evaluate("document.querySelector('[data-golive] video').currentTime")
-    viewer.wait_for_function(PLAYING, arg=[played + 1.0], timeout=15_000)
+    viewer.wait_for_function(PLAYING, arg=[played + 1.0], timeout=WAIT_MS)
     end(studio)
 
     [stream] = streams(arena, slug)
@@ -233,11 +240,11 @@ def test_the_studio_works_with_the_keyboard(open_context, arena):
 
     studio.locator("[data-studio-go-live]").focus()
     studio.keyboard.press("Enter")
-    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "live")
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     studio.locator("[data-studio-end]").focus()
     studio.keyboard.press("Enter")
 
-    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=60_000)
+    expect(studio.locator("[data-studio-badge]")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
     assert re.search(r"\S", studio.locator("[data-studio-status]").text_content())
 
 
@@ -252,10 +259,10 @@ def test_the_event_pages_live_badge_follows_the_studio(open_context, arena):
     go_live(studio)
 
     # The event page asks every 15 s; no reload.
-    expect(card.locator("[data-live-badge]")).to_be_visible(timeout=20_000)
+    expect(card.locator("[data-live-badge]")).to_be_visible(timeout=WAIT_MS)
     expect(card).to_have_class(re.compile(r"\bis-live\b"))
     end(studio)
-    expect(card.locator("[data-live-badge]")).to_be_hidden(timeout=20_000)
+    expect(card.locator("[data-live-badge]")).to_be_hidden(timeout=WAIT_MS)
 
 
 VP8_ONLY = """(function () {
@@ -278,7 +285,7 @@ def test_a_browser_that_records_vp8_goes_live_too(open_context, arena, golive_se
     expect(viewer.locator("[data-live-viewers]")).to_be_visible()
 
     go_live(studio)
-    viewer.wait_for_function(PLAYING, arg=[1.0], timeout=20_000)
+    viewer.wait_for_function(PLAYING, arg=[1.0], timeout=WAIT_MS)
     end(studio)
 
     [stream] = streams(arena, slug)

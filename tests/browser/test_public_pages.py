@@ -210,7 +210,8 @@ FOCUS_STYLE_JS = """el => { const s = getComputedStyle(el);
 def test_every_control_on_the_talk_page_is_reachable_and_shows_focus(open_context):
     page = open_context(locale="en-GB").new_page()
     page.goto(talk_path(), wait_until="networkidle")
-    page.wait_for_timeout(500)  # the live panel has joined and drawn its history
+    # The live panel has joined and drawn its history (the viewer count comes in the same step).
+    expect(page.locator("[data-live-viewers]")).to_be_visible()
     # Every visible control, and how it looks while nothing has focus.
     count = page.evaluate("""([controls, styleOf]) => { styleOf = eval(styleOf); let n = 0;
         document.querySelectorAll(controls).forEach(el => {
