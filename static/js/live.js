@@ -123,7 +123,6 @@
     me: { name: null, role: "", moderator: false, host: false },
     name: "",
     rules: { chat_open: true, questions_open: true, questions_premoderated: false, slow_mode_seconds: 0 },
-    lastMessageId: null,   // only for a server without the room's log (no "seq" in the join ack)
     messages: new Map(),   // id -> {data, el}
     questions: new Map(),  // id -> {data, el, actionsKey}
     myVotes: new Set(),
@@ -195,8 +194,7 @@
 
   function join() {
     var payload = { talk_id: TALK_ID };
-    if (log.known) { payload.last_seq = log.last; }
-    else if (state.lastMessageId !== null) { payload.last_message_id = state.lastMessageId; }
+    if (log.known) { payload.last_seq = log.last; }  // back after a drop: what came after it
     socket.timeout(ACK_TIMEOUT).emit("join", payload, function (error, ack) {
       if (error) { if (socket.connected) { join(); } return; }
       if (!ack || !ack.ok) { setConnection(ack && ack.message); return; }
@@ -212,18 +210,14 @@
     el.modTools.hidden = !state.me.moderator;
     if (wasModerator !== state.me.moderator || wasHost !== state.me.host) { rerenderAll(); }
     setRules(ack.rules);
-    if (typeof ack.seq === "number" && Array.isArray(ack.events) && log.known) {
+    if (Array.isArray(ack.events) && log.known) {
       // Back after a lost connection: the entries after our `last`, in order, and more to ask for.
       ack.events.forEach(function (entry) { if (entry) { receive(entry.event, entry.data, true); } });
       noteHead(ack.seq);
       if (ack.more) { catchUp(); }
-    } else if (typeof ack.seq === "number") {
-      startLog(ack.seq, ack.messages || []);
     } else {
-      (ack.messages || []).forEach(function (message) { addMessage(message, true); });
+      startLog(typeof ack.seq === "number" ? ack.seq : 0, ack.messages || []);
     }
-    // Hidden while we were away (a server without the room's log): take them off the screen.
-    (ack.hidden_message_ids || []).forEach(function (id) { if (!state.me.moderator) { removeMessage(id); } });
     if (state.me.banned) {
       state.banned = true;
       el.banned.textContent = state.me.banned_message || "";
@@ -622,7 +616,6 @@
       }
     }
     el.messages.insertBefore(entry.el, before);
-    if (state.lastMessageId === null || data.id > state.lastMessageId) { state.lastMessageId = data.id; }
     el.messagesEmpty.hidden = state.messages.size > 0;
     if (earlier) { return true; }
     trimMessages();
@@ -1015,7 +1008,7 @@
 
   function receive(event, data, quiet) {
     // A push or a history entry: duplicates are dropped, and nothing is applied before the
-    // entries ahead of it. An entry without a number (a server without the log) is applied as it comes.
+    // entries ahead of it.
     if (!data || (data.talk_id !== undefined && data.talk_id !== TALK_ID)) { return; }
     if (typeof data.seq !== "number") { if (event !== "skip") { apply(event, data, quiet); } return; }
     if (log.known && data.seq <= log.last) { return; }
