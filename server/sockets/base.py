@@ -91,8 +91,15 @@ def database_locked(error: BaseException) -> bool:
     return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
 
 
-def acked(handler: Callable) -> Callable:
-    """Run a handler, commit once, then send; turn every outcome into an ack."""
+def acked(handler: Callable | None = None, *, writes_room: bool = False) -> Callable:
+    """Run a handler, commit once, then send; turn every outcome into an ack.
+
+    `writes_room`: the handler may append to the room log, so it is refused ("paused") while
+    the message queue is unreachable. Checked before the handler begins, never inside its
+    transaction: asking Redis yields to other green threads, and one of them waiting for
+    SQLite's write lock would block the whole process while this one holds it."""
+    if handler is None:
+        return lambda function: acked(function, writes_room=writes_room)
 
     @wraps(handler)
     def wrapper(self: ArenaNamespace, *args: Any) -> dict[str, Any]:
@@ -103,11 +110,10 @@ def acked(handler: Callable) -> Callable:
                 g.arena_after_commit, g.arena_author_has_ack = [], False
                 room_log.pending(db.session)  # nothing left over from an earlier attempt
                 try:
+                    if writes_room and not self.queue_reachable():
+                        return _refusal(p.E_PAUSED, _("The chat is paused for a moment. Retrying…"))
                     result = handler(self, data)
                     entries = room_log.pending(db.session)
-                    if entries and not self.queue_reachable():
-                        db.session.rollback()
-                        return _refusal(p.E_PAUSED, _("The chat is paused for a moment. Retrying…"))
                     db.session.commit()
                 except HandlerError as error:
                     db.session.rollback()

@@ -77,7 +77,8 @@ JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
 CLIENT_IDS = st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True)
 
 KNOWN_KEYS = {
-    p.JOIN: ("talk_id", "last_message_id"),
+    p.JOIN: ("talk_id", "last_seq"),
+    p.HISTORY: ("talk_id", "after", "before", "limit"),
     p.SET_NAME: ("name",),
     p.SEND_MESSAGE: ("body", "client_id"),
     p.ASK_QUESTION: ("body", "client_id", "anonymous"),
@@ -94,7 +95,7 @@ KNOWN_KEYS = {
 
 def plausible(key: str, room: FuzzRoom) -> st.SearchStrategy:
     """Values of the right kind for a known key (real ids among them)."""
-    ids = {"talk_id": room.talk_id, "last_message_id": room.message_id, "message_id": room.message_id,
+    ids = {"talk_id": room.talk_id, "last_seq": 1, "after": 0, "before": 3, "limit": 100, "message_id": room.message_id,
            "question_id": room.question_id, "ban_id": room.ban_id}
     if key in ids:
         return st.one_of(st.just(ids[key]), INTEGERS)
@@ -156,7 +157,8 @@ def test_any_payload_is_answered_with_a_well_formed_ack(room: FuzzRoom, event: s
 BEYOND_64_BITS = 2**63  # what the fuzzing found first; SQLite stores at most 2**63 - 1
 OUT_OF_RANGE_IDS = [
     pytest.param(p.JOIN, {"talk_id": BEYOND_64_BITS}, "talk_not_found", id="join-talk_id"),
-    pytest.param(p.JOIN, {"talk_id": "TALK", "last_message_id": BEYOND_64_BITS}, None, id="join-last_message_id"),
+    pytest.param(p.JOIN, {"talk_id": "TALK", "last_seq": BEYOND_64_BITS}, None, id="join-last_seq"),
+    pytest.param(p.HISTORY, {"talk_id": "TALK", "after": BEYOND_64_BITS}, None, id="history-after"),
     pytest.param(p.VOTE, {"question_id": BEYOND_64_BITS, "up": True}, "question_not_found", id="vote"),
     pytest.param(p.REPORT, {"message_id": BEYOND_64_BITS}, "not_found", id="report-message"),
     pytest.param(p.REPORT, {"question_id": BEYOND_64_BITS}, "not_found", id="report-question"),

@@ -68,17 +68,18 @@ def test_reconnecting_viewer_gets_exactly_the_messages_it_missed(browsers: Brows
     helen = browsers.open("Helen", talk_id=talk_id)
     first = anna.say("före")["message"]["id"]
     assert helen.wait_for(p.MESSAGE, lambda m: m["id"] == first) is not None
-    last_seen = max(m["id"] for m in helen.events(p.MESSAGE))
+    last_seen = max(m["seq"] for m in helen.events(p.MESSAGE))
 
     helen.disconnect()  # the network goes away; the socket really closes
     missed = [(anna if n % 2 else ulla).say(f"medan du var borta {n}")["message"]["id"] for n in range(5)]
     helen.connect()
-    rejoin = helen.join(talk_id, last_message_id=last_seen)
+    rejoin = helen.join(talk_id, last_seq=last_seen)
     after = anna.say("efter")["message"]["id"]
     assert helen.wait_for(p.MESSAGE, lambda m: m["id"] == after) is not None
 
-    assert [m["id"] for m in rejoin["messages"]] == missed
-    seen = [m["id"] for m in helen.events(p.MESSAGE)] + [m["id"] for m in rejoin["messages"]]
+    caught_up = [e["data"]["id"] for e in rejoin["events"] if e["event"] == p.MESSAGE]
+    assert caught_up == missed
+    seen = [m["id"] for m in helen.events(p.MESSAGE)] + caught_up
     assert sorted(seen) == [first, *missed, after]  # no gap, no duplicate
 
 

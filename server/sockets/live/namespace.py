@@ -251,7 +251,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         return {"name": name}
 
     # -- chat ---------------------------------------------------------------------------
-    @acked
+    @acked(writes_room=True)
     def on_send_message(self, data: Any) -> dict[str, Any]:
         f = fields(data, {"body": str, "client_id": str})
         connection, talk, actor = self._writer()
@@ -290,7 +290,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         return {"reported": True}
 
     # -- questions ----------------------------------------------------------------------
-    @acked
+    @acked(writes_room=True)
     def on_ask_question(self, data: Any) -> dict[str, Any]:
         f = fields(data, {"body": str, "client_id": str}, {"anonymous": bool})
         connection, talk, actor = self._writer()
@@ -319,7 +319,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         after_commit(lambda: self.state.pending_votes[talk.id].add(question.id))
         return {"question_id": question.id, "voted": f["up"], "votes": count}
 
-    @acked
+    @acked(writes_room=True)
     def on_set_question_state(self, data: Any) -> dict[str, Any]:
         f = fields(data, {"question_id": int, "state": str})
         connection = self._connection()
@@ -346,11 +346,11 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
                                                            f.get("reason"))
         return {"id": item.id}
 
-    @acked
+    @acked(writes_room=True)
     def on_hide(self, data: Any) -> dict[str, Any]:
         return self._hide_or_restore(data, hide=True)
 
-    @acked
+    @acked(writes_room=True)
     def on_restore(self, data: Any) -> dict[str, Any]:
         return self._hide_or_restore(data, hide=False)
 
@@ -379,7 +379,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         after_commit(lambda: self.forget_views_of_event(event_id))
         return {"ban_id": ban.id}
 
-    @acked
+    @acked(writes_room=True)
     def on_set_rules(self, data: Any) -> dict[str, Any]:
         f = fields(data, {}, {"chat_open": bool, "questions_open": bool, "questions_premoderated": bool,
                               "slow_mode_seconds": int})
