@@ -33,6 +33,3 @@ def viewer_counts(session: Session, talk_ids: list[int], now: datetime) -> dict[
     counts.update({talk_id: int(total) for talk_id, total in rows})
     return counts
 
-
-def forget_process(session: Session, process_id: str) -> None:
-    session.execute(delete(Presence).where(Presence.process_id == process_id))
