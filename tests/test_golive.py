@@ -462,14 +462,17 @@ def test_the_database_refuses_two_active_streams_of_one_talk(session, make_event
 
 # -- serving HLS --------------------------------------------------------------------------
 
-def test_hls_is_served_with_its_types_and_cache_headers(client, recordings):
-    folder = recordings / "dag" / "pass" / "live" / "1"
+def test_hls_is_served_with_its_types_and_cache_headers(client, session, talk, recordings):
+    stream = golive.start_stream(session, talk, Actor("p", Role.organiser), codec="h264", now=utcnow(),
+                                 process_id="t", recordings_path=recordings, min_free_bytes=0)
+    session.commit()  # live on a published event: public (tests/test_security_media.py has the rest)
+    folder = recordings / stream.directory
     folder.mkdir(parents=True)
     (folder / "index.m3u8").write_text("#EXTM3U\n")
     (folder / "segment-000001.ts").write_bytes(b"\x47" * 188)
 
-    playlist = client.get("/recordings/dag/pass/live/1/index.m3u8")
-    segment = client.get("/recordings/dag/pass/live/1/segment-000001.ts")
+    playlist = client.get(f"/recordings/{stream.directory}/index.m3u8")
+    segment = client.get(f"/recordings/{stream.directory}/segment-000001.ts")
 
     assert playlist.mimetype == "application/vnd.apple.mpegurl"
     assert playlist.headers["Cache-Control"] == "no-cache"
@@ -485,13 +488,14 @@ def test_recordings_folder_does_not_serve_outside_itself(client, recordings):
     assert response.status_code == 404
 
 
-def test_a_streams_working_files_are_never_served(client, recordings):
+def test_a_streams_working_files_are_never_served(organiser_client, recordings):
     folder = recordings / "dag" / "pass" / "archive" / "1-0123456789abcdef"
     folder.mkdir(parents=True)
     for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4"):
         (folder / name).write_bytes(b"\0" * 16)
 
-    status = {name: client.get(f"/recordings/dag/pass/archive/1-0123456789abcdef/{name}").status_code
+    # Not even to an organiser, who may fetch the unpublished recording beside them.
+    status = {name: organiser_client.get(f"/recordings/dag/pass/archive/1-0123456789abcdef/{name}").status_code
               for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4")}
 
     assert status == {"source.mkv": 404, "source.webm": 404, "ffmpeg.log": 404, "recording.mp4": 200}

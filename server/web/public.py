@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import posixpath
 import secrets
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_from_directory, session, url_for
+from werkzeug.exceptions import NotFound
 
 from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
 from server.models import Event, Talk
 from server.services import events as event_service
 from server.services import golive
+from server.services import recordings as recording_service
 from server.services.text import plain_summary, render_markdown
 from server.web.context import safe_redirect_target
 
@@ -145,19 +148,61 @@ def _can_go_live(talk: Talk) -> bool:
 
 @bp.get("/recordings/<path:name>")
 def recording_file(name: str) -> Response:
-    """Our own media files. In production nginx serves this folder (docs/golive.md, docs/nginx.conf)."""
-    from server.media.ingest import is_private, media_headers
+    """Our own media files, to whoever may see them (recording_service.file_access): the
+    public gets what a published event shows, organisers and the talk's speaker everything.
+    A web server that sends the folder itself must ask media_access first."""
+    from server.media.ingest import media_headers
 
-    # Work in progress (an import's or an upload's) lives under names that start with a dot
-    # and is renamed into place when complete: never serve half a file. A live stream's raw
-    # input and ffmpeg's log are never served either.
-    if any(part.startswith(".") for part in name.split("/")) or is_private(name):
-        abort(404)
+    name = _media_name_if_allowed(name)
     # HLS needs its own types, and a live playlist must never be cached (segments may be).
     mimetype, cache_control = media_headers(name)
     response = send_from_directory(_settings().recordings_path, name, max_age=3600, mimetype=mimetype)
-    response.headers["Cache-Control"] = cache_control
+    response.headers["Cache-Control"] = cache_control if g.media_public else "private, no-cache"
     return response
+
+
+@bp.get("/media-access/recordings/<path:name>")
+def media_access(name: str) -> Response:
+    """The same question for a web server in front that sends the files itself (nginx's
+    auth_request, which allows on 2xx and refuses on 401/403): 204, or 403."""
+    try:
+        _media_name_if_allowed(name)
+    except NotFound:
+        status = 403
+    else:
+        status = 204
+    response = Response(status=status)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _media_name_if_allowed(name: str) -> str:
+    """The file's name as it will be served, or a 404 (a file the visitor may not have
+    does not exist for them). Sets g.media_public: may shared caches keep it?"""
+    from server.media.ingest import is_private
+
+    # As send_from_directory will read it ("a/./b" is "a/b"): the check sees what is sent.
+    name = posixpath.normpath(name)
+    # Work in progress (an import's or an upload's) lives under names that start with a dot
+    # and is renamed into place when complete: never serve half a file. A live stream's raw
+    # input and ffmpeg's log are never served either.
+    if name.startswith("/") or any(part.startswith(".") for part in name.split("/")) or is_private(name):
+        abort(404)
+    access = recording_service.file_access(db.session, name, utcnow())
+    g.media_public = access.public
+    if not access.public and not _may_see_unpublished(access.talk):
+        abort(404)
+    return name
+
+
+def _may_see_unpublished(talk: Talk | None) -> bool:
+    """Organisers see every file; a talk's speaker (who may go live on it) sees its own."""
+    if not (session.get("organiser_id") or session.get("grant_id")):
+        return False  # most visitors: no query
+    from server.models import Role
+
+    actor = request_actor()
+    return actor.role is Role.organiser or (talk is not None and golive.can_publish(actor, talk))
 
 
 @bp.get("/language/<code>")
