@@ -1,6 +1,9 @@
 // The room's log (docs/realtime.md, "The room's log"): every entry applied once, in order,
 // gaps filled with `history`; and "Show earlier messages", the log read backwards.
-import { call, CATCH_UP_LIMIT, EARLIER_PAGE, el, GAP_RECHECK, HISTORY_SIZE, log, plural, showStatus, state, TALK_ID, text } from "./context.js";
+import {
+  call, CATCH_UP_LIMIT, EARLIER_PAGE, el, GAP_RECHECK, HISTORY_SIZE, log, plural, showStatus, state,
+  TALK_ID, text
+} from "./context.js";
 import { addMessage, removeMessage } from "./messages.js";
 import { setRules } from "./moderation.js";
 import { removeQuestion, sortQuestions, upsertQuestion } from "./questions.js";

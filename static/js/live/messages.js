@@ -1,6 +1,8 @@
 // The chat's messages: shown once each, in id order; the latest MAX_MESSAGES stay on the page
 // until the reader loads earlier ones.
-import { $, $all, actionTexts, ANNOUNCE_MAX_CHARS, clone, el, log, MAX_MESSAGES, state, text, truncate } from "./context.js";
+import {
+  $, $all, actionTexts, ANNOUNCE_MAX_CHARS, clone, el, log, MAX_MESSAGES, state, text, truncate
+} from "./context.js";
 import { format } from "../lib/text.js";
 import { updateEarlier } from "./log.js";
 import { runAction } from "./moderation.js";

@@ -1,6 +1,8 @@
 // Moderators' and speakers' actions on messages and questions (report, hide, restore, ban,
 // question states) and the room's rules.
-import { $, $all, call, clone, el, numberFormat, showError, showStatus, state, text, uniquify } from "./context.js";
+import {
+  $, $all, call, clone, el, numberFormat, showError, showStatus, state, text, uniquify
+} from "./context.js";
 import { format } from "../lib/text.js";
 import { renderMessage } from "./messages.js";
 import { renderQuestion, sortQuestions, upsertQuestion } from "./questions.js";

@@ -1,5 +1,7 @@
 // The outbox: what the participant wrote, sent in order, one at a time, until the server has it.
-import { $, ACK_TIMEOUT, numberFormat, RETRY_DELAY, RETRYABLE, showError, socket, state, text } from "./context.js";
+import {
+  $, ACK_TIMEOUT, numberFormat, RETRY_DELAY, RETRYABLE, showError, socket, state, text
+} from "./context.js";
 import { format } from "../lib/text.js";
 
 // -- the outbox: sending with retries ------------------------------------------------------------

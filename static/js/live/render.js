@@ -1,7 +1,10 @@
 // Rendering what people wrote (text and http(s) links only, never HTML), the meta line of
 // messages and questions, action buttons, and the polite announcements (summarised, at most
 // one every 3 s).
-import { $, actionTexts, ANNOUNCE_GATHER, ANNOUNCE_INTERVAL, clone, el, now, numberFormat, ROLES, state, text, timeFormat } from "./context.js";
+import {
+  $, actionTexts, ANNOUNCE_GATHER, ANNOUNCE_INTERVAL, clone, el, now, numberFormat, ROLES, state, text,
+  timeFormat
+} from "./context.js";
 import { format } from "../lib/text.js";
 
 // -- announcements (polite, summarised, at most one every 3 s) ---------------------------------

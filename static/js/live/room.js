@@ -1,6 +1,9 @@
 // The live room: joining (and joining again after a drop), the name, the writing forms, the
 // tabs and the server's events. Started by main.js.
-import { $, ACK_TIMEOUT, call, el, log, newClientId, numberFormat, setConnection, showError, showStatus, socket, state, storedName, storeName, TALK_ID, text } from "./context.js";
+import {
+  $, ACK_TIMEOUT, call, el, log, newClientId, numberFormat, setConnection, showError, showStatus,
+  socket, state, storedName, storeName, TALK_ID, text
+} from "./context.js";
 import { format } from "../lib/text.js";
 import { catchUp, noteHead, receive, receiveOwn, startLog } from "./log.js";
 import { addMessage, renderMessage, scrollToEnd } from "./messages.js";
