@@ -247,15 +247,15 @@ class Chatter(threading.Thread):
         self.interval = interval
         self.prefix = prefix
         self.said: list[tuple[RoomClient, str]] = []
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         n = 0
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             writer = self.writers[n % len(self.writers)]
             self.said.append((writer, writer.say(f"{self.prefix} {n} från {writer.label}")))
             n += 1
-            self._stop.wait(self.interval)
+            self._stopping.wait(self.interval)
 
     def count(self) -> int:
         return len(self.said)
@@ -265,7 +265,7 @@ class Chatter(threading.Thread):
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=10)
 
 
@@ -474,16 +474,16 @@ def test_nothing_lost_or_shown_twice_while_redis_is_killed_for_30_seconds(health
     rows = assert_every_participant_holds_everything(room, a, talk_id, chatter.said)
     converged = time.monotonic() - returned_at  # for the report, never asserted
 
-    # Writes that could not be delivered in order were refused "paused", translated, and retried.
     paused = [ack for ack in room.acks() if ack.get("error") == p.E_PAUSED]
+    print(f"\nRedis {REDIS_OUTAGE_SECONDS} s: {len(rows)} messages, {len(paused)} paused acks, everyone held "
+          f"everything {converged:.1f} s after Redis returned (checked after the sends drained); history "
+          f"requests {sum(c.history_requests for c in room.clients)}, duplicates dropped "
+          f"{sum(c.duplicates for c in room.clients)}, reconnects {sum(c.connects - 1 for c in room.clients)}")
+    # Writes that could not be delivered in order were refused "paused", translated, and retried.
     assert paused, "no write was refused as paused while Redis was down"
     assert {ack.get("error") for ack in room.acks() if not ack.get("ok")} == {p.E_PAUSED}
     assert all(ack["message"] and ack["message"] != PAUSED_ENGLISH for ack in paused), \
         f"the paused refusal is not in the participant's language (sv): {paused[0]}"
-    print(f"\nRedis 30 s: {len(rows)} messages, {len(paused)} paused acks, everyone converged "
-          f"{converged:.1f} s after Redis returned; history requests "
-          f"{sum(c.history_requests for c in room.clients)}, duplicates dropped "
-          f"{sum(c.duplicates for c in room.clients)}")
 
 
 def test_nothing_lost_or_shown_twice_when_a_server_process_is_killed(healthy, room: Room):
