@@ -22,7 +22,7 @@ from server.config import PROJECT_ROOT
 from server.db import Base, utcnow
 from server.models import (
     AuditEntry, Ban, ChatMessage, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report, Role,
-    RoleGrant, Speaker, StreamState, Talk, TalkSpeaker, ViewerSample,
+    RoleGrant, RoomEvent, Speaker, StreamState, Talk, TalkSpeaker, ViewerSample,
 )
 from server.services import chat, moderation, qa
 from server.services.export import EXPORTED_TABLES, NOT_EXPORTED, export_event
@@ -37,7 +37,7 @@ MODELS = {"talks": Talk, "speakers": Speaker, "talk_speakers": TalkSpeaker, "cha
           "questions": Question, "question_votes": QuestionVote, "bans": Ban, "reports": Report,
           "audit_log": AuditEntry, "role_grants": RoleGrant, "recordings": Recording,
           "viewer_samples": ViewerSample, "participations": Participation, "import_jobs": ImportJob,
-          "live_streams": LiveStream}
+          "live_streams": LiveStream, "room_events": RoomEvent}
 DEMO_SLUG = "sociala-medier-i-offentlig-sektor"
 CLIENT_IDS = itertools.count(1)
 
@@ -195,6 +195,7 @@ def expected_keys(session, event_id: int) -> dict[str, set[tuple]]:
         "participations": lambda r: r.talk_id in talk_ids,
         "import_jobs": lambda r: r.talk_id in talk_ids,
         "live_streams": lambda r: r.talk_id in talk_ids,
+        "room_events": lambda r: r.talk_id in talk_ids,
     }
     return {name: {primary_key(MODELS[name], row) for row in all_of(MODELS[name]) if belongs[name](row)}
             for name in TABLE_FILES}

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from server.models import (
     AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report,
-    RoleGrant, Speaker,
+    RoleGrant, RoomEvent, Speaker,
     Talk, TalkSpeaker, ViewerSample,
 )
 
@@ -84,6 +84,11 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
                   "och varför (hidden_reason).",
                   "Every chat message, hidden ones too; for hidden ones: when (hidden_at), by whom "
                   "(hidden_by) and why (hidden_reason)."),
+    ExportedTable("room_events", RoomEvent.__table__, lambda e: RoomEvent.talk_id.in_(_talk_ids(e)),
+                  "Rummets logg per föredrag: varje ändring som deltagarna såg (meddelande, dolt, återställt, "
+                  "fråga, regler) numrerad i den ordning den skedde (seq).",
+                  "Each talk's room log: every change participants saw (message, hidden, restored, question, "
+                  "rules), numbered in the order it happened (seq)."),
     ExportedTable("questions", Question.__table__, lambda e: Question.talk_id.in_(_talk_ids(e)),
                   "Alla frågor till talarna, även anonyma och dolda (med vem som dolde, när och varför), "
                   "med status och antal röster (vote_count).",

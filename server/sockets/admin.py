@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from flask import Flask, request, session
-from flask_socketio import Namespace, join_room
+from flask_socketio import join_room
 
 from server.db import db, utcnow
 from server.i18n import _
@@ -25,12 +25,13 @@ from server.models import Role, Talk
 from server.services import recordings
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
-from server.sockets.base import HandlerError, acked, fields as _fields
+from server.sockets.base import ArenaNamespace, HandlerError, acked
+from server.sockets.base import fields as _fields
 
 log = logging.getLogger(__name__)
 
 
-class AdminNamespace(Namespace):
+class AdminNamespace(ArenaNamespace):
     def __init__(self, namespace: str = p.ADMIN_NAMESPACE) -> None:
         super().__init__(namespace)
         # sid -> (organiser id, participant id) of this process's connections, so that
@@ -65,14 +66,11 @@ class AdminNamespace(Namespace):
     def on_disconnect(self, reason: Any = None) -> None:
         self.connections.pop(request.sid, None)
 
-    def close_grant_connections(self, grant_id: int | None, participant_id: str | None,
-                                organiser_id: int | None = None) -> None:
-        """Close the admin connections of one browser that signed out (this process); the
-        same call as the live room's, so sign-out treats every namespace alike."""
-        for sid, (connected_organiser, connected_participant) in list(self.connections.items()):
-            if organiser_id is not None and connected_organiser == organiser_id and connected_participant == participant_id:
-                self.socketio.server.disconnect(sid, namespace=self.namespace)
-                self.connections.pop(sid, None)
+    def holders(self) -> list[tuple[str, tuple[int | None, int | None, str | None]]]:
+        return [(sid, (None, organiser, participant)) for sid, (organiser, participant) in list(self.connections.items())]
+
+    def forget(self, sid: str) -> None:
+        self.connections.pop(sid, None)
 
     @acked
     def on_watch_import(self, data: Any) -> dict[str, Any]:

@@ -14,8 +14,9 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app, g
 from flask_babel import refresh
@@ -167,15 +168,19 @@ class ArenaNamespace(Namespace):
         """End the background tickers (tests, shutdown)."""
         self._stopped = True
 
+    @property
+    def tickers_started(self) -> bool:
+        return self._tickers_started
+
     def tickers(self) -> list[Callable[[], None]]:
         """Background loops of this namespace, started with its first connection."""
         return []
 
-    def start_tickers(self) -> None:
+    def start_tickers(self, app: Any = None) -> None:
         if self._tickers_started:
             return
         self._tickers_started = True
-        self._app = current_app._get_current_object()
+        self._app = app or current_app._get_current_object()
         for ticker in self.tickers():
             self.socketio.start_background_task(ticker)
 

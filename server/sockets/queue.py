@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import redis
 import socketio
@@ -64,7 +65,7 @@ class RoomQueueManager(socketio.RedisManager):
                     subscribed = True
                     log.info("subscribed to the message queue")
                 yield from self.pubsub.listen()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of the connection: resubscribe
                 if subscribed:
                     log.error("lost the message queue (Redis): %s; resubscribing", exc)
                 subscribed = False

@@ -18,9 +18,7 @@ whose process went quiet (a crash, a restart) is closed and archived by another.
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, request, session
-from flask_socketio import Namespace, join_room
+from flask_socketio import join_room
 
 from server.db import db, utcnow
 from server.i18n import _
@@ -37,7 +35,8 @@ from server.models import LiveStream, Talk
 from server.services import golive
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
-from server.sockets.base import HandlerError, acked, fields as _fields
+from server.sockets.base import ArenaNamespace, HandlerError, acked
+from server.sockets.base import fields as _fields
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -77,18 +76,11 @@ class Publisher:
     last_piece_at: float = field(default_factory=time.monotonic)
 
 
-class StudioNamespace(Namespace):
+class StudioNamespace(ArenaNamespace):
     def __init__(self, namespace: str = p.STUDIO_NAMESPACE) -> None:
         super().__init__(namespace)
         self.connections: dict[str, StudioConnection] = {}
         self.publishers: dict[int, Publisher] = {}
-        self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._app: Flask | None = None
-        self._ticker_started = False
-        self._stopped = False
-
-    def stop(self) -> None:
-        self._stopped = True
 
     # -- connection ---------------------------------------------------------------------
     def on_connect(self, auth: Any = None) -> bool:
@@ -384,11 +376,10 @@ class StudioNamespace(Namespace):
     def start_ticker(self, app: Flask) -> None:
         """Started by the first studio connection or the first page request (server/web/studio.py),
         so orphans from a crash are archived even if no speaker comes back."""
-        if self._ticker_started:
-            return
-        self._ticker_started = True
-        self._app = app
-        self.socketio.start_background_task(self._ticker)
+        self.start_tickers(app)
+
+    def tickers(self) -> list:
+        return [self._ticker]
 
     def _ticker(self) -> None:
         last_heartbeat = last_disk = 0.0

@@ -28,7 +28,7 @@ STUDIO_PERMISSIONS = "camera=(self), microphone=(self), display-capture=(self), 
 def _start_studio_ticker() -> None:
     # Archives streams a crashed process left behind, even before any speaker connects.
     studio = current_app.extensions.get("arena.studio")
-    if studio is not None and not studio._ticker_started:
+    if studio is not None and not studio.tickers_started:
         studio.start_ticker(current_app._get_current_object())
 
 

@@ -24,8 +24,7 @@ from server.services import chat, moderation, qa, room_log
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked, after_commit, fields
-from server.sockets.live.payloads import (history_item, message_payload, question_payload, render_entry,
-                                          stream_payload)
+from server.sockets.live.payloads import history_item, message_payload, question_payload, render_entry, stream_payload
 from server.sockets.live.state import Connection, RoomState, TalkView
 from server.sockets.live.tickers import LiveTickers
 
@@ -308,7 +307,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
     @acked
     def on_vote(self, data: Any) -> dict[str, Any]:
         f = fields(data, {"question_id": int, "up": bool})
-        connection, talk, actor = self._writer()
+        _, talk, actor = self._writer()
         self._throttle(self.state.recent_votes, actor.participant_id, VOTES_PER_WINDOW,
                        self.settings().chat.flood_window_seconds)
         question = qa.get_question(db.session, talk.id, f["question_id"])
