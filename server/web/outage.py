@@ -39,7 +39,7 @@ def _answer(status: int, message: str):
     else:
         try:
             response = make_response(render_template("error.html", status=status, message=message))
-        except Exception:  # the page itself may need the database: a bare page then
+        except Exception:  # noqa: BLE001 - the page itself may need the database: a bare page then
             response = make_response(f"<!doctype html><title>{status}</title><h1>{escape(message)}</h1>")
     response.status_code = status
     if status == 503:

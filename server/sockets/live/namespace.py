@@ -29,7 +29,7 @@ from server.sockets.live.state import Connection, RoomState, TalkView
 from server.sockets.live.tickers import LiveTickers
 
 VOTES_PER_WINDOW = 30      # votes are cheap but not free: a looser flood limit of their own
-HISTORY_PER_WINDOW = 40    # history asks per connection and flood window (gaps and scroll-back)
+HISTORY_PER_WINDOW = 200   # history asks per connection and flood window: gaps and scroll-back are cheap
 REJOIN_EVENTS = 500        # entries a reconnecting client gets in its join ack at the most
 HISTORY_DEFAULT = 100
 
@@ -121,13 +121,17 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         if not actor.can_moderate(talk) and moderation.active_ban(db.session, talk, actor.participant_id):
             raise HandlerError(p.E_BANNED, _("A moderator has stopped you from writing here."))
 
-    def _throttle(self, log_of: dict[str, deque], key: str, limit: int, window: float) -> None:
+    def _throttle(self, log_of: dict[str, deque], key: str, limit: int, window: float, *,
+                  reading: bool = False) -> None:
         now = time.monotonic()
         recent = log_of[key]
         while recent and recent[0] <= now - window:
             recent.popleft()
         if len(recent) >= limit:
             wait = int(recent[0] + window - now) + 1
+            if reading:
+                raise HandlerError(p.E_FLOODING, _("Too many requests. Wait %(seconds)d seconds and try again.",
+                                                   seconds=wait))
             raise HandlerError(p.E_FLOODING, _("You are writing too fast. Wait %(seconds)d seconds and try again.",
                                                seconds=wait))
         recent.append(now)
@@ -234,7 +238,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         after, before, limit = f["after"], f.get("before"), f.get("limit", HISTORY_DEFAULT)
         if after < 0 or (before is not None and before <= after) or not 1 <= limit <= room_log.HISTORY_LIMIT:
             raise HandlerError(p.E_HISTORY_RANGE, _("The request was not understood."))
-        self._throttle(self.history_asks, request.sid, HISTORY_PER_WINDOW, self.settings().chat.flood_window_seconds)
+        self._throttle(self.history_asks, request.sid, HISTORY_PER_WINDOW, self.settings().chat.flood_window_seconds,
+                       reading=True)
         entries, more = room_log.entries(db.session, f["talk_id"], after=after, before=before, limit=limit)
         head = room_log.heads(db.session, [f["talk_id"]]).get(f["talk_id"], 0)
         self.state.saw_head(f["talk_id"], head)
