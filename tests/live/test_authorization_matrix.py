@@ -8,9 +8,9 @@ The talk is "Skapa arenor!" of the demo event; "elsewhere" is another talk of th
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -87,11 +87,9 @@ def room(arena: Arena) -> Iterator[Room]:
         assert ban["ok"] is True, ban
         to_lift = moa.call(p.BAN, {"participant_id": unique("forgiven"), "whole_event": False})
         assert to_lift["ok"] is True, to_lift
-        banned_at = time.monotonic()
-        assert troll.wait_disconnected(timeout=2)
-    # For a few seconds after a ban every process closes the banned participant's new
-    # connections too (it reads new bans each second); the cells below need them to stay open.
-    time.sleep(max(0.0, banned_at + 3.5 - time.monotonic()))
+        assert troll.wait_disconnected(timeout=30)
+    # A ban closes the connections open when it was made; later ones stay open to read
+    # (the cells below use one), and writing is refused on them.
     yield Room(arena, talk_id, message_id, question_id, to_lift["ban_id"], troll.http, grants)
 
 
@@ -151,19 +149,14 @@ def test_revoked_moderator_link_closes_the_connection_and_ends_the_role(arena: A
     assert moderator.call(p.HIDE, {"kind": "message", "id": room.message_id})["ok"] is True
 
     arena.revoke(grant.id)
-    revoked_at = time.monotonic()
-    closed = moderator.wait_disconnected(timeout=2)
-    closed_after = (moderator.disconnects[0] - revoked_at) if moderator.disconnects else None
-    # The page reconnects on its own; wait out the seconds in which the server still closes
-    # connections that carry the withdrawn role, then reconnect with the same cookie.
-    time.sleep(max(0.0, revoked_at + 3.5 - time.monotonic()))
+    closed = moderator.wait_disconnected(timeout=30)
+    # The page reconnects on its own, with the same cookie: a connection without the role.
     moderator.connect()
     rejoined = moderator.join(room.talk_id)
     after = moderator.call(p.RESTORE, {"kind": "message", "id": room.message_id})
     link_again = requests.get(grant.link, timeout=10)
 
     assert closed, "the connection stayed open after the link was withdrawn"
-    assert closed_after is not None and closed_after <= 2
     assert rejoined["me"]["moderator"] is False and rejoined["me"]["role"] == ""
     assert (after["ok"], after["error"]) == (False, FORBIDDEN)
     assert link_again.status_code == 403

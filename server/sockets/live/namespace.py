@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict, deque
+from datetime import datetime
 from typing import Any
 
 from flask import g, request, session
@@ -56,6 +57,9 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             if isinstance(grant_id, int) and actor_for(db.session, participant_id, grant_id, utcnow()).role is None:
                 grant_id = None  # withdrawn or expired: connect as a participant
             organiser_id = session.get("organiser_id")
+            if isinstance(organiser_id, int) and actor_for(db.session, participant_id, None, utcnow(),
+                                                           organiser_id=organiser_id).role is None:
+                organiser_id = None  # a closed account connects as a participant
             self.state.add(request.sid, Connection(
                 participant_id, grant_id if isinstance(grant_id, int) else None, read_only=read_only,
                 organiser_id=organiser_id if isinstance(organiser_id, int) else None))
@@ -412,11 +416,14 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             if view.event_id == event_id:
                 self.state.views.pop(talk_id, None)
 
-    def close_banned(self, participant_id: str, event_id: int, talk_id: int | None) -> None:
+    def close_banned(self, participant_id: str, event_id: int, talk_id: int | None,
+                     banned_at: datetime | None = None) -> None:
         self.forget_views_of_event(event_id)
         for sid, connection in list(self.state.connections.items()):
             if connection.participant_id != participant_id or connection.talk_id is None:
                 continue
+            if banned_at is not None and connection.connected_at > banned_at:
+                continue  # came after the ban: may read, cannot write
             talk = db.session.get(Talk, connection.talk_id)
             if talk is None or talk.event_id != event_id or (talk_id is not None and talk.id != talk_id):
                 continue

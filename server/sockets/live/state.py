@@ -12,7 +12,10 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from server.db import utcnow
 
 VIEW_MAX_AGE = 1.0  # seconds: the stream and vote counts in a join may be this old (pushes follow)
 PARTICIPATIONS_REMEMBERED = 100_000  # (talk, participant) pairs known to be recorded, per process
@@ -28,6 +31,9 @@ class Connection:
     # anyone vote again or dodge a ban by reconnecting. Such a connection may only read.
     read_only: bool = False
     organiser_id: int | None = None
+    # A ban or a closed account ends the connections open when it happened; a later one is
+    # let in to read (and refused when it writes).
+    connected_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass

@@ -80,7 +80,8 @@ class LiveTickers:
         now = utcnow()
         since = self._checked_since - PRESENCE_GRACE
         for ban in moderation.bans_since(db.session, since):
-            self.close_banned(ban.participant_id, ban.event_id, ban.talk_id)
+            self.close_banned(ban.participant_id, ban.event_id, ban.talk_id, ban.created_at)
+        # A connection made after the withdrawal carries no role (on_connect checks): not closed.
         revoked = set(revoked_since(db.session, since))
         closed = set(disabled_since(db.session, since))
         for sid, connection in list(self.state.connections.items()):
