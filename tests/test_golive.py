@@ -8,6 +8,7 @@ tests/test_golive_server.py does the same against a real eventlet server process
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -414,9 +415,12 @@ def test_stream_directories_are_made_by_the_server(session, make_event, make_tal
     stream = golive.start_stream(session, talk, Actor("p", Role.organiser, staff_name="Olga"), codec="h264",
                                  now=utcnow(), process_id="test", recordings_path=tmp_path, min_free_bytes=0)
 
-    assert stream.directory == f"dag-1/{talk.slug}/live/{stream.id}"
-    assert stream.archive_directory.startswith(f"dag-1/{talk.slug}/archive/{stream.id}-")
-    assert len(stream.archive_directory.rsplit("-", 1)[-1]) >= 12  # not guessable from the playlist's
+    again = golive.stream_directory(talk, stream.id)
+
+    # Not guessable by counting ids: 128 random bits in the live folder, 96 others in the archive's.
+    assert re.fullmatch(rf"dag-1/{talk.slug}/live/{stream.id}-[0-9a-f]{{32}}", stream.directory)
+    assert re.fullmatch(rf"dag-1/{talk.slug}/archive/{stream.id}-[0-9a-f]{{24}}", stream.archive_directory)
+    assert again != stream.directory and stream.archive_directory.rsplit("-", 1)[1] not in stream.directory
 
 
 @pytest.mark.both_databases

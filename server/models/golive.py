@@ -45,8 +45,8 @@ class LiveStream(Base):
     publisher_participant_id: Mapped[str] = mapped_column(String(64), default="")
     # What the browser sends: "h264" (copied), "vp8" or "vp9" (transcoded to H.264 for HLS).
     video_codec: Mapped[str] = mapped_column(String(20), default="")
-    # Relative to media.recordings_dir, made by the server: "<event>/<talk>/live/<id>", the
-    # public HLS (playlist and segments) ...
+    # Relative to media.recordings_dir, made by the server: "<event>/<talk>/live/<id>-<random>",
+    # the public HLS (playlist and segments), at a name nobody can guess from the id ...
     directory: Mapped[str] = mapped_column(String(500), default="")
     # ... and "<event>/<talk>/archive/<id>-<random>": the whole input and the recording, at a
     # name nobody can guess from the public playlist's, until an organiser publishes it.

@@ -129,16 +129,23 @@ def mark_on_air(stream: LiveStream) -> None:
 
 
 def stream_directory(talk: Talk, stream_id: int) -> str:
-    """recordings/<event>/<talk>/live/<stream id>: made here, from slugs the server checked
-    when they were stored (and ids if one ever is not a plain slug)."""
-    event_part = talk.event.slug if _SAFE_SLUG.match(talk.event.slug or "") else f"event-{talk.event_id}"
-    talk_part = talk.slug if _SAFE_SLUG.match(talk.slug or "") else f"talk-{talk.id}"
-    return f"{event_part}/{talk_part}/live/{int(stream_id)}"
+    """recordings/<event>/<talk>/live/<stream id>-<random>: made here, from slugs the server
+    checked when they were stored (and ids if one ever is not a plain slug). The random part
+    (128 bits) keeps a stream's HLS from being found by counting ids: the folder is stored
+    on the row (LiveStream.directory), and the pages link to it from there."""
+    return f"{_talk_folder(talk)}/live/{int(stream_id)}-{secrets.token_hex(16)}"
 
 
 def archive_directory(talk: Talk, stream_id: int) -> str:
-    live = stream_directory(talk, stream_id)
-    return live.rsplit("/live/", 1)[0] + f"/archive/{int(stream_id)}-{secrets.token_hex(12)}"
+    """recordings/<event>/<talk>/archive/<stream id>-<random>: drawn apart from the live
+    folder, so the public playlist's name tells nothing about the recording's."""
+    return f"{_talk_folder(talk)}/archive/{int(stream_id)}-{secrets.token_hex(12)}"
+
+
+def _talk_folder(talk: Talk) -> str:
+    event_part = talk.event.slug if _SAFE_SLUG.match(talk.event.slug or "") else f"event-{talk.event_id}"
+    talk_part = talk.slug if _SAFE_SLUG.match(talk.slug or "") else f"talk-{talk.id}"
+    return f"{event_part}/{talk_part}"
 
 
 def set_reconnecting(stream: LiveStream) -> None:
