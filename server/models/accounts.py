@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -53,6 +53,9 @@ class LoginAttempt(Base):
     """Every sign-in attempt, for throttling (and for the record)."""
 
     __tablename__ = "login_attempts"
+    # The per-network throttle counts one network's failures in the window
+    # (services/accounts.py): by address, then by time.
+    __table_args__ = (Index("ix_login_attempts_remote_addr_created_at", "remote_addr", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), index=True)

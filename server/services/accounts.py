@@ -14,8 +14,8 @@ Why the database and not the `limits` package: its storages are memory (one proc
 Redis, Memcached and MongoDB. Arena runs on SQLite or PostgreSQL and needs Redis only for
 several processes, and the attempts are written to the database anyway, so counting them
 there adds no service and no second copy of the truth. The per-account count uses the
-index on email; the per-network one reads the window's failures (an index on
-(remote_addr, created_at) would keep it cheap when the table has grown large).
+index on email; the per-network one the index on (remote_addr, created_at), so both stay
+cheap when the table has grown large.
 """
 
 from __future__ import annotations
