@@ -100,6 +100,7 @@ class RoomClient:
         self._joined = False                          # this connection has joined (and named itself)
         self._need_join = False
         self.presence: list[dict[str, Any]] = []
+        self.pushed: set[int] = set()                 # seqs that came as pushes (duplicates too): the queue works
         # -- sending ---------------------------------------------------------------------------
         self.outbox: OrderedDict[str, Outgoing] = OrderedDict()
         self.sent: dict[str, Outgoing] = {}
@@ -185,6 +186,8 @@ class RoomClient:
     def _entry_handler(self, event: str) -> Callable[[Any], None]:
         def handle(data: Any) -> None:
             with self.lock:
+                if isinstance(data, dict) and data.get("talk_id") == self.talk_id and isinstance(data.get("seq"), int):
+                    self.pushed.add(data["seq"])
                 self._entry(event, data)
                 self.lock.notify_all()
         return handle

@@ -345,6 +345,20 @@ def assert_every_participant_holds_everything(room: Room, process: Process, talk
     return rows
 
 
+def assert_pushed_to_everyone(room: Room, process: Process, talk_id: int) -> None:
+    """One more message from a writer on `process`: every other participant, on every process,
+    gets it as a push through the queue."""
+    writer = next(w for w in room.writers if w.url == process.url)
+    item = writer.sent[writer.say("via kön")]
+    done = wait_until(lambda: item.done, timeout=CONVERGE_TIMEOUT, message=lambda: str(writer.snapshot()))
+    assert done["ok"] is True, done
+    seq = done["message"]["seq"]
+    others = [c for c in room.clients if c is not writer]
+    wait_until(lambda: all(seq in c.pushed for c in others), timeout=CONVERGE_TIMEOUT,
+               message=lambda: "no push of the new message (the queue's listener did not come back?) to: "
+                               + ", ".join(c.label for c in others if seq not in c.pushed))
+
+
 def server_lines(processes: list[Process], pattern: str) -> list[str]:
     found = re.compile(pattern, re.I)
     return [line for process in processes for line in process.log().splitlines() if found.search(line)]
@@ -396,8 +410,10 @@ def test_a_server_started_while_redis_is_unreachable_says_so_and_serves_pages(tm
         # Its room takes nobody's word meanwhile: a write waits, paused, until Redis is there.
         talk_id, slug = new_talk(process)
         writer = RoomClient(process.url, process.page(slug), talk_id, name="Anna", label="early").open()
+        reader = RoomClient(process.url, process.page(slug), talk_id, name=None, label="reader").open()
         try:
             writer.wait_joined()
+            reader.wait_joined()
             client_id = writer.say("före Redis")
             item = writer.sent[client_id]
             paused = wait_until(lambda: [a for a in list(item.acks) if a.get("error") == p.E_PAUSED], timeout=30,
@@ -409,12 +425,17 @@ def test_a_server_started_while_redis_is_unreachable_says_so_and_serves_pages(tm
                 done = wait_until(lambda: item.done, timeout=CONVERGE_TIMEOUT,
                                   message=lambda: f"never sent once Redis was there: {item.acks[-3:]}")
                 assert done["ok"] is True, done
-                wait_until(lambda: writer.shown_ids() == [done["message"]["id"]], timeout=CONVERGE_TIMEOUT,
-                           message=lambda: str(writer.snapshot()))
+                for client in (writer, reader):
+                    wait_until(lambda: client.shown_ids() == [done["message"]["id"]], timeout=CONVERGE_TIMEOUT,
+                               message=lambda: str(client.snapshot()))
+                # ... through the queue, which the process subscribed to when Redis came.
+                wait_until(lambda: done["message"]["seq"] in reader.pushed, timeout=CONVERGE_TIMEOUT,
+                           message=lambda: f"no push through the queue: {reader.snapshot()}")
             finally:
                 late.close()
         finally:
             writer.close()
+            reader.close()
     finally:
         process.stop()
 
@@ -474,6 +495,10 @@ def test_nothing_lost_or_shown_twice_while_redis_is_killed_for_30_seconds(health
     rows = assert_every_participant_holds_everything(room, a, talk_id, chatter.said)
     converged = time.monotonic() - returned_at  # for the report, never asserted
 
+    # The queue's listeners subscribed again: a message now reaches everyone as a push (not only
+    # through presence and history, which would hide a listener that never came back).
+    assert_pushed_to_everyone(room, a, talk_id)
+
     paused = [ack for ack in room.acks() if ack.get("error") == p.E_PAUSED]
     print(f"\nRedis {REDIS_OUTAGE_SECONDS} s: {len(rows)} messages, {len(paused)} paused acks, everyone held "
           f"everything {converged:.1f} s after Redis returned (checked after the sends drained); history "
@@ -506,6 +531,7 @@ def test_nothing_lost_or_shown_twice_when_a_server_process_is_killed(healthy, ro
         wait_until(lambda: chatter.count() >= restarted_at + 12)
 
     rows = assert_every_participant_holds_everything(room, a, talk_id, chatter.said)
+    assert_pushed_to_everyone(room, b, talk_id)  # the restarted process is in the queue again
     refusals = Counter(ack.get("error") for ack in room.acks() if not ack.get("ok"))
     retried = sum(item.attempts > 1 for c in room.writers for item in c.sent.values())
     print(f"\nkill -9 of one process: {len(rows)} messages; refusals {dict(refusals)}; {retried} sends retried")
