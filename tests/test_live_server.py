@@ -20,10 +20,10 @@ def server_under(request, tmp_path):
 def test_live_server_serves_pages_and_socketio_under_each_async_mode(server_under):
     mode, server = server_under
 
-    health = requests.get(f"{server.url}/healthz", timeout=5).json()
-    page = requests.get(f"{server.url}/events/{SLUG}/", timeout=5)
+    health = requests.get(f"{server.url}/healthz", timeout=30).json()
+    page = requests.get(f"{server.url}/events/{SLUG}/", timeout=30)
     client = socketio.Client(reconnection=False)
-    client.connect(server.url, transports=["websocket"], wait_timeout=5)  # sends its own Origin
+    client.connect(server.url, transports=["websocket"], wait_timeout=30)  # sends its own Origin
     connected_over = client.transport()
     client.disconnect()
 
@@ -34,9 +34,9 @@ def test_live_server_serves_pages_and_socketio_under_each_async_mode(server_unde
 
 def test_live_server_refuses_socketio_handshake_from_another_origin(live_server):
     response = requests.get(f"{live_server.url}/socket.io/", params={"EIO": "4", "transport": "polling"},
-                            headers={"Origin": "https://evil.example"}, timeout=5)
+                            headers={"Origin": "https://evil.example"}, timeout=30)
     same_origin = requests.get(f"{live_server.url}/socket.io/", params={"EIO": "4", "transport": "polling"},
-                               headers={"Origin": live_server.url}, timeout=5)
+                               headers={"Origin": live_server.url}, timeout=30)
 
     assert response.status_code == 400
     assert same_origin.status_code == 200

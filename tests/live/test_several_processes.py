@@ -8,10 +8,10 @@ from __future__ import annotations
 import random
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import redis
@@ -194,7 +194,7 @@ def test_viewer_counts_add_up_across_processes(browsers: Browsers, a, b, talk_id
     viewers = [browsers.open(None, talk_id=talk_id, arena=a) for _ in range(2)]
     viewers += [browsers.open(None, talk_id=talk_id, arena=b) for _ in range(3)]
 
-    seen = [v.wait_for(p.PRESENCE, lambda e: e["talk_id"] == talk_id and e["viewers"] == 5, timeout=3)
+    seen = [v.wait_for(p.PRESENCE, lambda e: e["talk_id"] == talk_id and e["viewers"] == 5, timeout=30)
             for v in (viewers[0], viewers[2])]
 
     assert seen[0] is not None, f"on A: {viewers[0].events(p.PRESENCE)}"
@@ -207,7 +207,7 @@ def _ban_from_a(browsers: Browsers, a: Arena, troll_on: Arena, talk_id: int):
     moderator = browsers.open(None, talk_id=talk_id, arena=a, sign_in=grant.link)
     troll = browsers.open("Troll", talk_id=talk_id, arena=troll_on)
     said = troll.say("trams")["message"]["id"]
-    seen = moderator.wait_for(p.MESSAGE, lambda m: m["id"] == said, timeout=5)
+    seen = moderator.wait_for(p.MESSAGE, lambda m: m["id"] == said, timeout=30)
     assert seen is not None
     ban = moderator.call(p.BAN, {"participant_id": seen["participant_id"], "whole_event": True, "reason": "Trams"})
     assert ban["ok"] is True, ban
@@ -217,7 +217,7 @@ def _ban_from_a(browsers: Browsers, a: Arena, troll_on: Arena, talk_id: int):
 def test_ban_made_on_one_process_closes_the_connection_on_the_other(browsers: Browsers, a, b, talk_id):
     troll = _ban_from_a(browsers, a, b, talk_id)
 
-    closed = troll.wait_disconnected(timeout=2)
+    closed = troll.wait_disconnected(timeout=30)
 
     assert closed, "the banned participant's connection on B stayed open"
 
@@ -226,8 +226,8 @@ def test_ban_made_on_one_process_closes_the_connection_on_the_other(browsers: Br
 def test_banned_participant_is_told_before_the_connection_closes(browsers: Browsers, a, b, talk_id, where):
     troll = _ban_from_a(browsers, a, a if where == "same_process" else b, talk_id)
 
-    assert troll.wait_disconnected(timeout=2)
-    notice = troll.wait_for(p.BANNED, timeout=0.5)
+    assert troll.wait_disconnected(timeout=30)
+    notice = troll.wait_for(p.BANNED, timeout=5)  # sent before the close: already here, or never
 
     assert notice is not None and notice["message"], "the page closed without telling the participant why"
 
@@ -276,7 +276,7 @@ def test_two_deployments_on_one_redis_do_not_hear_each_other(tmp_path, browsers:
         sender, local = browsers.open("Anna", talk_id=talk_id, arena=a), browsers.open(None, talk_id=talk_id, arena=a)
 
         sent = sender.say("Bara för den här Arenan")["message"]["id"]
-        assert local.wait_for(p.MESSAGE, lambda m: m["id"] == sent, timeout=5) is not None
+        assert local.wait_for(p.MESSAGE, lambda m: m["id"] == sent, timeout=30) is not None
         leaked = stranger.wait_for(p.MESSAGE, timeout=1)
 
         assert leaked is None, f"a message of another deployment arrived: {leaked}"
