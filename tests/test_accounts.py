@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from server.app import socketio
+from server.extensions import socketio
 from server.models import LoginAttempt, Organiser
 from server.services.accounts import create_organiser
 from server.sockets import protocol as p

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from server.app import socketio
+from server.extensions import socketio
 from server.db import db, utcnow
 from server.models import LiveState, LiveStream, Role, StreamState, Talk
 from server.services import golive

@@ -11,7 +11,7 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from server.app import socketio
+from server.extensions import socketio
 from server.models import AuditEntry, Organiser
 from server.services.accounts import PASSWORD_LINK_SALT
 from server.sockets import protocol as p

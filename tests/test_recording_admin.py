@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from server import create_app
-from server.app import socketio
+from server.extensions import socketio
 from server.db import db
 from server.models import AuditEntry, ImportJob, JobState, Recording
 from server.sockets import protocol as p

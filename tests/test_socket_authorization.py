@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from server.app import socketio
+from server.extensions import socketio
 from server.sockets import protocol as p
 from tests.conftest import EVERY_KIND_OF_PERSON, at
 from tests.waiting import wait_until
