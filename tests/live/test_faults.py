@@ -537,22 +537,60 @@ def test_nothing_lost_or_shown_twice_when_a_server_process_is_killed(healthy, ro
     print(f"\nkill -9 of one process: {len(rows)} messages; refusals {dict(refusals)}; {retried} sends retried")
 
 
+class Importer(threading.Thread):
+    """Imports recordings from a local site with the command line, one after the other, into
+    the demo's other talks, until stopped (at least one): yt-dlp's progress rows are written to
+    the same database as the chat."""
+
+    def __init__(self, env: dict[str, str], site: Any) -> None:
+        super().__init__(daemon=True)
+        self.env, self.site = env, site
+        self.results: list[subprocess.CompletedProcess] = []
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self._stopping.is_set() or not self.results:
+            talk = TALK_SLUGS[1 + n % 2]
+            self.results.append(run_cli(self.env, "import-recording", SLUG, talk, "--url", self.site.url("page.html")))
+            n += 1
+
+    def finish(self) -> list[subprocess.CompletedProcess]:
+        self._stopping.set()
+        self.join(timeout=300)
+        return self.results
+
+
+@pytest.fixture(scope="module")
+def media_site(tmp_path_factory) -> Iterator[Any]:
+    from tests.recording_media import MediaSite, make_clip
+
+    clip = make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=4)
+    site = MediaSite(clip)
+    yield site
+    site.close()
+
+
 def test_sqlite_with_two_processes_and_50_writers_never_says_database_is_locked(tmp_path, redis: RedisService,
-                                                                                room: Room):
+                                                                                media_site, room: Room):
     shared = {
         "ARENA_DATABASE__URL": f"sqlite:///{tmp_path / 'arena.db'}",
         "ARENA_CHAT__MESSAGE_QUEUE": redis.url(1),
         "ARENA_SERVER__SECRET_KEY": f"sqlite-{uuid.uuid4().hex}",
+        "ARENA_MEDIA__IMPORT_ALLOWED_HOSTS": "127.0.0.1",
     }
     processes = deploy(tmp_path, shared)
     try:
         talk_id, slug = new_talk(processes[0])
         room.open(processes, talk_id, slug, participants=54, writers=50)  # 4 only read; presence runs for all
+        importer = Importer(processes[1].env, media_site)
+        importer.start()
         said: list[tuple[RoomClient, str]] = []
         for round_ in range(4):  # within the default flood limit (5 in 10 s)
             said += [(w, w.say(f"runda {round_} från {w.label}")) for w in room.writers]
 
         assert_every_participant_holds_everything(room, processes[0], talk_id, said)
+        imports = importer.finish()
 
         acks = room.acks()
         locked = [ack for ack in acks if "locked" in str(ack).lower()]
@@ -560,6 +598,12 @@ def test_sqlite_with_two_processes_and_50_writers_never_says_database_is_locked(
         assert not locked and not internal, (locked[:3], internal[:3])
         assert not server_lines(processes, r"database is locked")
         assert not server_lines(processes, r"Traceback")
+        for result in imports:
+            assert result.returncode == 0 and "locked" not in result.stdout + result.stderr, \
+                (result.returncode, result.stdout[-1000:], result.stderr[-2000:])
+        refusals = Counter(ack.get("error") for ack in acks if not ack.get("ok"))
+        print(f"\nSQLite, two processes: {len(said)} messages from 50 writers, {len(imports)} imports meanwhile; "
+              f"refusals {dict(refusals)}")
     finally:
         room.close()
         for process in processes:
