@@ -464,6 +464,7 @@ def test_the_database_lost_for_a_moment(healthy, postgres: PostgresService, room
             for _ in range(3):
                 page = requests.get(process.page(slug), timeout=30)
                 assert page.status_code == 503, (page.status_code, page.text[:300])
+                assert page.headers.get("Retry-After"), page.headers
     finally:
         postgres.start()
 
