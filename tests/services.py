@@ -27,9 +27,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from tests.waiting import wait_until
 
@@ -40,7 +40,7 @@ POSTGRES_BIN = Path(os.environ.get("ARENA_TEST_POSTGRES_BIN", "/usr/lib/postgres
 REDIS_SERVER = os.environ.get("ARENA_TEST_REDIS_SERVER", "redis-server")
 MACHINE_PORTS = frozenset({6379, 5432})  # the machine's own services: never ours
 
-_running: set["Service"] = set()
+_running: set[Service] = set()
 
 
 def free_port() -> int:
@@ -93,7 +93,7 @@ class Service:
         except FileNotFoundError:
             return ""
 
-    def start(self, timeout: float = READY_TIMEOUT) -> "Service":
+    def start(self, timeout: float = READY_TIMEOUT) -> Service:
         """Start (again, on the same port and data) and return once it answers."""
         if self.running:
             raise RuntimeError(f"{self.name} on port {self.port} is already running")
@@ -214,7 +214,8 @@ class PostgresService(Service):
     def initdb(self) -> None:
         result = subprocess.run([str(POSTGRES_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                                  "--no-sync", "-E", "UTF8", "--locale", "C"],
-                                capture_output=True, text=True, timeout=300, **self.popen_options())
+                                check=False, capture_output=True, text=True, timeout=300,
+                                **self.popen_options())
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed: {result.stdout}\n{result.stderr}")
 

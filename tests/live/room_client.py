@@ -27,13 +27,15 @@ out of order here even when the server sent them in order: the rule above makes 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import requests
 import socketio
@@ -139,7 +141,7 @@ class RoomClient:
         cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
         return {"Cookie": cookies} if cookies else {}
 
-    def open(self, timeout: float = 60.0) -> "RoomClient":
+    def open(self, timeout: float = 60.0) -> RoomClient:
         """Load the page (for the cookie), connect (again until `timeout`) and start the threads;
         `wait_joined` waits for the join."""
         self._get_page(self.page_timeout)
@@ -161,10 +163,8 @@ class RoomClient:
         with self.lock:
             self._closing = True
             self.lock.notify_all()
-        try:
+        with contextlib.suppress(Exception):  # closing whatever state it is in
             self.sio.disconnect()
-        except Exception:  # noqa: BLE001 - closing whatever state it is in
-            pass
         for thread in (self._sync_thread, self._send_thread):
             if thread.is_alive():
                 thread.join(timeout=15)

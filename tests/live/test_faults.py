@@ -26,10 +26,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -64,7 +65,7 @@ class Process:
         self.process: subprocess.Popen | None = None
         self.arena = Arena(LiveServer(url=self.url, process=None, log_path=self.log_path, env=env))  # type: ignore[arg-type]
 
-    def start(self, ready_path: str = "/healthz") -> "Process":
+    def start(self, ready_path: str = "/healthz") -> Process:
         with self.log_path.open("a") as log:
             log.write(f"\n=== start at {time.time():.3f} ===\n")
             log.flush()
@@ -195,7 +196,7 @@ def healthy(cluster: list[Process], redis: RedisService, postgres: PostgresServi
 
 
 @pytest.fixture
-def room() -> Iterator["Room"]:
+def room() -> Iterator[Room]:
     room = Room()
     yield room
     room.close()
@@ -260,11 +261,11 @@ class Chatter(threading.Thread):
     def count(self) -> int:
         return len(self.said)
 
-    def __enter__(self) -> "Chatter":
+    def __enter__(self) -> Chatter:  # noqa: PYI034 - a thread, not meant to be subclassed
         self.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stopping.set()
         self.join(timeout=10)
 
@@ -360,7 +361,7 @@ def assert_pushed_to_everyone(room: Room, process: Process, talk_id: int) -> Non
 
 
 def server_lines(processes: list[Process], pattern: str) -> list[str]:
-    found = re.compile(pattern, re.I)
+    found = re.compile(pattern, re.IGNORECASE)
     return [line for process in processes for line in process.log().splitlines() if found.search(line)]
 
 
@@ -402,7 +403,7 @@ def test_a_server_started_while_redis_is_unreachable_says_so_and_serves_pages(tm
 
         said = wait_until(lambda: server_lines([process], r"redis|message queue"), timeout=30,
                           message=lambda: f"the log does not mention Redis: {process.log()[-3000:]}")
-        assert any(str(nowhere) in line and re.search(r"unreachable|cannot|could not|refused", line, re.I)
+        assert any(str(nowhere) in line and re.search(r"unreachable|cannot|could not|refused", line, re.IGNORECASE)
                    for line in said), said
         for path in ("/", f"/events/{SLUG}", f"/events/{SLUG}/{TALK_SLUGS[0]}"):
             assert requests.get(process.url + path, timeout=10).status_code == 200, path
@@ -426,8 +427,8 @@ def test_a_server_started_while_redis_is_unreachable_says_so_and_serves_pages(tm
                                   message=lambda: f"never sent once Redis was there: {item.acks[-3:]}")
                 assert done["ok"] is True, done
                 for client in (writer, reader):
-                    wait_until(lambda: client.shown_ids() == [done["message"]["id"]], timeout=CONVERGE_TIMEOUT,
-                               message=lambda: str(client.snapshot()))
+                    wait_until(lambda c=client: c.shown_ids() == [done["message"]["id"]], timeout=CONVERGE_TIMEOUT,
+                               message=lambda c=client: str(c.snapshot()))
                 # ... through the queue, which the process subscribed to when Redis came.
                 wait_until(lambda: done["message"]["seq"] in reader.pushed, timeout=CONVERGE_TIMEOUT,
                            message=lambda: f"no push through the queue: {reader.snapshot()}")
@@ -441,7 +442,7 @@ def test_a_server_started_while_redis_is_unreachable_says_so_and_serves_pages(tm
 
 
 def test_the_database_lost_for_a_moment(healthy, postgres: PostgresService, room: Room):
-    a, b = healthy
+    a = healthy[0]
     talk_id, slug = new_talk(a)
     room.open(healthy, talk_id, slug, participants=4, writers=2)
     before = [w.say("före") for w in room.writers]
@@ -454,9 +455,9 @@ def test_the_database_lost_for_a_moment(healthy, postgres: PostgresService, room
         # Socket writes: "unavailable", in the participant's language (Swedish by default).
         for writer, client_id in during:
             item = writer.sent[client_id]
-            refusals = wait_until(lambda: [x for x in list(item.acks) if not x.get("ok")], timeout=60,
-                                  message=lambda: f"{writer.label}: no refusal while the database is away: "
-                                                  f"{item.acks} {writer.snapshot()}")
+            refusals = wait_until(lambda i=item: [x for x in list(i.acks) if not x.get("ok")], timeout=60,
+                                  message=lambda i=item, w=writer: f"{w.label}: no refusal while the database "
+                                                                   f"is away: {i.acks} {w.snapshot()}")
             assert {x["error"] for x in refusals} == {p.E_UNAVAILABLE}, refusals
             untranslated += [x for x in refusals if not x["message"] or x["message"] == UNAVAILABLE_ENGLISH]
         # Pages: 503 (with Retry-After), on both processes, however many times asked.
@@ -470,7 +471,8 @@ def test_the_database_lost_for_a_moment(healthy, postgres: PostgresService, room
 
     # Both recover by themselves: the outbox gets its acks, the pages come back.
     for process in healthy:
-        wait_until(lambda: requests.get(process.page(slug), timeout=30).status_code == 200, timeout=CONVERGE_TIMEOUT)
+        wait_until(lambda pr=process: requests.get(pr.page(slug), timeout=30).status_code == 200,
+                   timeout=CONVERGE_TIMEOUT)
     said = [(w, cid) for w, cid in zip(room.writers, before)] + during
     after = [(w, w.say("efter")) for w in room.writers]
     assert_every_participant_holds_everything(room, a, talk_id, said + after)
@@ -478,7 +480,7 @@ def test_the_database_lost_for_a_moment(healthy, postgres: PostgresService, room
 
 
 def test_nothing_lost_or_shown_twice_while_redis_is_killed_for_30_seconds(healthy, redis: RedisService, room: Room):
-    a, b = healthy
+    a = healthy[0]
     talk_id, slug = new_talk(a)
     room.open(healthy, talk_id, slug, participants=20, writers=6)
 
