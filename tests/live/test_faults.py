@@ -45,6 +45,7 @@ from tests.services import PostgresService, RedisService, postgres_service, redi
 from tests.waiting import wait_until
 
 REDIS_OUTAGE_SECONDS = 30   # the scenario of "Done when" (a duration of the fault, not a deadline)
+REJOIN_EVENTS = 500         # entries a join ack carries at the most (docs/realtime.md)
 CONVERGE_TIMEOUT = 120      # generous: only a failing test waits this long
 START_TIMEOUT = 90
 PAUSED_ENGLISH = "The chat is paused for a moment. Retrying…"
@@ -527,13 +528,24 @@ def test_nothing_lost_or_shown_twice_when_a_server_process_is_killed(healthy, ro
                    message=lambda: str([c.snapshot() for c in on_b if not c.disconnects]))
         killed_at = chatter.count()
         wait_until(lambda: chatter.count() >= killed_at + 12)  # writing goes on while B is down
+        # ... and more than one join ack holds (500): B's participants come back with `more`
+        # and page through history for the rest.
+        on_a = [w for w in room.writers if w.url == a.url]
+        burst = []
+        for n in range(REJOIN_EVENTS + 20):
+            writer = on_a[n % len(on_a)]
+            burst.append((writer, writer.say(f"skur {n}")))
+        wait_until(lambda: all(w.pending() == 0 for w in on_a), timeout=CONVERGE_TIMEOUT,
+                   message=lambda: str([w.snapshot() for w in on_a]))
         b.start()
         wait_until(lambda: all(c.connects >= 2 for c in on_b), timeout=CONVERGE_TIMEOUT,
                    message=lambda: str([c.snapshot() for c in on_b if c.connects < 2]))
         restarted_at = chatter.count()
         wait_until(lambda: chatter.count() >= restarted_at + 12)
 
-    rows = assert_every_participant_holds_everything(room, a, talk_id, chatter.said)
+    rows = assert_every_participant_holds_everything(room, a, talk_id, chatter.said + burst)
+    rejoins = [ack for c in on_b for ack in c.joins[1:] if isinstance(ack, dict) and "events" in ack]
+    assert any(ack.get("more") for ack in rejoins), "no rejoin needed more than its ack (the test wrote too little)"
     assert_pushed_to_everyone(room, b, talk_id)  # the restarted process is in the queue again
     refusals = Counter(ack.get("error") for ack in room.acks() if not ack.get("ok"))
     retried = sum(item.attempts > 1 for c in room.writers for item in c.sent.values())
