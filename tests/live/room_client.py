@@ -13,7 +13,11 @@ order, nothing missed") to the letter:
   and `join` with `last_seq: last`, and applies the `events` of the ack.
 
 What it displays is `shown`: the ids of the chat messages on screen, in the order a browser
-shows them (a hidden message leaves the screen; a restored one comes back in its place).
+shows them (a hidden message leaves the screen; a restored one comes back in its place). Like
+the page, the first join shows the snapshot (the latest `chat.history_size`) and nothing older:
+open participants before the talk fills if they must end up showing every message.
+`pushed` holds the numbers that arrived as pushes, duplicates included, so a test can tell a
+working message queue from one that presence and history make up for.
 
 `say(body)` puts a message in the outbox, as the browser's form does: the sender thread sends
 it with a client id of its own and sends it again, with the same client id, after `paused` or
