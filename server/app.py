@@ -11,6 +11,7 @@ from flask import Flask
 from server.config import PROJECT_ROOT, Settings, ensure_secret_key, load_settings
 from server.db import db
 from server.extensions import socketio
+from server.web.sessions import VerifiedCookieSessionInterface
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=60 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
+    app.session_interface = VerifiedCookieSessionInterface()
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
