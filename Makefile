@@ -56,10 +56,14 @@ system-packages:
 
 # Browser tests drive Debian's chromium; media tests need ffmpeg; tests/test_golive_nginx.py
 # runs docs/nginx.conf with its own nginx process (Debian may also start the nginx service on
-# port 80: `systemctl disable --now nginx` if that is unwanted). Nothing downloads a browser.
+# port 80: `systemctl disable --now nginx` if that is unwanted). The fault tests
+# (tests/live/test_faults.py) start, kill and restart a Redis and a PostgreSQL of their own
+# (tests/services.py), so they need Debian's server binaries. Nothing downloads a browser.
 system-test-packages:
-	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! [ -x /usr/sbin/nginx ]; then \
-		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx; \
+	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! [ -x /usr/sbin/nginx ] \
+		|| ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx \
+			redis-server postgresql; \
 	fi
 
 # The benchmarks' own clients (websockets, uvloop) are not needed by Arena or its tests, nor is

@@ -36,7 +36,13 @@ from tests.waiting import wait_until
 #: Starting, and restarting after SIGKILL (PostgreSQL recovers its data), can take long on a busy
 #: machine: only a failing start waits this long.
 READY_TIMEOUT = 60.0
-POSTGRES_BIN = Path(os.environ.get("ARENA_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+def _newest_postgres_bin() -> Path:
+    """Debian's PostgreSQL of whatever major version is installed (make test installs one)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+POSTGRES_BIN = Path(os.environ.get("ARENA_TEST_POSTGRES_BIN") or _newest_postgres_bin())
 REDIS_SERVER = os.environ.get("ARENA_TEST_REDIS_SERVER", "redis-server")
 MACHINE_PORTS = frozenset({6379, 5432})  # the machine's own services: never ours
 
