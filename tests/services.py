@@ -36,6 +36,8 @@ from tests.waiting import wait_until
 #: Starting, and restarting after SIGKILL (PostgreSQL recovers its data), can take long on a busy
 #: machine: only a failing start waits this long.
 READY_TIMEOUT = 60.0
+
+
 def _newest_postgres_bin() -> Path:
     """Debian's PostgreSQL of whatever major version is installed (make test installs one)."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))

@@ -271,11 +271,12 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             if wait:
                 raise HandlerError(p.E_SLOW_MODE, _("Slow mode is on. You can write again in %(seconds)d seconds.",
                                                     seconds=wait))
-        self._throttle_writes(actor)
         message, created = chat.post_message(
             db.session, talk, participant_id=actor.participant_id, display_name=name, body=f["body"],
             client_id=f["client_id"], max_length=self.settings().chat.message_max_length,
             author_role=actor.role_in(talk))
+        if created:  # a retry of a stored message is no new writing (refused: rolled back, nothing kept)
+            self._throttle_writes(actor)
         g.arena_author_has_ack = True  # the writer gets its entry in this ack, not as a push
         return {"message": message_payload(message, staff=connection.staff, mine=True, client_id=True),
                 "seq": message.seq, "duplicate": not created}
@@ -305,10 +306,11 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         name = self._display_name()
         if not talk.questions_open and not actor.can_moderate(talk):
             raise HandlerError(p.E_QUESTIONS_CLOSED, _("Questions are closed."))
-        self._throttle_writes(actor)
         question, created = qa.ask(db.session, talk, actor, display_name=name, body=f["body"],
                                    client_id=f["client_id"], anonymous=f.get("anonymous", False),
                                    max_length=self.settings().chat.question_max_length)
+        if created:  # a retry of a stored question is no new writing
+            self._throttle_writes(actor)
         g.arena_author_has_ack = True  # the asker gets its entry in this ack, not as a push
         return {"question": question_payload(question, staff=connection.staff, mine=True, client_id=True),
                 "seq": room_log.seq_of_question(db.session, question), "duplicate": not created}
