@@ -119,6 +119,8 @@ TARGET_DELIVERIES_RATIO = 0.95  # Arena's deliveries/s >= 0.95 x the bare server
 TARGET_P99_RATIO = 1.25         # Arena's p99 <= 1.25 x the bare server's
 
 MESSAGE_PREFIX = f'42{NAMESPACE},["message",'
+BATCH_PREFIX = f'42{NAMESPACE},["batch",'  # Arena with chat.push_interval_ms: several messages a frame
+ARENA_PUSH_INTERVAL_MS = 0                   # --push-interval-ms
 ACK_PREFIX = f"43{NAMESPACE},"
 NS_PREFIX = f"40{NAMESPACE},"
 SENT_AT = re.compile(r'"body":\s*"(\d+) ')
@@ -251,6 +253,7 @@ class Server:
             "ARENA_MEDIA__RECORDINGS_DIR": str(data / "recordings"),
             "ARENA_CHAT__FLOOD_MESSAGES": str(FLOOD_MESSAGES),
             "ARENA_CHAT__FLOOD_WINDOW_SECONDS": str(FLOOD_WINDOW_SECONDS),
+            "ARENA_CHAT__PUSH_INTERVAL_MS": str(ARENA_PUSH_INTERVAL_MS),
             "PYTHONUNBUFFERED": "1",
         })
         for args in (("migrate",), ("load-demo", "--date", date.today().isoformat())):
@@ -392,22 +395,23 @@ class Client:
         ws = self.ws
         try:
             async for frame in ws:
-                if frame.startswith(MESSAGE_PREFIX):
+                if frame.startswith(MESSAGE_PREFIX) or frame.startswith(BATCH_PREFIX):
                     now = time.time_ns()
-                    match = SENT_AT.search(frame)
-                    if match is None:
+                    matches = SENT_AT.findall(frame)  # a batch carries several messages
+                    if not matches:
                         stats.other_events += 1
                         continue
-                    sent = int(match.group(1))
                     start, end = stats.window
-                    if start <= now < end:
-                        latency = (now - sent) // 1000
-                        stats.deliveries += 1
-                        stats.latencies_us.append(latency)
-                        if latency > stats.max_us:
-                            stats.max_us = latency
-                    if stats.sent_window[0] <= sent < stats.sent_window[1]:
-                        stats.completed += 1
+                    for sent_text in matches:
+                        sent = int(sent_text)
+                        if start <= now < end:
+                            latency = (now - sent) // 1000
+                            stats.deliveries += 1
+                            stats.latencies_us.append(latency)
+                            if latency > stats.max_us:
+                                stats.max_us = latency
+                        if stats.sent_window[0] <= sent < stats.sent_window[1]:
+                            stats.completed += 1
                 elif frame == "2":
                     stats.pings += 1
                     await ws.send("3")
@@ -990,9 +994,13 @@ def main() -> int:
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     parser.add_argument("--py-spy", metavar="DIR",
                         help="record py-spy collapsed stacks of each server's window into DIR")
+    parser.add_argument("--push-interval-ms", type=int, default=0,
+                        help="Arena's chat.push_interval_ms: messages closer together share a frame (default 0)")
     parser.add_argument("--json", action="store_true", help="JSON results on stdout, the table on stderr")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs)")
     args = parser.parse_args()
+    global ARENA_PUSH_INTERVAL_MS
+    ARENA_PUSH_INTERVAL_MS = args.push_interval_ms
     if args.loop == "auto":
         try:
             import uvloop  # noqa: F401

@@ -114,6 +114,8 @@ class ChatSettings:
     # Redis pub/sub channel; empty: one derived from the database URL, so two deployments on
     # one Redis never share rooms.
     message_queue_channel: str = ""
+    # Entries of one talk closer together than this go to clients as one frame (0: never).
+    push_interval_ms: int = 0
 
 
 @dataclass
@@ -261,6 +263,8 @@ def _validate(settings: Settings) -> None:
                  "flood_window_seconds", "max_http_buffer_size"):
         if getattr(settings.chat, name) <= 0:
             raise ConfigError(f"chat.{name} must be greater than 0")
+    if not 0 <= settings.chat.push_interval_ms <= 1000:
+        raise ConfigError(f"chat.push_interval_ms must be between 0 and 1000, got {settings.chat.push_interval_ms}")
     for name in ("import_max_duration_seconds", "import_max_megabytes", "import_timeout_seconds",
                  "upload_max_megabytes", "captions_max_kilobytes"):
         if getattr(settings.media, name) <= 0:

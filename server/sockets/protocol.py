@@ -42,6 +42,7 @@ PRESENCE = "presence"                # {"talk_id", "viewers"}, at most once a se
 BANNED = "banned"                    # sent to a participant just before their connections close
 REPORTED = "reported"                # to moderators: someone reported a message or question
 SKIP = "skip"                        # {talk_id, seq}: a log entry this participant may not see
+BATCH = "batch"                      # {talk_id, events: [{event, data}]}: entries that came close together
 
 # Entries of the room's log: each payload carries "talk_id" and "seq".
 LOGGED_EVENTS = (MESSAGE, MESSAGE_HIDDEN, MESSAGE_RESTORED, QUESTION, QUESTION_HIDDEN, RULES)

@@ -190,7 +190,11 @@ class Browser:
 
     def _record(self, event: str, *args: Any) -> None:
         with self.changed:
-            self.received[event].append(args[0] if len(args) == 1 else list(args))
+            data = args[0] if len(args) == 1 else list(args)
+            if event == p.BATCH:  # entries that came close together: each as if pushed alone
+                for item in data["events"]:
+                    self.received[item["event"]].append(item["data"])
+            self.received[event].append(data)
             self.changed.notify_all()
 
     def _disconnected(self, *args: Any) -> None:

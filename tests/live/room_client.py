@@ -122,6 +122,7 @@ class RoomClient:
         for event in p.LOGGED_EVENTS + (p.SKIP,):
             self.sio.on(event, self._entry_handler(event), namespace=ns)
         self.sio.on(p.PRESENCE, self._on_presence, namespace=ns)
+        self.sio.on(p.BATCH, self._on_batch, namespace=ns)
         self._sync_thread = threading.Thread(target=self._sync_loop, name=f"sync-{self.label}", daemon=True)
         self._send_thread = threading.Thread(target=self._send_loop, name=f"send-{self.label}", daemon=True)
 
@@ -195,6 +196,12 @@ class RoomClient:
                 self._entry(event, data)
                 self.lock.notify_all()
         return handle
+
+    def _on_batch(self, data: Any) -> None:
+        """Entries that came close together (chat.push_interval_ms): each as if pushed alone."""
+        if isinstance(data, dict) and data.get("talk_id") == self.talk_id:
+            for item in data.get("events", []):
+                self._entry_handler(item["event"])(item["data"])
 
     def _on_presence(self, data: Any) -> None:
         with self.lock:

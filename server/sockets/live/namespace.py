@@ -26,6 +26,7 @@ from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked, after_commit, fields
 from server.sockets.live.payloads import history_item, message_payload, question_payload, render_entry, stream_payload
+from server.sockets.live.pushes import Push, Pushes
 from server.sockets.live.state import Connection, RoomState, TalkView
 from server.sockets.live.tickers import LiveTickers
 
@@ -42,6 +43,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         super().__init__(namespace)
         self.state = RoomState()
         self.history_asks: dict[str, deque] = defaultdict(deque)
+        self.pushes = Pushes(0.0)  # the interval comes from the settings with the first connection
 
     # -- connection ---------------------------------------------------------------------
     def on_connect(self, auth: Any = None) -> bool:
@@ -406,12 +408,23 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         skip_sid = request.sid if g.get("arena_author_has_ack") else None
         for entry in entries:
             self.state.saw_head(entry.talk_id, entry.seq)
-            public_event, public = render_entry(entry, staff=False)
-            staff_event, staff = render_entry(entry, staff=True)
-            self.socketio.emit(public_event, public, to=p.talk_room(entry.talk_id), namespace=self.namespace,
-                               skip_sid=skip_sid)
-            self.socketio.emit(staff_event, staff, to=p.staff_room(entry.talk_id), namespace=self.namespace,
-                               skip_sid=skip_sid)
+            push = Push(render_entry(entry, staff=False), render_entry(entry, staff=True), skip_sid)
+            if self.pushes.now_or_later(entry.talk_id, push):
+                self.send_push(entry.talk_id, push)
+
+    def send_push(self, talk_id: int, push: Push) -> None:
+        for room, (event, data) in ((p.talk_room(talk_id), push.public), (p.staff_room(talk_id), push.staff)):
+            self.socketio.emit(event, data, to=room, namespace=self.namespace, skip_sid=push.skip_sid)
+
+    def send_pushes(self, talk_id: int, pushes: list[Push]) -> None:
+        """Entries that waited, in one frame per room (the writer gets its own again and drops it
+        as a number it holds)."""
+        if len(pushes) == 1:
+            self.send_push(talk_id, pushes[0])
+            return
+        for room, side in ((p.talk_room(talk_id), "public"), (p.staff_room(talk_id), "staff")):
+            events = [{"event": getattr(push, side)[0], "data": getattr(push, side)[1]} for push in pushes]
+            self.socketio.emit(p.BATCH, {"talk_id": talk_id, "events": events}, to=room, namespace=self.namespace)
 
     def forget_views_of_event(self, event_id: int) -> None:
         for talk_id, view in list(self.state.views.items()):

@@ -34,9 +34,18 @@ class LiveTickers:
 
     def tickers(self) -> list[Callable[[], None]]:
         self._checked_since = utcnow()
-        return [self.every(VOTE_FLUSH_SECONDS, self.send_votes, "vote"),
+        jobs = [self.every(VOTE_FLUSH_SECONDS, self.send_votes, "vote"),
                 self.every(PRESENCE_SECONDS, self.send_presence, "presence"),
                 self.every(CLOSING_SECONDS, self.close_withdrawn, "closing")]
+        interval = self.settings().chat.push_interval_ms / 1000
+        if interval > 0:
+            self.pushes.interval = interval
+            jobs.append(self.every(interval, self.send_waiting_pushes, "pushes"))
+        return jobs
+
+    def send_waiting_pushes(self) -> None:
+        for talk_id, pushes in self.pushes.take().items():
+            self.send_pushes(talk_id, pushes)
 
     def send_votes(self) -> None:
         if not self.state.pending_votes:

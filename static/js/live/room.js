@@ -208,6 +208,11 @@ el.tabs.forEach(function (tab, index) {
 // -- events from the server ----------------------------------------------------------------------
 ["message", "message_hidden", "message_restored", "question", "question_hidden", "rules", "skip"]
   .forEach(function (event) { socket.on(event, function (data) { receive(event, data, false); }); });
+// Entries that came close together, in one frame (chat.push_interval_ms): each as if pushed alone.
+socket.on("batch", function (data) {
+  if (!data || data.talk_id !== TALK_ID || !Array.isArray(data.events)) { return; }
+  data.events.forEach(function (item) { if (item && item.event) { receive(item.event, item.data, false); } });
+});
 socket.on("votes", function (data) {
   if (!data || data.talk_id !== TALK_ID || !data.counts) { return; }
   Object.keys(data.counts).forEach(function (key) {
