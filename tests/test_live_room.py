@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from server.db import db, utcnow
 from server.extensions import socketio
-from server.models import AuditEntry, ChatMessage, Question, QuestionVote, Role
+from server.models import AuditEntry, ChatMessage, Question, QuestionVote, Role, RoomEvent
 from server.services import chat
 from server.services.roles import grant_role, sign_in_token
 from server.sockets import protocol as p
@@ -180,9 +180,14 @@ def test_flooding_is_throttled_with_a_clear_error(browser):
     anna = browser("Anna")
 
     acks = [anna.say(f"spam {n}") for n in range(6)]
+    retry = anna.say("spam 0", client_id=acks[0]["message"]["client_id"])  # a retry is no new writing
 
     assert [a["ok"] for a in acks] == [True] * 5 + [False]
     assert acks[-1]["error"] == p.E_FLOODING
+    assert retry["ok"] is True and retry["duplicate"] is True
+    # The refused one left nothing behind: five messages, numbered 1-5 without a gap.
+    assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 5
+    assert sorted(db.session.scalars(select(RoomEvent.seq))) == [1, 2, 3, 4, 5]
 
 
 def test_question_can_be_anonymous_to_participants_but_not_to_moderators(browser, moderator_grant):

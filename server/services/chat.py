@@ -11,7 +11,6 @@ import unicodedata
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
@@ -73,20 +72,18 @@ def post_message(
     the stored message and created=False, so it is neither stored nor broadcast twice."""
     text = clean_text(body, max_length=max_length, field="body")
     client_id = check_client_id(client_id)
+    # The talk's number first: it locks the talk's row, so writers of the talk take turns and
+    # the check for a retry below cannot race another copy of the same message. (No savepoint:
+    # on SQLite, releasing one that opened the transaction would commit it.)
+    seq = room_log.next_seq(session, talk.id)
     existing = _by_client_id(session, talk.id, participant_id, client_id)
     if existing is not None:
+        room_log.give_back(session, talk.id)
         return existing, False
     message = ChatMessage(talk_id=talk.id, participant_id=participant_id, display_name=display_name,
-                          author_role=author_role, body=text, client_id=client_id)
-    try:
-        with session.begin_nested():  # a concurrent retry may win the race to the unique key
-            session.add(message)
-    except IntegrityError:
-        existing = _by_client_id(session, talk.id, participant_id, client_id)
-        if existing is None:
-            raise
-        return existing, False
-    room_log.append(session, talk.id, room_log.MESSAGE, message=message)
+                          author_role=author_role, body=text, client_id=client_id, seq=seq)
+    session.add(message)
+    room_log.append(session, talk.id, room_log.MESSAGE, message=message, seq=seq)
     return message, True
 
 

@@ -29,22 +29,18 @@ def ask(session: Session, talk: Talk, actor: Actor, *, display_name: str, body: 
     if not isinstance(anonymous, bool):
         raise ValidationError(_l("The question could not be sent. Reload the page and try again."),
                               code="invalid", field="anonymous")
+    # As for chat messages (chat.post_message): the number first, which makes retries take turns.
+    seq = room_log.next_seq(session, talk.id)
     existing = _by_client_id(session, talk.id, actor.participant_id, client_id)
     if existing is not None:
+        room_log.give_back(session, talk.id)
         return existing, False
     waits = talk.questions_premoderated and not actor.can_moderate(talk)
     question = Question(talk_id=talk.id, participant_id=actor.participant_id, display_name=display_name,
                         anonymous=anonymous, body=text, client_id=client_id,
                         state=QuestionState.awaiting_approval if waits else QuestionState.visible)
-    try:
-        with session.begin_nested():
-            session.add(question)
-    except IntegrityError:
-        existing = _by_client_id(session, talk.id, actor.participant_id, client_id)
-        if existing is None:
-            raise
-        return existing, False
-    room_log.append(session, talk.id, room_log.QUESTION, question=question)
+    session.add(question)
+    room_log.append(session, talk.id, room_log.QUESTION, question=question, seq=seq)
     return question, True
 
 

@@ -26,15 +26,30 @@ PENDING_KEY = "arena.room_events"
 HISTORY_LIMIT = 200  # entries in one history answer at the most
 
 
-def append(session: Session, talk_id: int, kind: str, *, message: ChatMessage | None = None,
-           question: Question | None = None, data: dict[str, Any] | None = None) -> RoomEvent:
-    """Number and store one entry; the caller's transaction commits it (or gives it back)."""
-    if message is not None or question is not None:
-        session.flush()  # the item needs its id
-    seq = session.execute(
+def next_seq(session: Session, talk_id: int) -> int:
+    """Take the talk's next number; the row stays locked until the transaction ends."""
+    return session.execute(
         update(Talk).where(Talk.id == talk_id).values(room_seq=Talk.room_seq + 1).returning(Talk.room_seq)
         .execution_options(synchronize_session=False)
     ).scalar_one()
+
+
+def give_back(session: Session, talk_id: int) -> None:
+    """Return the number just taken (a retry turned out to be stored already). Safe: the row
+    is still locked by this transaction, so nobody has taken a later one."""
+    session.execute(update(Talk).where(Talk.id == talk_id).values(room_seq=Talk.room_seq - 1)
+                    .execution_options(synchronize_session=False))
+
+
+def append(session: Session, talk_id: int, kind: str, *, message: ChatMessage | None = None,
+           question: Question | None = None, data: dict[str, Any] | None = None,
+           seq: int | None = None) -> RoomEvent:
+    """Number and store one entry; the caller's transaction commits it (or gives it back).
+    `seq`: a number the caller already took with next_seq (a message stored with its number)."""
+    if message is not None or question is not None:
+        session.flush()  # the item needs its id
+    if seq is None:
+        seq = next_seq(session, talk_id)
     entry = RoomEvent(talk_id=talk_id, seq=seq, kind=kind, message_id=message.id if message else None,
                       question_id=question.id if question else None, data=data)
     entry.message, entry.question = message, question
