@@ -115,7 +115,7 @@ class ChatSettings:
     # one Redis never share rooms.
     message_queue_channel: str = ""
     # Entries of one talk closer together than this go to clients as one frame (0: never).
-    push_interval_ms: int = 0
+    push_interval_ms: int = 50
 
 
 @dataclass

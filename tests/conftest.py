@@ -114,6 +114,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "server": {"instance_path": str(tmp_path / "instance"), "secret_key": "test-secret",
                        "base_url": "http://arena.test", "async_mode": "threading"},
             "media": {"recordings_dir": str(tmp_path / "recordings")},
+            # In process, a test reads what a handler pushed as soon as its ack returns: every
+            # entry goes out at once (servers in subprocesses keep the default; tests/live).
+            "chat": {"push_interval_ms": 0},
         }
         for name, values in sections.items():
             overrides.setdefault(name, {}).update(values)

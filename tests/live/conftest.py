@@ -176,6 +176,8 @@ class Browser:
         return {"Cookie": cookies} if cookies else {}
 
     def connect(self) -> Browser:
+        if self.sio.eio.state != "disconnected":  # the server closed /live; its transport may still be open
+            self.sio.eio.disconnect(abort=True)
         self.sio.connect(self.arena.url, namespaces=[p.LIVE_NAMESPACE], transports=["websocket"],
                          headers=self.cookie_header(), wait_timeout=10)
         return self
