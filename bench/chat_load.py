@@ -120,7 +120,7 @@ TARGET_P99_RATIO = 1.25         # Arena's p99 <= 1.25 x the bare server's
 
 MESSAGE_PREFIX = f'42{NAMESPACE},["message",'
 BATCH_PREFIX = f'42{NAMESPACE},["batch",'  # Arena with chat.push_interval_ms: several messages a frame
-ARENA_PUSH_INTERVAL_MS = 0                   # --push-interval-ms
+ARENA_PUSH_INTERVAL_MS: int | None = None   # --push-interval-ms; None: Arena's default (config.toml)
 ACK_PREFIX = f"43{NAMESPACE},"
 NS_PREFIX = f"40{NAMESPACE},"
 SENT_AT = re.compile(r'"body":\s*"(\d+) ')
@@ -253,9 +253,10 @@ class Server:
             "ARENA_MEDIA__RECORDINGS_DIR": str(data / "recordings"),
             "ARENA_CHAT__FLOOD_MESSAGES": str(FLOOD_MESSAGES),
             "ARENA_CHAT__FLOOD_WINDOW_SECONDS": str(FLOOD_WINDOW_SECONDS),
-            "ARENA_CHAT__PUSH_INTERVAL_MS": str(ARENA_PUSH_INTERVAL_MS),
             "PYTHONUNBUFFERED": "1",
         })
+        if ARENA_PUSH_INTERVAL_MS is not None:
+            env["ARENA_CHAT__PUSH_INTERVAL_MS"] = str(ARENA_PUSH_INTERVAL_MS)
         for args in (("migrate",), ("load-demo", "--date", date.today().isoformat())):
             result = subprocess.run([sys.executable, "-m", "server", *args], cwd=self.arena_root, env=env,
                                     capture_output=True, text=True, timeout=120)
@@ -994,8 +995,9 @@ def main() -> int:
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     parser.add_argument("--py-spy", metavar="DIR",
                         help="record py-spy collapsed stacks of each server's window into DIR")
-    parser.add_argument("--push-interval-ms", type=int, default=0,
-                        help="Arena's chat.push_interval_ms: messages closer together share a frame (default 0)")
+    parser.add_argument("--push-interval-ms", type=int, default=None,
+                        help="Arena's chat.push_interval_ms: messages closer together share a frame "
+                             "(default: Arena's own, config.toml)")
     parser.add_argument("--json", action="store_true", help="JSON results on stdout, the table on stderr")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs)")
     args = parser.parse_args()
