@@ -63,25 +63,50 @@
   }
 
   var socket = window.io("/live", { transports: ["websocket", "polling"] });
+  // The highest number of the room's log seen (docs/realtime.md). The projector keeps no gaps of
+  // its own: when `presence` says the room is further on, it joins again for the whole list.
+  var head = 0;
+  var rejoinedAt = 0;
+  function saw(data) { if (data && typeof data.seq === "number" && data.seq > head) { head = data.seq; } }
   connection.textContent = text("connecting");
-  socket.on("connect", function join() {
+  function join() {
     socket.timeout(5000).emit("join", { talk_id: TALK_ID }, function (error, ack) {
       if (error) { if (socket.connected) { join(); } return; }
       if (!ack || !ack.ok) { connection.textContent = (ack && ack.message) || ""; return; }
       connection.textContent = "";
       questions.clear();
       (ack.questions || []).forEach(set);
+      if (typeof ack.seq === "number") { head = ack.seq; }
       render();
     });
+  }
+  socket.on("connect", join);
+  socket.on("presence", function (data) {
+    if (!data || data.talk_id !== TALK_ID || typeof data.seq !== "number" || data.seq <= head) { return; }
+    if (Date.now() - rejoinedAt > 2000) { rejoinedAt = Date.now(); join(); }
   });
+  ["message", "message_hidden", "message_restored", "rules", "skip"].forEach(function (event) { socket.on(event, saw); });
   socket.on("disconnect", function (reason) {
     connection.textContent = text("reconnecting");
     if (reason === "io server disconnect") { window.setTimeout(function () { socket.connect(); }, 1000); }
   });
-  socket.on("question", function (question) { set(question); render(); });
-  socket.on("question_hidden", function (data) {
+  function onQuestion(question) { saw(question); set(question); render(); }
+  function onHidden(data) {
+    saw(data);
     if (data && data.state !== undefined) { set(data); } else if (data) { questions.delete(data.id); }
     render();
+  }
+  socket.on("question", onQuestion);
+  socket.on("question_hidden", onHidden);
+  // Entries that came close together share a frame (chat.push_interval_ms).
+  socket.on("batch", function (data) {
+    if (!data || data.talk_id !== TALK_ID || !Array.isArray(data.events)) { return; }
+    data.events.forEach(function (item) {
+      if (!item) { return; }
+      if (item.event === "question") { onQuestion(item.data); }
+      else if (item.event === "question_hidden") { onHidden(item.data); }
+      else { saw(item.data); }
+    });
   });
   socket.on("votes", function (data) {
     if (!data || data.talk_id !== TALK_ID || !data.counts) { return; }
