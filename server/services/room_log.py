@@ -72,7 +72,9 @@ def has_pending(session: Session) -> bool:
 
 def seq_of_question(session: Session, question: Question) -> int | None:
     """The number of the entry that asked it."""
-    return session.scalar(select(RoomEvent.seq).where(RoomEvent.question_id == question.id,
+    # By the talk first: the primary key's prefix, so no scan of every talk's log.
+    return session.scalar(select(RoomEvent.seq).where(RoomEvent.talk_id == question.talk_id,
+                                                      RoomEvent.question_id == question.id,
                                                       RoomEvent.kind == QUESTION).order_by(RoomEvent.seq).limit(1))
 
 

@@ -21,9 +21,9 @@ from typing import Any
 from flask import current_app, g
 from flask_babel import refresh
 from flask_socketio import Namespace
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
-from server.db import db
+from server.db import database_locked, database_unreachable, db
 from server.i18n import _
 from server.services import room_log
 from server.services.errors import ServiceError
@@ -79,17 +79,6 @@ def after_commit(send: Callable[[], None]) -> None:
 
 def _refusal(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": code, "message": message}
-
-
-def database_unreachable(error: BaseException) -> bool:
-    """The database went away (restarted, network), as opposed to a bad statement."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError))
-
-
-def database_locked(error: BaseException) -> bool:
-    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
 
 
 def acked(handler: Callable | None = None, *, writes_room: bool = False) -> Callable:

@@ -10,9 +10,8 @@ from flask import Flask, jsonify, make_response, render_template, request
 from markupsafe import escape
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
-from server.db import db
+from server.db import database_locked, database_unreachable, db
 from server.i18n import _
-from server.sockets.base import database_locked, database_unreachable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "5"

@@ -226,7 +226,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
 
     def _staff_snapshot(self, talk: Talk, actor: Actor) -> dict[str, Any]:
         """Moderators see hidden and waiting items too: read for them, not from the view."""
-        head = db.session.get(Talk, talk.id).room_seq
+        head = talk.room_seq  # loaded in this handler: the committed number now
         messages = chat.latest_messages(db.session, talk.id, self.settings().chat.history_size, up_to_seq=head,
                                         include_hidden=True)
         questions = qa.questions_for(db.session, talk, actor)
