@@ -108,6 +108,22 @@ def test_srt_captions_are_converted_to_webvtt(session, day, clip, settings):
     assert recording.captions_path.endswith(".vtt")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("kind", ["srt", "vtt"])
+def test_utf16_captions_from_notepad_are_converted_to_webvtt(session, day, clip, settings, encoding, kind):
+    _, talk, _, _ = day
+    publish_upload(session, talk, clip, settings, captions=None)
+    text = SRT if kind == "srt" else "WEBVTT\r\n\r\n" + SRT.replace('<font color="red">', "").replace("</font>", "")
+    bom = "\ufeff"  # Notepad's "Unicode" (UTF-16 LE) and "Unicode big endian" both start with it
+    data = (bom + text).encode(encoding)
+
+    recording = recordings.save_captions(session, talk, data, language="sv", settings=settings, actor=ORGANISER)
+
+    vtt = (settings.recordings_path / recording.captions_path).read_text(encoding="utf-8")
+    assert "00:00:00.000 --> 00:00:02.000\nHej och välkommen" in vtt
+    assert "00:00:02.000 --> 00:00:04.000\nNu tar vi frågor" in vtt
+
+
 def test_captions_file_without_cues_is_refused(session, day, clip, settings):
     _, talk, _, _ = day
     publish_upload(session, talk, clip, settings, captions=None)

@@ -7,6 +7,7 @@ imported. Pure module: no Flask, no files.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 
@@ -44,7 +45,16 @@ def _timestamp(value: float) -> str:
 
 
 def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252: SRT files made in Sweden often are."""
+    """UTF-16 with its byte order mark (Notepad's "Unicode", little- or big-endian), UTF-8 (with
+    or without BOM), else Windows-1252: SRT files made in Sweden often are."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")  # reads the BOM, picks the byte order, drops the BOM
+        except UnicodeDecodeError:
+            raise CaptionsError("not_text") from None
+        if "\x00" in text:
+            raise CaptionsError("not_text")
+        return text
     if b"\x00" in data:
         raise CaptionsError("not_text")
     try:
