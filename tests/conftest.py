@@ -34,7 +34,7 @@ from tests.waiting import wait_until
 
 POSTGRES_URL = os.environ.get("ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-TABLES_IN_DELETE_ORDER = ("import_jobs", "participations", "viewer_samples", "live_streams", "login_attempts", "organisers", "audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
+TABLES_IN_DELETE_ORDER = ("form_tokens", "talk_old_slugs", "event_old_slugs", "import_jobs", "participations", "viewer_samples", "live_streams", "login_attempts", "organisers", "audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
 
 
 def pytest_configure(config: pytest.Config) -> None:

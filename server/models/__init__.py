@@ -5,14 +5,16 @@ Import order across the code base: models -> services -> faces (web, sockets, cl
 """
 
 from server.models.activity import Participation, ViewerSample
+from server.models.addresses import EventOldSlug, TalkOldSlug
 from server.models.accounts import LoginAttempt, Organiser, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
+from server.models.forms import FormToken
 from server.models.golive import LiveStream, StreamState
 from server.models.live import Ban, ChatMessage, Presence, Question, QuestionState, QuestionVote, Report, RoomEvent
 from server.models.media import ImportJob, JobState, Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
+    "AuditEntry", "Ban", "EventOldSlug", "FormToken", "TalkOldSlug", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
     "QuestionState", "QuestionVote", "Recording", "Report", "RoomEvent", "Role", "RoleGrant", "Speaker", "StreamState", "Talk", "TalkSpeaker",
 ]
