@@ -141,7 +141,7 @@ def read_json(archive: zipfile.ZipFile, name: str) -> Any:
 def read_csv(archive: zipfile.ZipFile, name: str) -> tuple[list[str], list[dict[str, str]]]:
     raw = archive.read(name)
     assert raw.startswith(codecs.BOM_UTF8), f"{name} does not start with the UTF-8 BOM"
-    reader = csv.DictReader(io.StringIO(raw[len(codecs.BOM_UTF8):].decode("utf-8"), newline=""))
+    reader = csv.DictReader(io.StringIO(raw[len(codecs.BOM_UTF8):].decode("utf-8"), newline=""), delimiter=";")
     return list(reader.fieldnames or []), list(reader)
 
 
@@ -329,6 +329,33 @@ def test_export_csv_defuses_formulas_but_json_keeps_the_text(session, full_event
     in_json = next(m for m in read_json(archive, "chat_messages.json") if str(m["id"]) == message_id)
     assert in_csv["body"] == '\'=HYPERLINK("https://evil.example","klicka")'
     assert in_json["body"] == '=HYPERLINK("https://evil.example","klicka")'
+
+
+def test_export_csv_splits_into_columns_in_swedish_excel_like_the_activity_report(session, full_event,
+                                                                                   organiser_client):
+    event = full_event["event"]
+
+    archive = read_zip(export_event(session, event, now=NOW))
+    activity = organiser_client.get(f"/admin/events/{event.slug}/activity.csv")
+
+    # Excel with Swedish settings splits at semicolons: the header line is the columns joined by ";".
+    talks_header = archive.read("talks.csv")[len(codecs.BOM_UTF8):].split(b"\r\n", 1)[0].decode("utf-8")
+    assert talks_header == ";".join(exported_columns(Talk))
+    activity_header = activity.get_data(as_text=True).lstrip("\ufeff").split("\r\n", 1)[0]
+    assert activity_header.count(";") == 6 and "," not in activity_header
+    readme = archive.read("README.txt").decode("utf-8")
+    assert "semikolon" in readme and "semicolons" in readme
+
+
+def test_export_readme_counts_rows_in_singular_and_plural(session, full_event):
+    archive = read_zip(export_event(session, full_event["event"], now=NOW))
+
+    readme = archive.read("README.txt").decode("utf-8")
+    assert "bans.json / bans.csv (1 rad) –" in readme and "bans.json / bans.csv (1 row) –" in readme
+    assert "(1 rader)" not in readme and "(1 rows)" not in readme
+    talks = len(read_json(archive, "talks.json"))
+    assert talks > 1 and f"talks.json / talks.csv ({talks} rader) –" in readme
+    assert f"talks.json / talks.csv ({talks} rows) –" in readme
 
 
 def test_export_readme_is_bilingual_dated_and_lists_every_file(session, full_event):

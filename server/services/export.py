@@ -6,7 +6,8 @@ with who hid them, when and why), votes, bans, reports, the audit log, role gran
 recordings' metadata.
 
 Each table is written twice, as JSON (a list of objects) and as CSV (UTF-8 with BOM, so Excel
-shows å, ä and ö), with every column of its model: columns are read from `Model.__table__`,
+shows å, ä and ö; semicolons between fields, so Excel with Swedish settings opens it straight into
+columns: `csv_writer`, which the activity report's CSV uses too), with every column of its model: columns are read from `Model.__table__`,
 so a column added later is exported without anyone remembering to. A table added later must
 be named in EXPORTED_TABLES or NOT_EXPORTED (tests/test_export.py checks that every table is).
 
@@ -29,6 +30,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import IO, Any, Callable, Iterator
 
+from flask_babel import force_locale, ngettext
 from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,9 @@ from server.models import (
 BATCH_SIZE = 1000
 SPOOL_BYTES = 8 * 1024 * 1024
 UTF8_BOM = "\ufeff"
+# Excel with Swedish (and most European) settings splits a CSV file at its list separator, the
+# semicolon; at a comma it puts every row in column A. One dialect for every CSV Arena writes.
+CSV_DELIMITER = ";"
 # A column whose name says it holds a secret is never exported (a sign-in link is a key, not a record).
 SECRET_COLUMN = re.compile(r"token|secret|password", re.IGNORECASE)
 # Excel runs a cell that starts with one of these as a formula; participants' text must not.
@@ -178,6 +183,12 @@ def csv_cell(value: Any) -> str:
     return str(value)
 
 
+def csv_writer(out: IO[str]) -> Any:
+    """The one CSV dialect of Arena's files (the export and the activity report): semicolons,
+    quotes where needed, CRLF line ends. The caller writes UTF8_BOM first."""
+    return csv.writer(out, delimiter=CSV_DELIMITER, lineterminator="\r\n")
+
+
 def exported_columns(table: Table) -> list[str]:
     return [column.name for column in table.columns if not SECRET_COLUMN.search(column.name)]
 
@@ -235,7 +246,7 @@ def _write_table(archive: zipfile.ZipFile, session: Session, spec: ExportedTable
         json_text = io.TextIOWrapper(json_spool, encoding="utf-8", newline="\n")
         csv_text = io.TextIOWrapper(csv_spool, encoding="utf-8", newline="")
         csv_text.write(UTF8_BOM)
-        writer = csv.writer(csv_text)
+        writer = csv_writer(csv_text)
         writer.writerow(columns)
         json_text.write("[")
         for row in _rows(session, spec, event_id):
@@ -272,6 +283,12 @@ def _copy_into(archive: zipfile.ZipFile, name: str, now: datetime, spool: IO[byt
 
 # -- README.txt -----------------------------------------------------------------------------
 
+def _rows_text(language: str, count: int) -> str:
+    """"1 rad", "2 rader": the README has a Swedish and an English half, whoever asked for it."""
+    with force_locale(language):
+        return ngettext("%(num)d row", "%(num)d rows", count)
+
+
 def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [
@@ -285,14 +302,17 @@ def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str
         "Inget som sagts har tagits bort eller utelämnats.",
         "",
         "Varje tabell finns i två format med samma rader: .json (en lista av objekt, UTF-8) och .csv "
-        "(UTF-8 med BOM så att Excel visar å, ä och ö; en rubrikrad; en rad per post; listor och "
+        "(UTF-8 med BOM så att Excel visar å, ä och ö; semikolon mellan fälten, så att Excel med "
+        "svenska inställningar delar upp raden i kolumner; fält som innehåller semikolon, citattecken "
+        "eller radbrytningar står inom citattecken; en rubrikrad; en rad per post; listor och "
         "objekt som JSON-text i cellen). Tider anges i UTC enligt ISO 8601. I CSV-filerna har text "
-        "som börjar med = + - eller @ fått en inledande apostrof så att Excel inte tolkar den som en "
-        "formel; JSON-filerna har texten exakt som den skrevs.",
+        "som börjar med = + - @ eller tabb fått en inledande apostrof så att Excel inte tolkar den som "
+        "en formel; JSON-filerna har texten exakt som den skrevs.",
         "",
         "event.json – evenemanget: titel, arrangör, datum, plats, inbjudningstext, status.",
     ]
-    lines += [f"{spec.name}.json / {spec.name}.csv ({counts[spec.name]} rader) – {spec.sv}" for spec in EXPORTED_TABLES]
+    lines += [f"{spec.name}.json / {spec.name}.csv ({_rows_text('sv', counts[spec.name])}) – {spec.sv}"
+              for spec in EXPORTED_TABLES]
     lines += [
         "",
         "Ingår inte: tabellen presence (tillfälliga tittarräknare per serverprocess, skrivs över varje "
@@ -305,14 +325,16 @@ def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str
         "has been removed or left out.",
         "",
         "Each table comes in two formats with the same rows: .json (a list of objects, UTF-8) and .csv "
-        "(UTF-8 with BOM so Excel shows å, ä and ö; a header row; one row per record; lists and objects "
-        "as JSON text in the cell). Times are UTC in ISO 8601. In the CSV files, text starting with "
-        "= + - or @ has a leading apostrophe so Excel does not run it as a formula; the JSON files "
-        "hold the text exactly as written.",
+        "(UTF-8 with BOM so Excel shows å, ä and ö; semicolons between fields, so Excel with Swedish "
+        "settings splits each row into columns; fields that hold a semicolon, a quote or a line break "
+        "are quoted; a header row; one row per record; lists and objects as JSON text in the cell). "
+        "Times are UTC in ISO 8601. In the CSV files, text starting with = + - @ or a tab has a leading "
+        "apostrophe so Excel does not run it as a formula; the JSON files hold the text exactly as written.",
         "",
         "event.json – the event: title, organiser, dates, venue, invitation text, status.",
     ]
-    lines += [f"{spec.name}.json / {spec.name}.csv ({counts[spec.name]} rows) – {spec.en}" for spec in EXPORTED_TABLES]
+    lines += [f"{spec.name}.json / {spec.name}.csv ({_rows_text('en', counts[spec.name])}) – {spec.en}"
+              for spec in EXPORTED_TABLES]
     lines += [
         "",
         "Not included: the presence table (transient viewer counters per server process, overwritten "

@@ -2,13 +2,13 @@
 server-rendered SVG chart and the same numbers as tables) and as CSV.
 
 CSV: UTF-8 with a byte order mark and semicolons between fields, which is what Excel with
-Swedish settings opens straight into columns (its list separator is the semicolon); the
-figures are whole numbers, so the decimal comma never meets the separator.
+Swedish settings opens straight into columns (its list separator is the semicolon): the same
+writer as the public-records export (services/export.csv_writer). The figures are whole
+numbers, so the decimal comma never meets the separator.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,10 +23,8 @@ from server.services import activity
 from server.services.activity import Figures, Report
 from server.services.errors import ValidationError
 from server.services.events import get_event
-from server.services.export import UTF8_BOM, csv_cell
+from server.services.export import UTF8_BOM, csv_cell, csv_writer
 from server.web.admin import bp
-
-CSV_DELIMITER = ";"
 
 
 def _default_zone() -> str:
@@ -95,7 +93,7 @@ def _figures(figures: Figures) -> list[int]:
 def _csv(filename: str, first: list[str], rows: list[list[str]], report: Report, total: list[str]) -> Response:
     out = io.StringIO()
     out.write(UTF8_BOM)  # so Excel reads UTF-8 (å, ä, ö)
-    writer = csv.writer(out, delimiter=CSV_DELIMITER, lineterminator="\r\n")
+    writer = csv_writer(out)
     writer.writerow(first + figure_names())
     for cells, row in zip(rows, report.rows):
         writer.writerow([csv_cell(cell) for cell in cells] + _figures(row.figures))
