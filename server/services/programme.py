@@ -7,6 +7,7 @@ once; a refused change leaves the session as it was.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -245,9 +246,20 @@ def parse_links(text: Any) -> list[dict[str, str]]:
         line = line.strip()
         if not line:
             continue
-        label, _, url = line.rpartition("|") if "|" in line else ("", "", line)
+        if "|" in line:
+            label, _, url = line.rpartition("|")
+        else:
+            # "Webbplats https://kommun.se" is taken as meant: the text, then the address.
+            match = _LABEL_THEN_ADDRESS.match(line)
+            label, url = (match["label"], match["url"]) if match else ("", line)
         url = url.strip()
         if not _http_url_or_none(url):
+            if "|" not in line:
+                # Nothing on the line looks like an address: say what a line should look like.
+                raise ValidationError(
+                    _l("Line %(line)d: write a link as \u201cText | https://\u2026\u201d, or give only the "
+                       "address, starting with https://.", line=line_number),
+                    code="invalid_url", field="links")
             raise ValidationError(
                 _l("Line %(line)d: give a web address that starts with https:// or http://.", line=line_number),
                 code="invalid_url", field="links")
@@ -259,6 +271,9 @@ def parse_links(text: Any) -> list[dict[str, str]]:
     if len(links) > 10:
         raise ValidationError(_l("At most 10 links."), code="too_many", field="links")
     return links
+
+
+_LABEL_THEN_ADDRESS = re.compile(r"^(?P<label>\S.*?)\s+(?P<url>https?://\S+)$", re.IGNORECASE)
 
 
 def _http_url_or_none(url: str) -> str | None:
