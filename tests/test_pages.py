@@ -178,3 +178,15 @@ def test_organiser_text_cannot_inject_script(client, session, make_event, make_t
     assert "href=\"javascript:" not in body
     assert "<img src=x" not in body
     assert not re.search(r"<[a-z][^>]*\son[a-z]+=", body)  # no element carries an event handler
+
+
+def test_favicon_is_served_at_its_usual_address_and_linked_from_every_page(client, demo_event):
+    icon = client.get("/favicon.ico")
+    home = client.get("/").get_data(as_text=True)
+
+    assert icon.status_code == 200 and icon.mimetype == "image/vnd.microsoft.icon"
+    assert icon.data[:4] == b"\x00\x00\x01\x00"  # the ICO file header
+    links = re.findall(r'<link rel="icon" href="([^"]+)"', home)
+    assert "/favicon.ico" in links
+    svg = next(link for link in links if link.endswith(".svg"))
+    assert client.get(svg).status_code == 200

@@ -219,6 +219,13 @@ def choose_language(code: str) -> Response:
     return response
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers and feed readers ask for /favicon.ico whatever the page links to: answer it."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", max_age=7 * 24 * 3600,
+                               mimetype="image/vnd.microsoft.icon")
+
+
 @bp.get("/events/<slug>/<talk_slug>/presenter")
 def presenter_view(slug: str, talk_slug: str):
     """Read-only, large view for the stage: the question being answered and the top five,
