@@ -116,7 +116,7 @@ def test_unpublishing_hides_the_event_again(organiser_client, make_event, make_t
     ({"title": ""}, "Fyll i det här fältet."),
     ({"ends_on": "2026-11-20"}, "Evenemanget kan inte sluta innan det har börjat."),
     ({"slug": "Stora Bokstäver"}, "Använd bara små bokstäver a-z (inte å, ä eller ö)"),
-    ({"slug": "taken"}, "Ett annat evenemang använder redan den här adressen."),
+    ({"slug": "taken"}, "Ett annat evenemang har redan adressen ”taken”. ”taken-2026” är ledig"),
     ({"starts_on": "24/11/2026"}, None),
 ])
 def test_event_form_refuses_bad_input_in_swedish_and_stores_nothing(organiser_client, make_event, session,

@@ -40,3 +40,17 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     code = "conflict"
     http_status = 409
+
+
+class AddressTaken(ValidationError):
+    """An address (slug) in use, with a free one to offer: the form shows it filled in, so
+    one more click saves."""
+
+    code = "slug_taken"
+
+    def __init__(self, message: Any, *, proposal: str, field: str = "slug") -> None:
+        super().__init__(message, field=field)
+        self.proposal = proposal
+
+    def as_dict(self) -> dict[str, Any]:
+        return super().as_dict() | {"proposal": self.proposal}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 from server.i18n import _l
 from server.media.embeds import StreamEmbed, UnsupportedStreamURL, parse_stream_url
 from server.models import Event, EventStatus, Speaker, Talk, TalkSpeaker
+from server.services import addresses
 from server.services.errors import NotFound, ValidationError
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -179,8 +180,7 @@ def create_event(
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(_l("Unknown time zone."), code="invalid_time_zone", field="time_zone") from None
-    if session.scalar(select(Event.id).where(Event.slug == slug)) is not None:
-        raise ValidationError(_l("Another event already uses this address."), code="slug_taken", field="slug")
+    addresses.check_event_slug(session, slug, year=starts_on.year if isinstance(starts_on, date) else None)
     event = Event(
         slug=slug,
         title=title,
@@ -242,9 +242,7 @@ def create_talk(
     title = _required(title, "title", 200)
     slug = _slug(slug, title)
     check_talk_times(event, starts_at, ends_at)
-    if any(talk.slug == slug for talk in event.talks):
-        raise ValidationError(_l("Another talk of this event already uses this address."),
-                              code="slug_taken", field="slug")
+    addresses.check_talk_slug(session, event, slug)
     stream_url = checked_stream_url(stream_url, own_host)
     talk = Talk(
         event=event,

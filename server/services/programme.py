@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _l
 from server.models import AuditEntry, Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
+from server.services import addresses
 from server.services.errors import ValidationError
 from server.services.events import _http_url, _optional, _required, _slug, check_talk_times, checked_stream_url
 from server.services.roles import Actor
@@ -80,8 +81,7 @@ def update_event(session: Session, actor: Actor, event: Event, *, title: Any, sl
         zone = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(_l("Unknown time zone."), code="invalid_time_zone", field="time_zone") from None
-    if session.scalar(select(Event.id).where(Event.slug == slug, Event.id != event.id)) is not None:
-        raise ValidationError(_l("Another event already uses this address."), code="slug_taken", field="slug")
+    addresses.check_event_slug(session, slug, year=starts_on.year, event=event)
     for talk in event.talks:
         talk_days = (talk.starts_at.astimezone(zone).date(), talk.ends_at.astimezone(zone).date())
         if talk_days[0] < starts_on or talk_days[1] > ends_on:
@@ -89,6 +89,7 @@ def update_event(session: Session, actor: Actor, event: Event, *, title: Any, sl
                 _l("The talk \u201c%(title)s\u201d would fall outside the event's days. Move the talk first.",
                    title=talk.title), code="talk_outside_event", field="starts_on")
     before = snapshot(event, EVENT_FIELDS)
+    addresses.retire_event_slug(session, event, event.slug, slug)  # old links keep working (301)
     event.title, event.slug, event.starts_on, event.ends_on = title, slug, starts_on, ends_on
     event.organiser = _optional(organiser, "organiser", 200)
     event.venue = _optional(venue, "venue", 200)
@@ -139,15 +140,14 @@ def update_talk(session: Session, actor: Actor, talk: Talk, *, title: Any, slug:
     title = _required(title, "title", 200)
     slug = _slug(slug, title)
     check_talk_times(event, starts_at, ends_at)
-    if any(other.slug == slug and other is not talk for other in event.talks):
-        raise ValidationError(_l("Another talk of this event already uses this address."),
-                              code="slug_taken", field="slug")
+    addresses.check_talk_slug(session, event, slug, talk)
     stream_url = checked_stream_url(stream_url, own_host)
     slides_url = checked_slides_url(slides_url)
     invitation_text = _optional(invitation_text, "invitation_text", 20000)
     speakers = _event_speakers(event, speakers)
     live_state = _checked_live_state(session, talk, live_state)
     before = snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]}
+    addresses.retire_talk_slug(session, talk, talk.slug, slug)  # old links keep working (301)
     talk.title, talk.slug, talk.starts_at, talk.ends_at = title, slug, starts_at, ends_at
     talk.invitation_text, talk.stream_url, talk.slides_url = invitation_text, stream_url, slides_url
     talk.live_state = live_state

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.db import db
 from server.i18n import _
-from server.services.errors import ServiceError
+from server.services.errors import NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -89,6 +89,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(error: ServiceError):
         db.session.rollback()
+        if isinstance(error, NotFound):
+            from server.web.public import moved_address
+
+            moved = moved_address()  # an event's or talk's old address: 301 to the current one
+            if moved is not None:
+                return moved
         if _wants_json():
             return jsonify(error.as_dict()), error.http_status
         return render_template("error.html", status=error.http_status, message=str(error.message)), error.http_status

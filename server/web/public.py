@@ -11,7 +11,8 @@ from werkzeug.exceptions import NotFound
 
 from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
-from server.models import Event, Talk
+from server.models import Event, EventStatus, Talk
+from server.services import addresses
 from server.services import events as event_service
 from server.services import golive
 from server.services import recordings as recording_service
@@ -92,6 +93,33 @@ def _sees_drafts() -> bool:
     from server.models import Role
 
     return request_actor().role is Role.organiser
+
+
+def moved_address() -> Response | None:
+    """The same page at the current address, when the one asked for names an event or a talk
+    by an address it had before (server/services/addresses.py): a permanent redirect, so
+    links in calendars, mails and posts keep working. Only for reading (GET); a draft's new
+    address only to those who may see drafts."""
+    args = dict(request.view_args or {})
+    if request.method not in ("GET", "HEAD") or not isinstance(args.get("slug"), str) or request.endpoint is None:
+        return None
+    found = addresses.moved(db.session, args["slug"], args.get("talk_slug"))
+    if found is None:
+        return None
+    event, talk = found
+    if event.status is not EventStatus.published and not _sees_drafts():
+        return None
+    args["slug"] = event.slug
+    if talk is not None:
+        args["talk_slug"] = talk.slug
+    url = url_for(request.endpoint, **args)
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    response = redirect(url, code=301)
+    # Not cached for good: an event may take its old address back, and a remembered
+    # redirect would then loop.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/")

@@ -34,7 +34,10 @@ def _organisers_only() -> Response | None:
 def _admin_helpers() -> dict:
     from flask import current_app
 
-    return {"has_endpoint": lambda endpoint: endpoint in current_app.view_functions}
+    from server.web.admin.repeats import form_token_field
+
+    return {"has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
+            "form_token_field": form_token_field}
 
 
 @bp.after_request

@@ -12,7 +12,7 @@ from wtforms.validators import InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from server.i18n import _l
-from server.services.errors import ServiceError
+from server.services.errors import AddressTaken, ServiceError
 
 REQUIRED = _l("Please fill in this field.")
 # Time zones organisers of Swedish public bodies meet; any IANA name is accepted by the service.
@@ -107,5 +107,7 @@ def show_error(form: FlaskForm, error: ServiceError) -> None:
     field = getattr(form, error.field, None) if error.field else None
     if field is not None and hasattr(field, "errors"):
         field.errors = [*field.errors, str(error.message)]
+        if isinstance(error, AddressTaken):
+            field.data = error.proposal  # a free address, filled in: one more click saves
     else:
         form.form_errors.append(str(error.message))

@@ -16,6 +16,7 @@ from server.services.accounts import active_organiser, invite_organiser, passwor
 from server.services.errors import ServiceError
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, OrganiserForm, show_error
+from server.web.admin.repeats import Once
 from server.web.public import absolute_url
 
 ACCOUNT_FIELDS = ("email", "name", "disabled_at")
@@ -57,6 +58,9 @@ def add_organiser():
     form = OrganiserForm()
     if not form.validate_on_submit():
         return _page(form, 400)
+    once = Once(on_repeat=_link_again)
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: the first one's account, and its link shown again
     try:
         organiser = invite_organiser(db.session, email=form.email.data, name=form.name.data)
         programme.audit(db.session, g.actor, None, "organiser.create", organiser,
@@ -65,11 +69,20 @@ def add_organiser():
         db.session.rollback()
         show_error(form, error)
         return _page(form, error.http_status)
+    message = _("The account of %(name)s was made. Send them the link below: with it they choose their own "
+                "password.", name=organiser.name)
+    db.session.flush()
+    once.record(url_for("admin.organisers"), message, organiser.id)
     db.session.commit()
     _remember_link(organiser)
-    flash(_("The account of %(name)s was made. Send them the link below: with it they choose their own password.",
-            name=organiser.name), "success")
+    flash(message, "success")
     return redirect(url_for("admin.organisers"), code=303)
+
+
+def _link_again(first) -> None:
+    organiser = db.session.get(Organiser, first.target_id) if first.target_id else None
+    if organiser is not None and organiser.disabled_at is None:
+        _remember_link(organiser)
 
 
 def _account(organiser_id: int) -> Organiser:
@@ -87,11 +100,16 @@ def password_link(organiser_id: int) -> Response:
     if organiser.disabled_at is not None:
         flash(_("Open the account again first."), "error")
         return redirect(url_for("admin.organisers"), code=303)
+    once = Once(on_repeat=_link_again)
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: one link, one audit entry
     programme.audit(db.session, g.actor, None, "organiser.password_link", organiser)
+    message = _("A new password link for %(name)s is below. Their current password works until they use it.",
+                name=organiser.name)
+    once.record(url_for("admin.organisers"), message, organiser.id)
     db.session.commit()
     _remember_link(organiser)
-    flash(_("A new password link for %(name)s is below. Their current password works until they use it.",
-            name=organiser.name), "success")
+    flash(message, "success")
     return redirect(url_for("admin.organisers"), code=303)
 
 

@@ -21,6 +21,7 @@ from server.services.events import get_event
 from server.services.roles import grant_role, revoke_grant, sign_in_token
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, ModeratorForm, SpeakerInviteForm, show_error
+from server.web.admin.repeats import Once
 from server.web.public import absolute_url
 
 GRANT_FIELDS = ("role", "name", "event_id", "talk_id", "expires_at", "revoked_at")
@@ -56,7 +57,7 @@ def event_people(slug: str):
     return _page(event, ModeratorForm(prefix="moderator"), _invite_form(event))
 
 
-def _grant(event, form, *, role: Role, talk: Talk | None, status_message: str):
+def _grant(event, form, once: Once, *, role: Role, talk: Talk | None, status_message: str):
     try:
         grant = grant_role(db.session, role=role, name=form.name.data, now=utcnow(), event=event, talk=talk,
                            valid_days=form.valid_days.data)
@@ -66,6 +67,8 @@ def _grant(event, form, *, role: Role, talk: Talk | None, status_message: str):
         db.session.rollback()
         show_error(form, error)
         return None, error
+    db.session.flush()
+    once.record(url_for("admin.event_people", slug=event.slug, _anchor=f"grant-{grant.id}"), status_message, grant.id)
     db.session.commit()
     flash(status_message, "success")
     return grant, None
@@ -76,7 +79,10 @@ def add_moderator(slug: str):
     event = get_event(db.session, slug, include_drafts=True)
     form = ModeratorForm(prefix="moderator")
     if form.validate_on_submit():
-        grant, error = _grant(event, form, role=Role.moderator, talk=None,
+        once = Once()
+        if (answer := once.claim()) is not None:
+            return answer  # sent twice: the first one's link
+        grant, error = _grant(event, form, once, role=Role.moderator, talk=None,
                               status_message=_("A sign-in link was made for %(name)s. Copy it from the list "
                                                "and send it to them.", name=form.name.data.strip()))
         if grant is not None:
@@ -92,7 +98,10 @@ def invite_speaker(slug: str):
         talk = next((talk for talk in event.talks if talk.id == form.talk.data), None)
         if talk is None:
             abort(400)
-        grant, error = _grant(event, form, role=Role.speaker, talk=talk,
+        once = Once()
+        if (answer := once.claim()) is not None:
+            return answer  # sent twice: the first one's link
+        grant, error = _grant(event, form, once, role=Role.speaker, talk=talk,
                               status_message=_("A sign-in link was made for %(name)s. Copy it from the list "
                                                "and send it to them.", name=form.name.data.strip()))
         if grant is not None:

@@ -24,6 +24,7 @@ from server.services.events import create_event, create_speaker, create_talk, ge
 from server.services.text import render_markdown
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
+from server.web.admin.repeats import Once
 from server.web.public import own_host
 
 
@@ -68,6 +69,9 @@ def _commit(stored: list[str | None]) -> None:
 def new_event() -> Response | str | tuple[str, int]:
     form = EventForm()
     if not _previewing() and form.validate_on_submit():
+        once = Once()
+        if (answer := once.claim()) is not None:
+            return answer  # sent twice: the first one's event
         try:
             event = create_event(db.session, title=form.title.data, slug=form.slug.data, starts_on=form.starts_on.data,
                                  ends_on=form.ends_on.data, organiser=form.organiser.data, venue=form.venue.data,
@@ -75,9 +79,12 @@ def new_event() -> Response | str | tuple[str, int]:
             programme.record_event_created(db.session, g.actor, event)
         except ServiceError as error:
             return _refused("admin/event_form.html", form, error, [], event=None)
+        message, url = (_("The event was created as a draft. Add its talks and speakers, then publish it."),
+                        url_for("admin.edit_event", slug=event.slug))
+        once.record(url, message, event.id)
         _commit([])
-        flash(_("The event was created as a draft. Add its talks and speakers, then publish it."), "success")
-        return redirect(url_for("admin.edit_event", slug=event.slug), code=303)
+        flash(message, "success")
+        return redirect(url, code=303)
     return _form_page("admin/event_form.html", form, event=None)
 
 
@@ -167,6 +174,9 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
     form = _talk_form(event)
     context = _talk_context(event, None)
     if not _previewing() and form.validate_on_submit():
+        once = Once()
+        if (answer := once.claim()) is not None:
+            return answer  # sent twice: the first one's talk
         stored: list[str | None] = []
         try:
             starts, ends = _talk_times(event, form)
@@ -180,9 +190,12 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
             programme.record_talk_created(db.session, g.actor, talk)
         except ServiceError as error:
             return _refused("admin/talk_form.html", form, error, stored, **context)
+        message, url = (_("The talk was added to the programme."),
+                        url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug))
+        once.record(url, message, talk.id)
         _commit(stored)
-        flash(_("The talk was added to the programme."), "success")
-        return redirect(url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug), code=303)
+        flash(message, "success")
+        return redirect(url, code=303)
     return _form_page("admin/talk_form.html", form, **context)
 
 
@@ -256,6 +269,9 @@ def new_speaker(slug: str) -> Response | str | tuple[str, int]:
     form = SpeakerForm()
     context = {"event": event, "speaker": None}
     if form.validate_on_submit():
+        once = Once()
+        if (answer := once.claim()) is not None:
+            return answer  # sent twice: the first one's speaker
         stored: list[str | None] = []
         try:
             speaker = create_speaker(db.session, event, name=form.name.data, role=form.role.data, bio=form.bio.data,
@@ -265,9 +281,11 @@ def new_speaker(slug: str) -> Response | str | tuple[str, int]:
             programme.record_speaker_created(db.session, g.actor, speaker)
         except ServiceError as error:
             return _refused("admin/speaker_form.html", form, error, stored, **context)
+        message, url = _("The speaker was added."), url_for("admin.edit_event", slug=event.slug, _anchor="speakers")
+        once.record(url, message, speaker.id)
         _commit(stored)
-        flash(_("The speaker was added."), "success")
-        return redirect(url_for("admin.edit_event", slug=event.slug, _anchor="speakers"), code=303)
+        flash(message, "success")
+        return redirect(url, code=303)
     return _form_page("admin/speaker_form.html", form, **context)
 
 

@@ -26,6 +26,7 @@ from server.services.events import get_talk
 from server.web import csrf
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
+from server.web.admin.repeats import Once
 
 
 class ImportForm(FlaskForm):
@@ -82,7 +83,11 @@ def _page(talk, status: int = 200, **forms) -> tuple[str, int]:
 
 def _done(talk, message: str) -> Response:
     flash(message, "success")
-    return redirect(url_for("admin.talk_recording", slug=talk.event.slug, talk_slug=talk.slug), code=303)
+    return redirect(_page_url(talk), code=303)
+
+
+def _page_url(talk) -> str:
+    return url_for("admin.talk_recording", slug=talk.event.slug, talk_slug=talk.slug)
 
 
 @bp.get("/events/<slug>/talks/<talk_slug>/recording")
@@ -96,8 +101,13 @@ def recording_import(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     form = ImportForm()
     if not form.validate_on_submit():
         return _page(talk, 400, import_form=form)
+    once = Once()
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: one import
     try:
         job = recordings.start_import(db.session, talk, form.url.data, archive=form.archive.data, actor=g.actor)
+        once.record(_page_url(talk), _("The import has started. You can follow it here, or leave the page: "
+                                       "it continues."))
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
@@ -146,8 +156,12 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     if upload is None or not upload.filename:
         form.file.errors = [_("Choose a video file to upload.")]
         return _page(talk, 400, upload_form=form)
+    once = Once()
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: one upload
     try:
         recordings.save_uploaded_video(db.session, talk, upload.stream, settings=_settings(), actor=g.actor)
+        once.record(_page_url(talk), _("The video is uploaded and checked."))
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
@@ -164,10 +178,14 @@ def recording_captions(slug: str, talk_slug: str) -> Response | tuple[str, int]:
         return _page(talk, 400, captions_form=form)
     upload = request.files.get("captions")
     limit = _settings().media.captions_max_kilobytes * 1024
+    once = Once()
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: saved once
     data = upload.stream.read(limit + 1) if upload is not None and upload.filename else b""
     try:
         recordings.save_captions(db.session, talk, data, language=form.language.data, settings=_settings(),
                                  actor=g.actor)
+        once.record(_page_url(talk), _("The captions are saved."))
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
@@ -182,8 +200,12 @@ def recording_from_live(slug: str, talk_slug: str) -> Response | tuple[str, int]
     form = LiveRecordingForm()
     if not form.validate_on_submit() or not str(form.stream_id.data or "").isdigit():
         return _page(talk, 400)
+    once = Once()
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: used once
     try:
         recordings.use_live_recording(db.session, talk, int(form.stream_id.data), actor=g.actor)
+        once.record(_page_url(talk), _("The recording of the live broadcast is now the talk's recording."))
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()

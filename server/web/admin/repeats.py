@@ -1,0 +1,88 @@
+"""A creating form sent twice creates once (server/services/form_tokens.py).
+
+Templates put `{{ form_token_field() }}` in every form that creates something. Its view
+claims the submission before creating anything:
+
+    once = Once()
+    if (answer := once.claim()) is not None:
+        return answer                  # a repeat: the first one's redirect and message
+    ... create ...
+    once.record(url, message, target_id)
+    commit; flash(message); redirect(url)
+
+A form posted without a token (an old page, a script) is handled as before: not recognised.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import flash, redirect, render_template, request
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from server.db import db, utcnow
+from server.i18n import _
+from server.models import FormToken
+from server.services import form_tokens
+
+FIELD = "form_token"
+NOT_SUBMITTED = ("csrf_token", FIELD)
+
+
+def form_token_field() -> Markup:
+    """The hidden one-time token. A refused form shown again keeps the token it was sent with:
+    nothing was created, and its corrected submission is a new one anyway (other contents)."""
+    token = request.form.get(FIELD) if request.method == "POST" else None
+    if not token or len(token) > form_tokens.MAX_TOKEN_LENGTH:
+        token = form_tokens.new_token()
+    return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD, token)
+
+
+def _file_size(upload) -> int:
+    stream = upload.stream
+    try:
+        position = stream.tell()
+        size = stream.seek(0, 2)
+        stream.seek(position)
+        return size
+    except (AttributeError, OSError):
+        return -1
+
+
+def _submission_key() -> str | None:
+    fields = [(name, value) for name, value in request.form.items(multi=True) if name not in NOT_SUBMITTED]
+    files = [(name, f"{upload.filename}:{_file_size(upload)}") for name, upload in request.files.items(multi=True)]
+    return form_tokens.submission_key(request.form.get(FIELD), request.path, fields + files)
+
+
+class Once:
+    """One submission of a creating form."""
+
+    def __init__(self, on_repeat: Callable[[FormToken], None] | None = None) -> None:
+        self.key = _submission_key()
+        self.row: FormToken | None = None
+        self.on_repeat = on_repeat
+
+    def claim(self) -> Response | tuple[str, int] | None:
+        """None: go on and create. Else the answer to a repeat: the first one's."""
+        if self.key is None:
+            return None
+        claim = form_tokens.claim(db.session, self.key, utcnow())
+        if not claim.repeat:
+            self.row = claim.row
+            return None
+        first = claim.row
+        if not first.result_url:  # cannot happen after a commit; a row is only readable then
+            return render_template("error.html", status=409, message=_(
+                "This form was sent twice, and the first is still being saved. Reload the page in a moment.")), 409
+        if self.on_repeat is not None:
+            self.on_repeat(first)
+        if first.message:
+            flash(first.message, "success")
+        return redirect(first.result_url, code=303)
+
+    def record(self, url: str, message: str = "", target_id: int | None = None) -> None:
+        """What this first submission answers; committed with what it created."""
+        if self.row is not None:
+            form_tokens.record(self.row, result_url=url, message=str(message), target_id=target_id)
