@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import zipfile
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -261,6 +262,95 @@ def test_editing_a_talk_is_logged_with_before_and_after(organiser_client, make_e
     assert entry.before == {"title": "Skapa arenor!"} and entry.after == {"title": "Skapa arenor – igen"}
     assert entry.actor == "Karin Kommunikatör" and entry.actor_role == "organiser"
     assert "talk.update" in audit_page and "Skapa arenor – igen" in audit_page
+
+
+# -- daylight saving time -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("day", "zone", "starts", "ends"), [
+    ("2026-03-29", "Europe/Stockholm", "02:15", "02:45"),  # was stored silently as 03:15-03:45
+    ("2027-03-28", "Europe/Stockholm", "02:30", "03:15"),  # was a 500: ends "before" it starts
+    ("2027-03-28", "Europe/Helsinki", "03:30", "04:30"),
+])
+def test_talk_in_the_hour_the_clocks_skip_is_refused_in_swedish(organiser_client, make_event, session, day, zone,
+                                                                  starts, ends):
+    event = make_event(starts_on=date.fromisoformat(day), time_zone=zone)
+    session.commit()
+
+    response = post_form(organiser_client, f"/admin/events/{event.slug}/talks/new",
+                         talk_data(day=day, starts=starts, ends=ends), headers=SV)
+
+    assert response.status_code == 400
+    assert "ställs klockan fram" in page(response) and f"{starts} finns inte" in page(response)
+    assert 'id="starts-error"' in page(response)
+    assert session.scalar(select(func.count()).select_from(Talk)) == 0
+
+
+def test_talk_in_the_repeated_autumn_hour_asks_which_time_is_meant(organiser_client, make_event, session):
+    event = make_event(starts_on=date(2026, 10, 25))
+    session.commit()
+    path = f"/admin/events/{event.slug}/talks/new"
+
+    asked = post_form(organiser_client, path, talk_data(day="2026-10-25", starts="02:10", ends="02:50"), headers=SV)
+    chosen = post_form(organiser_client, path, talk_data(day="2026-10-25", starts="02:10", ends="02:50",
+                                                         starts_fold="later", ends_fold="later"), headers=SV)
+
+    assert asked.status_code == 400
+    assert "ställs klockan tillbaka" in page(asked) and "02:10 inträffar två gånger" in page(asked)
+    assert "sommartid, UTC+02:00" in page(asked) and "vintertid, UTC+01:00" in page(asked)
+    assert 'name="starts_fold"' in page(asked) and 'name="ends_fold"' in page(asked)
+    assert chosen.status_code == 303
+    talk = session.scalars(select(Talk)).one()
+    assert talk.starts_at == datetime(2026, 10, 25, 1, 10, tzinfo=UTC)
+    assert talk.ends_at == datetime(2026, 10, 25, 1, 50, tzinfo=UTC)
+
+
+def test_talk_from_the_first_into_the_second_repeated_hour_is_compared_as_instants(organiser_client, make_event,
+                                                                                   session):
+    # 02:40 summer time to 02:10 winter time is 30 minutes, although 02:10 reads earlier.
+    event = make_event(starts_on=date(2026, 10, 25))
+    session.commit()
+
+    response = post_form(organiser_client, f"/admin/events/{event.slug}/talks/new", talk_data(
+        day="2026-10-25", starts="02:40", ends="02:10", starts_fold="earlier", ends_fold="later"))
+    edit_page = page(organiser_client.get(response.headers["Location"], headers=SV))
+
+    assert response.status_code == 303
+    talk = session.scalars(select(Talk)).one()
+    assert talk.ends_at - talk.starts_at == timedelta(minutes=30)
+    assert re.search(r'value="earlier"[^>]*checked|checked[^>]*value="earlier"', edit_page)
+
+
+# -- the audit log ------------------------------------------------------------------------
+
+def test_saving_a_talk_unchanged_writes_nothing_to_the_audit_log(organiser_client, make_event, make_talk, session):
+    event = make_event(starts_on=date(2026, 11, 29))
+    talk = make_talk(event, title="Skapa arenor!", starts_at=at(10, 30, day=date(2026, 11, 29)),
+                     ends_at=at(11, 15, day=date(2026, 11, 29)))
+    session.commit()
+    session.expire_all()  # as a real request finds it: read from the database, in UTC
+
+    response = post_form(organiser_client, f"/admin/events/{event.slug}/talks/{talk.slug}", talk_data(
+        title="Skapa arenor!", slug=talk.slug, day="2026-11-29", starts="10:30", ends="11:15"))
+
+    assert response.status_code == 303
+    assert session.scalars(select(AuditEntry.action).where(AuditEntry.action == "talk.update")).all() == []
+
+
+def test_a_talks_new_time_is_logged_once_in_utc(organiser_client, make_event, make_talk, session):
+    event = make_event(starts_on=date(2026, 11, 29))
+    talk = make_talk(event, starts_at=at(9, 30, day=date(2026, 11, 29)), ends_at=at(10, 15, day=date(2026, 11, 29)))
+    session.commit()
+    session.expire_all()
+
+    post_form(organiser_client, f"/admin/events/{event.slug}/talks/{talk.slug}", talk_data(
+        title=talk.title, slug=talk.slug, day="2026-11-29", starts="10:30", ends="11:15"))
+    archive = zipfile.ZipFile(io.BytesIO(organiser_client.get(f"/admin/events/{event.slug}/export.zip").data))
+
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "talk.update")).one()
+    assert entry.before == {"starts_at": "2026-11-29T08:30:00+00:00", "ends_at": "2026-11-29T09:15:00+00:00"}
+    assert entry.after == {"starts_at": "2026-11-29T09:30:00+00:00", "ends_at": "2026-11-29T10:15:00+00:00"}
+    exported = [row for row in json.loads(archive.read("audit_log.json")) if row["action"] == "talk.update"]
+    assert len(exported) == 1 and exported[0]["after"]["starts_at"] == "2026-11-29T09:30:00+00:00"
 
 
 # -- programme order ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The programme's data: events, talks, speakers, on SQLite and on PostgreSQL."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -210,3 +211,42 @@ def test_talk_without_a_stream_is_not_live_during_its_slot(session, make_event, 
     talk = make_talk(event, starts_at=at(10), ends_at=at(11))
 
     assert not talk.is_live(at(10, 30))
+
+
+def test_talk_at_a_time_the_clocks_skip_is_refused_before_the_database(session, make_event):
+    # 02:30 on 2027-03-28 does not exist in Stockholm; as +01:00 it would end before it starts.
+    stockholm = ZoneInfo("Europe/Stockholm")
+    event = make_event(starts_on=date(2027, 3, 28))
+
+    with pytest.raises(ValidationError) as refused:
+        event_service.create_talk(session, event, title="Natten", starts_at=datetime(2027, 3, 28, 2, 30, tzinfo=stockholm),
+                                  ends_at=datetime(2027, 3, 28, 3, 15, tzinfo=stockholm))
+
+    assert refused.value.code == "time_skipped"
+
+
+def test_talk_times_are_compared_as_instants_not_clock_times(session, make_event):
+    # 02:40 summer time (00:40 UTC) to 02:10 winter time (01:10 UTC): 30 minutes.
+    stockholm = ZoneInfo("Europe/Stockholm")
+    event = make_event(starts_on=date(2026, 10, 25))
+
+    talk = event_service.create_talk(session, event, title="Natten",
+                                     starts_at=datetime(2026, 10, 25, 2, 40, tzinfo=stockholm),
+                                     ends_at=datetime(2026, 10, 25, 2, 10, fold=1, tzinfo=stockholm))
+    session.flush()
+
+    assert talk.ends_at - talk.starts_at == timedelta(minutes=30)
+
+
+def test_a_repeated_clock_time_needs_a_choice_and_a_skipped_one_is_refused(app):
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        with pytest.raises(ValidationError) as repeated:
+            event_service.local_instant(date(2026, 10, 25), time(2, 30), "Europe/Stockholm")
+        with pytest.raises(ValidationError) as skipped:
+            event_service.local_instant(date(2026, 3, 29), time(2, 30), "Europe/Stockholm")
+        second = event_service.local_instant(date(2026, 10, 25), time(2, 30), "Europe/Stockholm",
+                                             fold=event_service.LATER)
+
+    assert repeated.value.code == "time_repeated" and "happens twice" in str(repeated.value.message)
+    assert skipped.value.code == "time_skipped" and "from 02:00 to 03:00" in str(skipped.value.message)
+    assert second == datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
-from server.i18n import _l
+from server.i18n import _l, local_date
 from server.media.embeds import StreamEmbed, UnsupportedStreamURL, parse_stream_url
 from server.models import Event, EventStatus, Speaker, Talk, TalkSpeaker
 from server.services import addresses
@@ -248,8 +248,8 @@ def create_talk(
         event=event,
         slug=slug,
         title=title,
-        starts_at=starts_at,
-        ends_at=ends_at,
+        starts_at=starts_at.astimezone(UTC),  # one form of each instant, in memory as in the database
+        ends_at=ends_at.astimezone(UTC),
         position=len(event.talks),
         invitation_text=_optional(invitation_text, "invitation_text", 20000),
         stream_url=stream_url,
@@ -281,10 +281,102 @@ def check_talk_times(event: Event, starts_at: datetime, ends_at: datetime) -> No
         raise ValidationError(_l("Give a start and an end time."), code="invalid_time", field="starts_at")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise ValidationError(_l("Give a start and an end time."), code="invalid_time", field="starts_at")
-    if ends_at <= starts_at:
+    for value, field in ((starts_at, "starts_at"), (ends_at, "ends_at")):
+        if isinstance(value.tzinfo, ZoneInfo):  # a wall time handed in as it was typed
+            _refuse_skipped_time(value.replace(tzinfo=None), value.tzinfo, field)
+    # Instants, not clock times: two datetimes in the same zone compare by their wall clocks.
+    if ends_at.astimezone(UTC) <= starts_at.astimezone(UTC):
         raise ValidationError(_l("A talk must end after it starts."), code="ends_before_start", field="ends_at")
     zone = ZoneInfo(event.time_zone)
     first_day, last_day = starts_at.astimezone(zone).date(), ends_at.astimezone(zone).date()
     if first_day < event.starts_on or last_day > event.ends_on:
         raise ValidationError(_l("A talk must take place during its event."), code="outside_event",
                               field="starts_at")
+
+
+# -- clock times in the event's zone ----------------------------------------------------------
+# An organiser types a day and a clock time. Twice a year that is not one instant: in spring
+# an hour is skipped (in Stockholm 02:00-02:59 never happens on the last Sunday of March), in
+# autumn an hour happens twice. The first is refused, the second asked about: never guessed.
+
+EARLIER, LATER = 0, 1  # PEP 495's fold: 0 is the first of a repeated clock time, 1 the second
+
+
+@dataclass(frozen=True)
+class RepeatedTime:
+    """One of the two instants a clock time in the repeated autumn hour can mean."""
+    fold: int
+    utc_offset: str  # "+02:00"
+    summer_time: bool
+
+
+def _exists(naive: datetime, zone: ZoneInfo, fold: int) -> bool:
+    return datetime.fromtimestamp(naive.replace(tzinfo=zone, fold=fold).timestamp(), zone).replace(
+        tzinfo=None) == naive
+
+
+def _offset_text(value: timedelta) -> str:
+    minutes = int(value.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _is_repeated(naive: datetime, zone: ZoneInfo) -> bool:
+    earlier, later = naive.replace(tzinfo=zone, fold=EARLIER), naive.replace(tzinfo=zone, fold=LATER)
+    return earlier.utcoffset() != later.utcoffset() and _exists(naive, zone, EARLIER) and _exists(naive, zone, LATER)
+
+
+def _edges(naive: datetime, inside) -> tuple[datetime, datetime]:
+    """The first minute of the span around `naive` where inside() holds, and the first after it."""
+    minute = timedelta(minutes=1)
+    start = naive.replace(second=0, microsecond=0)
+    while inside(start - minute):
+        start -= minute
+    end = naive.replace(second=0, microsecond=0) + minute
+    while inside(end):
+        end += minute
+    return start, end
+
+
+def _refuse_skipped_time(naive: datetime, zone: ZoneInfo, field: str) -> None:
+    if _exists(naive, zone, EARLIER) or _exists(naive, zone, LATER):
+        return
+    start, end = _edges(naive, lambda t: not (_exists(t, zone, EARLIER) or _exists(t, zone, LATER)))
+    raise ValidationError(
+        _l("On %(day)s the clocks go forward from %(start)s to %(end)s, so %(time)s does not exist that night. "
+           "Choose a time before %(start)s or from %(end)s.", day=local_date(naive.date(), format="long"),
+           start=start.strftime("%H:%M"), end=end.strftime("%H:%M"), time=naive.strftime("%H:%M")),
+        code="time_skipped", field=field)
+
+
+def repeated_time_choices(day: date, clock: time, time_zone: str) -> list[RepeatedTime]:
+    """The two meanings of a clock time in the repeated autumn hour; empty for any other time."""
+    zone = ZoneInfo(time_zone)
+    naive = datetime.combine(day, clock.replace(tzinfo=None, fold=0))
+    if not _is_repeated(naive, zone):
+        return []
+    return [RepeatedTime(fold=fold, utc_offset=_offset_text(naive.replace(tzinfo=zone, fold=fold).utcoffset()),
+                         summer_time=bool(naive.replace(tzinfo=zone, fold=fold).dst()))
+            for fold in (EARLIER, LATER)]
+
+
+def local_instant(day: date, clock: time, time_zone: str, *, fold: int | None = None, field: str = "starts_at",
+                  ) -> datetime:
+    """The instant (in UTC) of a clock time on a day in the event's zone. A time the clocks skip
+    is refused; a repeated one needs `fold` (EARLIER or LATER), else it is refused with a
+    request to choose."""
+    if not isinstance(day, date) or not isinstance(clock, time):
+        raise ValidationError(_l("Give a start and an end time."), code="invalid_time", field=field)
+    zone = ZoneInfo(time_zone)
+    naive = datetime.combine(day, clock.replace(tzinfo=None, fold=0))  # which one: `fold`, below
+    _refuse_skipped_time(naive, zone, field)
+    if _is_repeated(naive, zone):
+        if fold not in (EARLIER, LATER):
+            start, end = _edges(naive, lambda t: _is_repeated(t, zone))
+            raise ValidationError(
+                _l("On %(day)s the clocks go back from %(end)s to %(start)s, so %(time)s happens twice. "
+                   "Choose which %(time)s you mean.", day=local_date(naive.date(), format="long"),
+                   start=start.strftime("%H:%M"), end=end.strftime("%H:%M"), time=naive.strftime("%H:%M")),
+                code="time_repeated", field=field)
+        return naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+    return naive.replace(tzinfo=zone).astimezone(UTC)

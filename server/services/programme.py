@@ -7,8 +7,9 @@ once; a refused change leaves the session as it was.
 
 from __future__ import annotations
 
+import enum
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,19 +33,25 @@ SPEAKER_FIELDS = ("name", "role", "bio", "links", "photo_path")
 SLIDE_HOSTS = ("slideshare.net", "www.slideshare.net", "speakerdeck.com", "docs.google.com")
 
 
+def audit_value(value: Any) -> Any:
+    """A value as the audit log stores it: plain JSON, every instant in one form (UTC, ISO 8601),
+    so the same instant read from the database and typed in a form is the same text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: audit_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [audit_value(item) for item in value]
+    return value
+
+
 def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
     """The audit log's picture of an object: plain JSON values."""
-    picture: dict[str, Any] = {}
-    for field in fields:
-        value = getattr(obj, field)
-        if isinstance(value, (date, datetime)):
-            value = value.isoformat()
-        elif hasattr(value, "value"):
-            value = value.value
-        elif isinstance(value, list):
-            value = [dict(item) if isinstance(item, dict) else item for item in value]
-        picture[field] = value
-    return picture
+    return {field: audit_value(getattr(obj, field)) for field in fields}
 
 
 def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -59,7 +66,7 @@ def audit(session: Session, actor: Actor, event: Event | None, action: str, targ
         event_id=event.id if event is not None else None, talk_id=talk.id if talk is not None else None,
         actor=actor.label, actor_role=actor.role.value if actor.role else "participant", action=action,
         target_type=type(target).__name__.lower() if target is not None else "",
-        target_id=str(getattr(target, "id", "") or ""), before=before, after=after,
+        target_id=str(getattr(target, "id", "") or ""), before=audit_value(before), after=audit_value(after),
     )
     session.add(entry)
     return entry
@@ -148,7 +155,8 @@ def update_talk(session: Session, actor: Actor, talk: Talk, *, title: Any, slug:
     live_state = _checked_live_state(session, talk, live_state)
     before = snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]}
     addresses.retire_talk_slug(session, talk, talk.slug, slug)  # old links keep working (301)
-    talk.title, talk.slug, talk.starts_at, talk.ends_at = title, slug, starts_at, ends_at
+    talk.title, talk.slug = title, slug
+    talk.starts_at, talk.ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     talk.invitation_text, talk.stream_url, talk.slides_url = invitation_text, stream_url, slides_url
     talk.live_state = live_state
     _set_speakers(talk, speakers)
@@ -217,8 +225,8 @@ def move_talk(session: Session, actor: Actor, talk: Talk, direction: str) -> Tal
         message = (_l("This talk is already first.") if direction == "up" else _l("This talk is already last."))
         raise ValidationError(message, code="cannot_move")
     first, second = sorted((talk, talks[other_index]), key=talks.index)
-    before = {"order": [first.slug, second.slug], first.slug: first.starts_at.isoformat(),
-              second.slug: second.starts_at.isoformat()}
+    before = {"order": [first.slug, second.slug], first.slug: audit_value(first.starts_at),
+              second.slug: audit_value(second.starts_at)}
     gap = max(second.starts_at - first.ends_at, timedelta(0))
     first_length, second_length = first.ends_at - first.starts_at, second.ends_at - second.starts_at
     if first.starts_at == second.starts_at:
@@ -228,8 +236,8 @@ def move_talk(session: Session, actor: Actor, talk: Talk, direction: str) -> Tal
         second.starts_at, second.ends_at = first.starts_at, first.starts_at + second_length
         first.starts_at = second.ends_at + gap
         first.ends_at = first.starts_at + first_length
-    after = {"order": [second.slug, first.slug], first.slug: first.starts_at.isoformat(),
-             second.slug: second.starts_at.isoformat()}
+    after = {"order": [second.slug, first.slug], first.slug: audit_value(first.starts_at),
+             second.slug: audit_value(second.starts_at)}
     audit(session, actor, talk.event, "talk.move", talk, talk=talk, before=before, after=after)
     return talk
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (BooleanField, DateField, EmailField, IntegerField, PasswordField, SelectField, SelectMultipleField,
-                     StringField, TextAreaField, TimeField)
+from wtforms import (BooleanField, DateField, EmailField, IntegerField, PasswordField, RadioField, SelectField,
+                     SelectMultipleField, StringField, TextAreaField, TimeField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -44,6 +44,10 @@ class TalkForm(FlaskForm):
     day = DateField(_l("Day"), validators=[InputRequired(REQUIRED)])
     starts = TimeField(_l("Starts"), validators=[InputRequired(REQUIRED)])
     ends = TimeField(_l("Ends"), validators=[InputRequired(REQUIRED)])
+    # Shown only when a time falls in the hour the clocks repeat in autumn; the view fills the
+    # choices ("earlier"/"later", with their UTC offsets) for the day and time typed.
+    starts_fold = RadioField(_l("Which start time?"), choices=[], validate_choice=False)
+    ends_fold = RadioField(_l("Which end time?"), choices=[], validate_choice=False)
     speakers = MultiCheckboxField(_l("Speakers"), coerce=int, choices=[])
     invitation_text = TextAreaField(_l("Invitation text"), description=_l("Markdown: **bold**, *italic*, "
                                                                           "[link](https://...), lists."))

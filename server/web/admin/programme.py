@@ -20,7 +20,8 @@ from server.media.uploads import discard, save_photo, save_slides
 from server.models import EventStatus, Speaker
 from server.services import programme
 from server.services.errors import ServiceError, ValidationError
-from server.services.events import create_event, create_speaker, create_talk, get_event, get_talk, stream_embed
+from server.services.events import (EARLIER, LATER, create_event, create_speaker, create_talk, get_event, get_talk,
+                                    local_instant, repeated_time_choices, stream_embed)
 from server.services.text import render_markdown
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
@@ -138,18 +139,49 @@ def _talk_form(event, talk=None) -> TalkForm:
         zone = ZoneInfo(event.time_zone)
         starts, ends = talk.starts_at.astimezone(zone), talk.ends_at.astimezone(zone)
         form.day.data, form.starts.data, form.ends.data = starts.date(), starts.time(), ends.time()
+        # astimezone() sets fold=1 on the second of a repeated time: show the choice already made.
+        form.starts_fold.data = "later" if starts.fold else "earlier"
+        form.ends_fold.data = "later" if ends.fold else "earlier"
         form.speakers.data = [speaker.id for speaker in talk.speakers]
         form.live_state.data = talk.live_state.value
     elif talk is None and not form.is_submitted():
         form.day.data = event.starts_on
+    _offer_repeated_times(event, form)
     return form
 
 
+FOLDS = {"earlier": EARLIER, "later": LATER}
+
+
+def _offer_repeated_times(event, form: TalkForm) -> None:
+    """In the hour the clocks repeat, the form asks which of the two times is meant."""
+    for clock, choice in ((form.starts, form.starts_fold), (form.ends, form.ends_fold)):
+        options = (repeated_time_choices(form.day.data, clock.data, event.time_zone)
+                   if form.day.data and clock.data else [])
+        choice.choices = [SelectChoice(name, _repeated_time_label(option, clock.data))
+                          for name, option in zip(FOLDS, options)]
+
+
+def _repeated_time_label(option, clock) -> str:
+    values = {"time": clock.strftime("%H:%M"), "offset": option.utc_offset}
+    if option.fold == EARLIER:
+        return (_("The first %(time)s, the earlier (summer time, UTC%(offset)s)", **values) if option.summer_time
+                else _("The first %(time)s, the earlier (UTC%(offset)s)", **values))
+    return (_("The second %(time)s, the later (winter time, UTC%(offset)s)", **values) if not option.summer_time
+            else _("The second %(time)s, the later (UTC%(offset)s)", **values))
+
+
 def _talk_times(event, form: TalkForm) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(event.time_zone)
-    starts = datetime.combine(form.day.data, form.starts.data, zone)
-    ends = datetime.combine(form.day.data, form.ends.data, zone)
-    return starts, ends
+    times = []
+    for clock, choice in ((form.starts, form.starts_fold), (form.ends, form.ends_fold)):
+        try:
+            times.append(local_instant(form.day.data, clock.data, event.time_zone, field=clock.name,
+                                       fold=FOLDS.get(choice.data)))
+        except ValidationError as error:
+            if error.code == "time_repeated":
+                error.field = choice.name  # the message goes with the choice it asks for
+            raise
+    return times[0], times[1]
 
 
 def _chosen_speakers(event, form: TalkForm) -> list[Speaker]:
