@@ -8,7 +8,7 @@ from typing import Callable
 from icalendar import Calendar, Event as VEvent
 
 from server.models import Event
-from server.services.text import plain_summary
+from server.services.text import plain_text
 
 
 def event_calendar(event: Event, *, talk_url: Callable[[str], str], host: str, stamp: datetime,
@@ -30,7 +30,7 @@ def event_calendar(event: Event, *, talk_url: Callable[[str], str], host: str, s
         entry.add("dtend", talk.ends_at)
         entry.add("summary", talk.title)
         speakers = ", ".join(speaker.name for speaker in talk.speakers)
-        text = plain_summary(talk.invitation_text, limit=2000)
+        text = plain_text(talk.invitation_text, limit=2000)
         description = "\n\n".join(part for part in (speakers, text, url) if part)
         if talk.recording is not None and talk.recording.is_published:
             description += "\n\n" + url + "#recording"

@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 
 from server.models import Event
 from server.services.recordings import file_size, published_recordings
-from server.services.text import plain_summary
+from server.services.text import plain_text
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -33,7 +33,7 @@ def event_podcast(event: Event, *, page_url: str, feed_url: str, talk_url: Calla
     _text(channel, "title", event.title)
     _text(channel, "link", page_url)
     ET.SubElement(channel, f"{{{ATOM}}}link", {"href": feed_url, "rel": "self", "type": "application/rss+xml"})
-    summary = plain_summary(event.invitation_text, limit=4000) or event.title
+    summary = plain_text(event.invitation_text, limit=4000) or event.title
     _text(channel, "description", summary)
     _text(channel, "language", "sv-se")
     _text(channel, "generator", "Arena")
@@ -55,7 +55,7 @@ def event_podcast(event: Event, *, page_url: str, feed_url: str, talk_url: Calla
         _text(item, "guid", f"recording-{talk.id}@{host}", isPermaLink="false")
         _text(item, "pubDate", format_datetime(recording.published_at))
         speakers = ", ".join(speaker.name for speaker in talk.speakers)
-        description = "\n\n".join(part for part in (speakers, plain_summary(talk.invitation_text, limit=4000)) if part)
+        description = "\n\n".join(part for part in (speakers, plain_text(talk.invitation_text, limit=4000)) if part)
         _text(item, "description", description or talk.title)
         _text(item, f"{{{ITUNES}}}summary", description or talk.title)
         if speakers:

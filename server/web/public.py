@@ -44,8 +44,9 @@ def share_links(url: str, title: str) -> dict[str, str]:
 
 
 @bp.app_template_filter("markdown")
-def _markdown_filter(source: str):
-    return render_markdown(source)
+def _markdown_filter(source: str, top_level: int = 3):
+    """`{{ text | markdown(2) }}`: the text's headings start at h2 (the page's own heading above it +1)."""
+    return render_markdown(source, top_level)
 
 
 @bp.app_template_filter("link_host")

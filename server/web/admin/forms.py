@@ -15,6 +15,10 @@ from server.i18n import _l
 from server.services.errors import AddressTaken, ServiceError
 
 REQUIRED = _l("Please fill in this field.")
+# What services/text.py renders, said where the text is typed.
+MARKDOWN_HELP = _l("Markdown: **bold**, *italic*, [link](https://...), lists (- or 1.), headings (# and ##) and "
+                   "tables (a line like | Time | Talk |, then |---|---|, then one line per row). HTML is shown "
+                   "as text.")
 # Time zones organisers of Swedish public bodies meet; any IANA name is accepted by the service.
 TIME_ZONES = ("Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "Europe/Copenhagen", "Europe/London", "UTC")
 
@@ -28,8 +32,7 @@ class EventForm(FlaskForm):
     starts_on = DateField(_l("First day"), validators=[InputRequired(REQUIRED)])
     ends_on = DateField(_l("Last day"), validators=[Optional()], description=_l("Left empty: a one-day event."))
     time_zone = SelectField(_l("Time zone"), choices=[SelectChoice(zone) for zone in TIME_ZONES])
-    invitation_text = TextAreaField(_l("Invitation text"), description=_l("Markdown: **bold**, *italic*, "
-                                                                          "[link](https://...), lists."))
+    invitation_text = TextAreaField(_l("Invitation text"), description=MARKDOWN_HELP)
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -49,8 +52,7 @@ class TalkForm(FlaskForm):
     starts_fold = RadioField(_l("Which start time?"), choices=[], validate_choice=False)
     ends_fold = RadioField(_l("Which end time?"), choices=[], validate_choice=False)
     speakers = MultiCheckboxField(_l("Speakers"), coerce=int, choices=[])
-    invitation_text = TextAreaField(_l("Invitation text"), description=_l("Markdown: **bold**, *italic*, "
-                                                                          "[link](https://...), lists."))
+    invitation_text = TextAreaField(_l("Invitation text"), description=MARKDOWN_HELP)
     stream_url = StringField(_l("Stream address"), description=_l(
         "YouTube, Vimeo, Twitch or Facebook, or an HLS (.m3u8), MP4 or WebM address. Left empty: "
         "no stream, or the speaker goes live from the studio."))
@@ -71,7 +73,7 @@ class SpeakerForm(FlaskForm):
     name = StringField(_l("Name"), validators=[InputRequired(REQUIRED)])
     role = StringField(_l("Title and organisation"), description=_l("As the invitation says it, e.g. "
                                                                      "\u201ckommunchef, Katrineholms kommun\u201d."))
-    bio = TextAreaField(_l("Biography"), description=_l("Markdown."))
+    bio = TextAreaField(_l("Biography"), description=MARKDOWN_HELP)
     links = TextAreaField(_l("Links"), description=_l("One per line: a label, a vertical bar and the address, "
                                                       "e.g. \u201cLinkedIn | https://www.linkedin.com/in/...\u201d."))
     photo = FileField(_l("Photo"), description=_l("JPEG, PNG or WebP, at most 5 MB."))

@@ -1,0 +1,112 @@
+"""Organisers' Markdown as the public reads it: headings and tables on the page (in the page's
+outline, sanitised, accessible), and as readable plain text in iCalendar, the podcast feed and
+the meta descriptions (no markup, no pipes)."""
+
+import re
+from html import unescape
+from xml.etree import ElementTree as ET
+
+import pytest
+from icalendar import Calendar
+
+from server.services.text import plain_summary, plain_text, render_markdown
+from tests.conftest import at
+
+INVITATION = """# Om passet
+
+Kommunchefen om **arenor** för samtal, se [kommunens sida](https://www.katrineholm.se/kommunchef).
+
+## Program
+
+| Tid | Pass |
+|:--|--:|
+| 09:00 | Skapa *arenor* |
+| 10:00 | Twitter dygnet runt |
+
+- Sänds live
+- Frågor i chatten
+"""
+
+
+@pytest.fixture
+def talk(session, make_event, make_talk):
+    event = make_event(slug="sociala-medier", title="Sociala medier i offentlig sektor", invitation_text=INVITATION)
+    talk = make_talk(event, title="Skapa arenor!", slug="skapa-arenor", starts_at=at(9), invitation_text=INVITATION)
+    session.commit()
+    return talk
+
+
+def test_markdown_headings_start_below_the_heading_the_page_puts_them_under():
+    html = render_markdown("# Om passet\n\ntext\n\n## Program\n\n### Förmiddag")
+
+    assert "<h3>Om passet</h3>" in html and "<h4>Program</h4>" in html and "<h5>Förmiddag</h5>" in html
+    assert "<h3>Bara en</h3>" in render_markdown("### Bara en")
+    assert "<h2>Om dagen</h2>" in render_markdown("# Om dagen", top_level=2)
+
+
+def test_markdown_table_has_column_headers_in_a_region_that_scrolls():
+    html = render_markdown(INVITATION)
+
+    assert re.search(r'<div class="table-scroll" role="region" tabindex="0" aria-label="[^"]*Tid, Pass">\s*<table>',
+                     html)
+    assert '<th class="align-left" scope="col">Tid</th>' in html
+    assert '<td class="align-right">Skapa <em>arenor</em></td>' in html
+    assert "|" not in html and "style=" not in html
+
+
+def test_markdown_table_cells_are_sanitised_like_any_text():
+    html = render_markdown('| a | b |\n|---|---|\n| <script>alert(1)</script> | [x](javascript:alert(1)) |\n'
+                           '| <div onclick="x()">d</div> | <th scope="row">t</th> |')
+
+    assert "<script" not in html and 'href="javascript' not in html
+    assert "<div onclick" not in html and '<th scope="row">' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as the text it is
+
+
+def test_plain_text_reads_headings_lists_tables_and_links_without_markup():
+    text = plain_text(INVITATION)
+
+    assert text.splitlines()[:2] == ["Om passet", "Kommunchefen om arenor för samtal, se kommunens sida "
+                                                  "(https://www.katrineholm.se/kommunchef)."]
+    assert "Program\nTid; Pass\n09:00; Skapa arenor\n10:00; Twitter dygnet runt" in text
+    assert "- Sänds live\n- Frågor i chatten" in text
+    assert not re.search(r"[|#*\[\]]", text)
+    summary = plain_summary(INVITATION)
+    assert summary.startswith("Om passet. Kommunchefen om arenor") and "Program. Tid; Pass. 09:00; Skapa arenor." in summary
+    assert "\n" not in summary and "|" not in summary and "#" not in summary
+
+
+def test_talk_page_shows_the_heading_and_the_table(client, talk):
+    html = client.get("/events/sociala-medier/skapa-arenor").get_data(as_text=True)
+
+    about = html[html.index('id="about-heading"'):]
+    assert "<h3>Om passet</h3>" in about and "<h4>Program</h4>" in about
+    assert '<th class="align-left" scope="col">Tid</th>' in about and "| Tid |" not in html
+    description = re.search(r'<meta property="og:description" content="([^"]*)"', html).group(1)
+    assert unescape(description).startswith("Om passet. Kommunchefen om arenor")
+    assert "|" not in description and "#" not in description
+
+
+def test_event_page_puts_the_events_headings_under_its_title(client, talk):
+    html = client.get("/events/sociala-medier/").get_data(as_text=True)
+
+    assert "<h2>Om passet</h2>" in html  # the event's own text, under the page's h1
+    assert "<h4>Om passet</h4>" in html  # a talk's text in its card, under the card's h3
+
+
+def test_ics_description_is_readable_plain_text(client, talk):
+    calendar = Calendar.from_ical(client.get("/events/sociala-medier.ics").data)
+
+    description = str(calendar.walk("VEVENT")[0]["DESCRIPTION"])
+    assert "Om passet\nKommunchefen om arenor" in description
+    assert "Tid; Pass\n09:00; Skapa arenor" in description and "- Sänds live" in description
+    assert "kommunens sida (https://www.katrineholm.se/kommunchef)" in description
+    assert not re.search(r"[|#*]", description)
+
+
+def test_podcast_description_is_readable_plain_text(client, talk):
+    feed = ET.fromstring(client.get("/events/sociala-medier/podcast.xml").data)
+
+    description = feed.find("channel/description").text
+    assert "Program\nTid; Pass\n09:00; Skapa arenor" in description
+    assert not re.search(r"[|#*]", description)
