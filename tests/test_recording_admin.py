@@ -184,6 +184,17 @@ def test_publish_shows_the_recording_on_the_talk_page_and_is_audited(organiser_c
     assert actions == ["recording_upload", "recording_publish"]
 
 
+def test_publishing_twice_logs_one_publication(organiser_client, session, talk, clip):
+    upload(organiser_client, clip)
+
+    for _ in range(2):
+        response = organiser_client.post(PAGE + "/publish", data={"csrf_token": form_token(organiser_client, PAGE)})
+
+    assert response.status_code == 303
+    actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["recording_upload", "recording_publish"]
+
+
 def test_cancel_of_a_running_import_ends_it_and_keeps_nothing(organiser_client, session, talk, site, app):
     organiser_client.post(PAGE + "/import", data={"url": site.url("slow.mp4"),
                                                   "csrf_token": form_token(organiser_client, PAGE)})

@@ -548,6 +548,8 @@ def set_published(session: Session, talk: Talk, published: bool, *, actor: Actor
     recording = talk.recording
     if recording is None or not (recording.file_path or is_provider_url(recording.source_url)):
         raise Conflict(_l("There is no video to publish yet."), code="no_recording")
+    if recording.is_published == published:
+        return recording  # pressed twice: nothing changed, so nothing is logged
     before = _recording_state(recording)
     if published and recording.published_at is None:
         recording.published_at = utcnow()
