@@ -252,3 +252,17 @@ def test_signing_out_closes_the_admin_socket(organiser_client, app, talk):
     organiser_client.post("/sign-out", data={"csrf_token": form_token(organiser_client, PAGE)})
 
     assert not socket.is_connected(p.ADMIN_NAMESPACE)
+
+
+def test_failed_imports_message_goes_once_a_video_is_uploaded(organiser_client, session, talk, site, clip):
+    organiser_client.post(PAGE + "/import", data={"url": site.url("missing.mp4"),
+                                                  "csrf_token": form_token(organiser_client, PAGE)})
+    wait_for_job_end(session, session.scalars(select(ImportJob.id)).one())
+
+    uploaded = upload(organiser_client, clip)
+    page = organiser_client.get(PAGE, headers=EN).get_data(as_text=True)
+
+    assert uploaded.status_code == 303
+    assert "Uploaded file" in page  # the recording is the upload now
+    assert "The address gave “not found” (HTTP 404)." not in page
+    assert session.scalars(select(ImportJob.state)).one() is JobState.failed  # kept, as a record

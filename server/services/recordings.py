@@ -36,7 +36,9 @@ from server.media.captions import CaptionsError, to_webvtt
 from server.media.embeds import UnsupportedStreamURL, parse_stream_url
 from server.media.probe import ProbeError, probe_video
 from server.media.uploads import UPLOADS_FOLDER
-from server.models import Event, EventStatus, ImportJob, JobState, LiveStream, Recording, Role, Speaker, Talk
+from server.models import (
+    AuditEntry, Event, EventStatus, ImportJob, JobState, LiveStream, Recording, Role, Speaker, Talk,
+)
 from server.services.errors import Conflict, NotFound, ValidationError
 from server.services.moderation import record_audit
 from server.services.roles import Actor, Forbidden
@@ -133,6 +135,23 @@ def is_provider_url(url: str) -> bool:
 def latest_job(session: Session, talk: Talk) -> ImportJob | None:
     return session.scalars(select(ImportJob).where(ImportJob.talk_id == talk.id)
                            .order_by(ImportJob.id.desc()).limit(1)).first()
+
+
+# Audit actions that put a video in place some other way than an import.
+RECORDING_REPLACED = ("recording_upload", "recording_from_live")
+
+
+def job_to_show(session: Session, talk: Talk) -> ImportJob | None:
+    """The import the admin page shows: the latest, except a failed or cancelled one after
+    which a video came another way (an upload, a live broadcast's recording): its error
+    would only mislead then. The job's row stays, as a record."""
+    job = latest_job(session, talk)
+    if job is None or job.state not in (JobState.failed, JobState.cancelled):
+        return job
+    replaced = session.scalar(select(AuditEntry.id).where(
+        AuditEntry.talk_id == talk.id, AuditEntry.action.in_(RECORDING_REPLACED),
+        AuditEntry.created_at >= (job.finished_at or job.created_at)).limit(1))
+    return None if replaced is not None else job
 
 
 def job_view(job: ImportJob) -> dict[str, Any]:

@@ -5,6 +5,13 @@
 (function () {
   "use strict";
   var box = document.querySelector("[data-import-job]");
+  // A new attempt (an import or an upload, which can take minutes to send) makes an earlier
+  // import's error old news: take it away at once, not only when the next page comes.
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-new-attempt]"), function (form) {
+    form.addEventListener("submit", function () {
+      if (box && box.hasAttribute("data-old-error")) { box.hidden = true; }
+    });
+  });
   if (!box || !window.io) { return; }
   var bar = box.querySelector("[data-progress-bar]");
   var fill = box.querySelector("[data-progress-fill]");

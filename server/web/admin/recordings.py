@@ -66,7 +66,7 @@ def _talk(slug: str, talk_slug: str):
 def _page(talk, status: int = 200, **forms) -> tuple[str, int]:
     recordings.recover_interrupted(db.session, _settings().recordings_path)
     db.session.commit()
-    job = recordings.latest_job(db.session, talk)
+    job = recordings.job_to_show(db.session, talk)
     settings = _settings()
     context = {
         "event": talk.event, "talk": talk, "recording": talk.recording, "job": job,
