@@ -421,3 +421,156 @@ def test_speaker_does_not_see_hidden_or_waiting_questions(app, browser, session,
 
     assert speaker.joined["questions"] == []
     assert speaker.joined["me"]["host"] is True
+
+
+# -- bans: lifted, never doubled (issue #11, 5) ---------------------------------------------
+
+def _participant_of(moderator: Browser) -> str:
+    return moderator.received(p.MESSAGE)[0]["participant_id"]
+
+
+def test_banning_someone_already_banned_says_so_and_adds_nothing(browser, moderator_grant):
+    from server.models import Ban
+
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    anna.say("hej")
+    anna_id = _participant_of(moa)
+    assert moa.call(p.BAN, {"participant_id": anna_id, "whole_event": True})["ok"] is True
+
+    again = moa.call(p.BAN, {"participant_id": anna_id, "whole_event": False, "reason": "igen"})
+
+    assert again["ok"] is False and again["error"] == p.E_ALREADY_BANNED
+    assert again["message"] == "Anna är redan stoppad från att skriva här."  # Swedish first
+    assert db.session.scalar(select(func.count()).select_from(Ban)) == 1
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ban")) == 1
+
+
+def test_two_moderators_banning_at_once_store_one_ban(app, talk, moderator_grant):
+    """Two moderators press "Ban" together: the second one's check waits for the first's
+    commit (the event's row is locked), so exactly one ban is stored."""
+    import threading
+
+    from server.models import Ban
+    from server.services import moderation
+    from server.services.errors import Conflict
+    from server.services.roles import actor_for
+
+    talk_id = talk.id
+    outcomes: list[str] = []
+    first_locked, release = threading.Event(), threading.Event()
+
+    def moderate(name: str, hold: bool) -> None:
+        with app.app_context():
+            own = db.session
+            try:
+                the_talk = own.get(type(talk), talk_id)
+                actor = actor_for(own, f"moderator-{name}", moderator_grant.id, utcnow())
+                moderation.ban(own, the_talk, actor, "troll-2", whole_event=False, reason="")
+                if hold:
+                    first_locked.set()
+                    release.wait(10)
+                own.commit()
+                outcomes.append("banned")
+            except Conflict:
+                own.rollback()
+                outcomes.append("already")
+            finally:
+                db.session.remove()
+
+    first = threading.Thread(target=moderate, args=("a", True))
+    first.start()
+    assert first_locked.wait(10)
+    second = threading.Thread(target=moderate, args=("b", False))
+    second.start()
+    release.set()
+    first.join(30)
+    second.join(30)
+
+    assert sorted(outcomes) == ["already", "banned"]
+    assert db.session.scalar(select(func.count()).select_from(Ban)) == 1
+
+
+def test_moderator_lists_bans_and_lifts_one_which_stays_on_record(app, browser, moderator_grant, talk):
+    from server.models import Ban
+
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    anna.say("hej")
+    anna_id = _participant_of(moa)
+    ban_id = moa.call(p.BAN, {"participant_id": anna_id, "whole_event": False, "reason": "Hot"})["ban_id"]
+    assert [b["id"] for b in moa.received(p.BANS)[-1]["bans"]] == [ban_id]
+    listed = browser("Mia", grant=moderator_grant).joined["bans"]
+    assert [(b["name"], b["scope"], b["reason"]) for b in listed] == [("Anna", "talk", "Hot")]
+
+    lifted = moa.call(p.LIFT_BAN, {"ban_id": ban_id})
+
+    assert lifted["ok"] is True
+    assert moa.received(p.BANS)[-1]["bans"] == []
+    row = db.session.get(Ban, ban_id)
+    assert (row.lifted_by, row.lifted_at is not None) == ("Moa Moderator", True)
+    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "lift_ban")).one()
+    assert audit.actor == "Moa Moderator"
+    again = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=anna.http)
+    anna.socket = again
+    assert anna.call(p.JOIN, {"talk_id": talk.id})["me"]["banned"] is False
+    anna.call(p.SET_NAME, {"name": "Anna"})
+    assert anna.say("tillbaka")["ok"] is True
+    # Banning again after a lift is a new decision: a new row.
+    assert moa.call(p.BAN, {"participant_id": anna_id, "whole_event": False})["ok"] is True
+
+
+# -- votes stop when questions close (issue #11, 15) ----------------------------------------
+
+def test_votes_are_refused_while_questions_are_closed_and_count_again_when_reopened(browser, moderator_grant):
+    anna, helen = browser("Anna"), browser("Helen")
+    moa = browser("Moa", grant=moderator_grant)
+    question_id = anna.ask("Hur börjar man?")["question"]["id"]
+
+    moa.call(p.SET_RULES, {"questions_open": False})
+    refused = helen.call(p.VOTE, {"question_id": question_id, "up": True})
+    moa.call(p.SET_RULES, {"questions_open": True})
+    counted = helen.call(p.VOTE, {"question_id": question_id, "up": True})
+
+    assert refused["ok"] is False and refused["error"] == p.E_VOTING_CLOSED
+    assert refused["message"] == "Frågorna är stängda, så röstningen har stoppats."
+    assert counted["ok"] is True and counted["votes"] == 1
+
+
+def test_a_too_long_message_is_refused_with_a_translated_error(app, talk):
+    anna = Browser(app, talk, None)
+    anna.http.set_cookie("arena_lang", "sv")
+    anna.socket = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=anna.http)
+    anna.call(p.JOIN, {"talk_id": talk.id})
+    anna.call(p.SET_NAME, {"name": "Anna"})
+
+    ack = anna.say("a" * 501)
+
+    assert ack["ok"] is False and ack["error"] == "too_long" and ack["field"] == "body"
+    assert "500" in ack["message"] and "tecken" in ack["message"]
+    assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+
+
+# -- the talk's live status reaches an open page (issue #11, 9) ------------------------------
+
+def test_an_open_talk_page_hears_when_the_organiser_ends_the_talk(browser, talk, session):
+    from server.models import LiveState
+    from server.services import programme
+    from server.services.roles import Actor
+
+    talk.live_state = LiveState.live
+    session.commit()
+    viewer = browser("Anna")
+    assert viewer.joined["live"] is True
+    wait_until(lambda: viewer.received(p.TALK_LIVE) or True)
+
+    organiser = Actor(participant_id="org", role=Role.organiser, staff_name="Karin")
+    talk = session.get(type(talk), talk.id)  # the socket handlers ended the session it was loaded in
+    programme.update_talk(session, organiser, talk, title=talk.title, slug=talk.slug, starts_at=talk.starts_at,
+                          ends_at=talk.ends_at, invitation_text=talk.invitation_text, stream_url=talk.stream_url,
+                          slides_url=talk.slides_url, speakers=talk.speakers, live_state="ended")
+    session.commit()
+
+    seen = []
+    wait_until(lambda: seen.extend(viewer.received(p.TALK_LIVE)) or {"talk_id": talk.id, "live": False} in seen,
+               message=lambda: f"talk_live pushes: {seen}")

@@ -138,6 +138,11 @@ class Talk(Base):
             return False
         return bool(self.stream_url) and self.starts_at <= now < self.ends_at
 
+    def shows_recording(self, now: datetime) -> bool:
+        """Its published recording is what pages, embeds and the API show, except while the
+        talk is live: then the live stream wins, and the recording appears once it has ended."""
+        return self.recording is not None and self.recording.is_published and not self.is_live(now)
+
     def __repr__(self) -> str:
         return f"<Talk {self.slug}>"
 

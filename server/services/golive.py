@@ -242,3 +242,12 @@ def stage_view(session: Session, talk: Talk) -> StreamView | None:
     """What the talk page's stage shows of the studio: the stream on now, or that the last one ended."""
     stream = latest_stream(session, talk)
     return view_of(stream) if stream is not None else None
+
+
+def live_now(session: Session, talk_ids: list[int], now: datetime) -> dict[int, bool]:
+    """Whether each talk is live now (Talk.is_live), read in one query: the live room's ticker
+    tells open talk pages when an organiser's "Ended", the studio or the clock changed it."""
+    if not talk_ids:
+        return {}
+    # Whole rows, so Talk.is_live stays the one rule (pages, API, feeds and this push agree).
+    return {talk.id: talk.is_live(now) for talk in session.scalars(select(Talk).where(Talk.id.in_(talk_ids)))}

@@ -8,15 +8,15 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
 from server.i18n import _l
-from server.models import AuditEntry, Ban, ChatMessage, Question, QuestionState, Report, Talk
+from server.models import AuditEntry, Ban, ChatMessage, Event, Question, QuestionState, Report, Role, Talk
 from server.services import room_log
 from server.services.chat import CONTROL_CHARACTERS
-from server.services.errors import NotFound, ValidationError
+from server.services.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from server.services.roles import Actor
@@ -28,8 +28,8 @@ REASON_MAX = 500
 
 def record_audit(session: Session, actor: Actor, talk: Talk | None, action: str, target_type: str = "",
                  target_id: Any = "", *, before: dict | None = None, after: dict | None = None,
-                 reason: str = "") -> AuditEntry:
-    entry = AuditEntry(event_id=talk.event_id if talk else None, talk_id=talk.id if talk else None,
+                 reason: str = "", event_id: int | None = None) -> AuditEntry:
+    entry = AuditEntry(event_id=talk.event_id if talk else event_id, talk_id=talk.id if talk else None,
                        actor=actor.label, actor_role=actor.role.value if actor.role else "participant",
                        action=action, target_type=target_type, target_id=str(target_id), before=before,
                        after=after, reason=reason)
@@ -99,6 +99,8 @@ def _visible_state(item: ChatMessage | Question) -> dict[str, Any]:
 
 def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whole_event: Any,
         reason: Any) -> Ban:
+    """Stop a participant from writing in this talk or the whole event. Banning someone whom an
+    active ban already stops there adds nothing and says so (code `already_banned`)."""
     from server.services.roles import require_moderator
 
     require_moderator(actor, talk)
@@ -111,6 +113,15 @@ def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whol
     reason = clean_reason(reason)
     name = session.scalar(select(ChatMessage.display_name).where(ChatMessage.participant_id == participant_id)
                           .order_by(ChatMessage.id.desc()).limit(1)) or ""
+    # Two moderators pressing "Ban" at once: the event's row is locked first (PostgreSQL: a row
+    # lock; SQLite: the database's write lock), so the second one's check below sees the first
+    # one's ban once it is committed, and adds nothing.
+    _lock_event(session, talk.event_id)
+    existing = _covering_ban(session, talk, participant_id, whole_event)
+    if existing is not None:
+        message = (_l("%(name)s is already stopped from writing here.", name=name) if name
+                   else _l("This person is already stopped from writing here."))
+        raise Conflict(message, code="already_banned", field="participant_id")
     entry = Ban(event_id=talk.event_id, talk_id=None if whole_event else talk.id, participant_id=participant_id,
                 display_name=name, reason=reason, created_by=actor.label)
     session.add(entry)
@@ -120,18 +131,57 @@ def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whol
     return entry
 
 
+def _lock_event(session: Session, event_id: int) -> None:
+    # An UPDATE that changes nothing: it takes the row's lock until the transaction ends.
+    session.execute(update(Event).where(Event.id == event_id).values(updated_at=Event.updated_at)
+                    .execution_options(synchronize_session=False))
+
+
+def _covering_ban(session: Session, talk: Talk, participant_id: str, whole_event: bool) -> Ban | None:
+    """An active ban that already stops this participant where the new one would: one for the
+    whole event, or (for a ban in this talk) one in this talk."""
+    scope = Ban.talk_id.is_(None) if whole_event else or_(Ban.talk_id.is_(None), Ban.talk_id == talk.id)
+    return session.scalars(select(Ban).where(
+        Ban.participant_id == participant_id, Ban.event_id == talk.event_id, Ban.lifted_at.is_(None), scope,
+    ).order_by(Ban.id).limit(1)).first()
+
+
 def lift_ban(session: Session, talk: Talk, actor: Actor, ban_id: Any) -> Ban:
+    """End a ban from a talk's live room. The row stays, with who lifted it and when; the audit
+    log has it too. Lifting a lifted ban changes nothing."""
     from server.services.roles import require_moderator
 
     require_moderator(actor, talk)
-    entry = session.get(Ban, ban_id) if isinstance(ban_id, int) else None
-    if entry is None or entry.event_id != talk.event_id:
+    return _lift(session, actor, talk.event_id, ban_id, talk)
+
+
+def lift_ban_in_event(session: Session, event_id: int, actor: Actor, ban_id: Any) -> Ban:
+    """The same from the admin's list of an event's bans (organisers, or the event's moderators)."""
+    from server.services.roles import Forbidden
+
+    if not (actor.role is Role.organiser or (actor.role is Role.moderator and actor.event_id == event_id)):
+        raise Forbidden(_l("Only a moderator of this event can do that."))
+    return _lift(session, actor, event_id, ban_id, None)
+
+
+def _lift(session: Session, actor: Actor, event_id: int, ban_id: Any, talk: Talk | None) -> Ban:
+    entry = session.get(Ban, ban_id) if isinstance(ban_id, int) and not isinstance(ban_id, bool) else None
+    if entry is None or entry.event_id != event_id:
         raise NotFound(_l("There is no such ban."), code="ban_not_found")
     if entry.lifted_at is None:
         entry.lifted_at, entry.lifted_by = utcnow(), actor.label
         record_audit(session, actor, talk, "lift_ban", "participant", entry.participant_id,
-                     before={"ban_id": entry.id}, after={"lifted": True})
+                     before={"ban_id": entry.id, "scope": "talk" if entry.talk_id else "event"},
+                     after={"lifted": True}, event_id=event_id)
     return entry
+
+
+def active_bans(session: Session, event_id: int, talk_id: int | None = None) -> list[Ban]:
+    """Bans in force, newest first: in the whole event, or those that stop people in one talk."""
+    query = select(Ban).where(Ban.event_id == event_id, Ban.lifted_at.is_(None))
+    if talk_id is not None:
+        query = query.where(or_(Ban.talk_id.is_(None), Ban.talk_id == talk_id))
+    return list(session.scalars(query.order_by(Ban.created_at.desc(), Ban.id.desc())))
 
 
 def active_ban(session: Session, talk: Talk, participant_id: str) -> Ban | None:

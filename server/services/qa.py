@@ -59,12 +59,17 @@ def get_question(session: Session, talk_id: int, question_id: Any) -> Question:
 
 def vote(session: Session, question: Question, participant_id: str, up: Any) -> int:
     """Add (up=True) or withdraw (up=False) this participant's vote; returns the new count.
-    Voting twice, or withdrawing a vote never given, changes nothing."""
+    Voting twice, or withdrawing a vote never given, changes nothing. While the talk's questions
+    are closed, votes are refused (code `voting_closed`)."""
     if not isinstance(up, bool):
         raise ValidationError(_l("The vote could not be counted. Reload the page and try again."),
                               code="invalid", field="up")
     if question.state not in OPEN_STATES:
         raise ValidationError(_l("Voting on this question has closed."), code="voting_closed")
+    talk = session.get(Talk, question.talk_id)
+    if talk is not None and not talk.questions_open:
+        # Closing questions ends the voting too: the order the speaker sees stays as it was.
+        raise ValidationError(_l("The questions are closed, so voting has stopped."), code="voting_closed")
     if up:
         try:
             with session.begin_nested():

@@ -43,6 +43,9 @@ BANNED = "banned"                    # sent to a participant just before their c
 REPORTED = "reported"                # to moderators: someone reported a message or question
 SKIP = "skip"                        # {talk_id, seq}: a log entry this participant may not see
 BATCH = "batch"                      # {talk_id, events: [{event, data}]}: entries that came close together
+BANS = "bans"                        # to moderators: {talk_id, bans: [Ban]}, the bans in force in the talk now
+UNBANNED = "unbanned"                # to a participant whose ban was lifted: {message}; their pages may write again
+TALK_LIVE = "talk_live"              # {talk_id, live}: the talk's live status (organiser, studio, clock) changed
 
 # Entries of the room's log: each payload carries "talk_id" and "seq".
 LOGGED_EVENTS = (MESSAGE, MESSAGE_HIDDEN, MESSAGE_RESTORED, QUESTION, QUESTION_HIDDEN, RULES)
@@ -66,6 +69,8 @@ E_COOKIES_REQUIRED = "cookies_required"
 E_BANNED = "banned"
 E_CHAT_CLOSED = "chat_closed"
 E_QUESTIONS_CLOSED = "questions_closed"
+E_VOTING_CLOSED = "voting_closed"
+E_ALREADY_BANNED = "already_banned"
 E_SLOW_MODE = "slow_mode"
 E_FLOODING = "flooding"
 E_FORBIDDEN = "forbidden"

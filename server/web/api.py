@@ -38,7 +38,8 @@ def _event_summary(event: Event) -> dict[str, Any]:
 
 
 def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
-    recording = talk.recording if talk.recording is not None and talk.recording.is_published else None
+    # While the talk is live the live stream wins (stream_url); the recording comes once it has ended.
+    recording = talk.recording if talk.shows_recording(now) else None
     return {
         "slug": talk.slug,
         "title": talk.title,

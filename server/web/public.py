@@ -141,6 +141,7 @@ def event_page(slug: str):
         page_url=page_url,
         description=plain_summary(event.invitation_text),
         live_talks={talk.id for talk in event.talks if talk.is_live(now)},
+        days=event_service.programme_days(event.talks, event.time_zone),
     )
 
 
@@ -149,13 +150,16 @@ def talk_page(slug: str, talk_slug: str):
     talk: Talk = event_service.get_talk(db.session, slug, talk_slug, include_drafts=_sees_drafts())
     event: Event = talk.event
     ensure_participant_id()
+    now = utcnow()
     return render_template(
         "talk.html",
         event=event,
         talk=talk,
-        is_live=talk.is_live(utcnow()),
+        is_live=talk.is_live(now),
         embed=event_service.stream_embed(talk, own_host()),
-        recording_embed=event_service.recording_embed(talk, own_host()),
+        # While the talk is live the live stream wins; the recording appears once it has ended.
+        recording_embed=event_service.recording_embed(talk, own_host()) if talk.shows_recording(now) else None,
+        recording_waits=talk.recording is not None and talk.recording.is_published and not talk.shows_recording(now),
         live_view=golive.stage_view(db.session, talk),
         can_go_live=_can_go_live(talk),
         page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),

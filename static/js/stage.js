@@ -1,3 +1,24 @@
+// A talk page's LIVE badge follows the talk's live status without a reload: the live room
+// pushes `talk_live` (an organiser set "Ended" in the admin, the studio, the programme's clock;
+// static/js/live/room.js passes it on as "arena:talk-live"). The status line speaks once per
+// change, politely; a recording held back while the talk was live is offered once it has ended.
+(function () {
+  "use strict";
+  var status = document.querySelector("[data-talk-live-status]");
+  var badge = document.querySelector("[data-live-badge]");
+  if (!status) { return; }
+  document.addEventListener("arena:talk-live", function (event) {
+    var live = !!(event.detail && event.detail.live);
+    var was = status.getAttribute("data-live") === "true";
+    if (live === was) { return; }
+    status.setAttribute("data-live", live ? "true" : "false");
+    if (badge) { badge.hidden = !live; }
+    var message = live ? status.getAttribute("data-text-live")
+      : status.getAttribute("data-text-recording") || status.getAttribute("data-text-ended");
+    status.textContent = message || "";
+  });
+})();
+
 // A talk page's stage follows the studio (docs/golive.md): when the speaker goes live, the
 // live room pushes `live_state` (static/js/live.js passes it on as "arena:live-state") and
 // the page shows the stream in place of what it showed, without a reload; the LIVE badge

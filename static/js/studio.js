@@ -71,7 +71,7 @@
     state.phase = phase;
     el.badge.setAttribute("data-state", phase);
     el.badgeText.textContent = badgeTexts[phase] || "";
-    el.status.textContent = message || text(phase);
+    el.status.textContent = message === null ? "" : message || text(phase);  // null: the error line says it
     var sending = phase === "connecting" || phase === "live" || phase === "reconnecting";
     el.goLive.disabled = sending || phase === "ending" || !state.output;
     el.end.disabled = !sending;
@@ -435,7 +435,7 @@
   });
 
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    setPhase("idle", text("no-devices"));
+    setPhase("idle", null);  // said once, in the error line (not in the status as well)
     showError(text("no-devices"));
     return;
   }
@@ -451,7 +451,7 @@
     setPhase("idle", text("idle"));
     if (!state.camera) { showError(text("device-denied")); }
   }).catch(function () {
-    setPhase("idle", text("device-denied"));
+    setPhase("idle", null);  // said once, in the error line (not in the status as well)
     showError(text("device-denied"));
   });
 })();

@@ -20,12 +20,13 @@ from flask_socketio import join_room, leave_room
 
 from server.db import db, utcnow
 from server.i18n import _
-from server.models import ChatMessage, EventStatus, Question, QuestionState, RoomEvent, Talk
+from server.models import ChatMessage, Event, EventStatus, Question, QuestionState, RoomEvent, Talk
 from server.services import chat, moderation, qa, room_log
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked, after_commit, fields
-from server.sockets.live.payloads import history_item, message_payload, question_payload, render_entry, stream_payload
+from server.sockets.live.payloads import (ban_payload, history_item, message_payload, question_payload, render_entry,
+                                          stream_payload)
 from server.sockets.live.pushes import Push, Pushes
 from server.sockets.live.state import Connection, RoomState, TalkView
 from server.sockets.live.tickers import LiveTickers
@@ -168,7 +169,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             question_ids=[q.id for q in questions],
             awaiting=bool(qa.waiting_questions(db.session, talk.id)),
             banned=moderation.banned_participants(db.session, talk),
-            stream=stream_payload(db.session, talk))
+            stream=stream_payload(db.session, talk), live=talk.is_live(utcnow()))
         self.state.saw_head(talk.id, head)
         self.state.views[talk.id] = view
         return view
@@ -197,7 +198,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             self.state.note_participation(view.talk_id, view.event_id, connection.participant_id)
 
         me = actor.participant_id
-        answer: dict[str, Any] = {"talk_id": view.talk_id, "rules": view.rules, "stream": view.stream}
+        answer: dict[str, Any] = {"talk_id": view.talk_id, "rules": view.rules, "stream": view.stream,
+                                  "live": view.live}
         if staff:
             answer.update(self._staff_snapshot(talk, actor))
         else:
@@ -233,7 +235,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         me = actor.participant_id
         return {"seq": head,
                 "messages": [message_payload(m, staff=True, mine=m.participant_id == me) for m in messages],
-                "questions": [question_payload(q, staff=True, mine=q.participant_id == me) for q in questions]}
+                "questions": [question_payload(q, staff=True, mine=q.participant_id == me) for q in questions],
+                "bans": [ban_payload(b) for b in moderation.active_bans(db.session, talk.event_id, talk.id)]}
 
     @acked
     def on_history(self, data: Any) -> dict[str, Any]:
@@ -379,7 +382,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         # every other process (the presence ticker reads new bans).
         banned = (ban.participant_id, ban.event_id, ban.talk_id)
         after_commit(lambda: self.close_banned(*banned))
-        return {"ban_id": ban.id}
+        after_commit(lambda: self.send_bans(banned[1], banned[2]))
+        return {"ban_id": ban.id, "ban": ban_payload(ban)}
 
     @acked
     def on_lift_ban(self, data: Any) -> dict[str, Any]:
@@ -387,8 +391,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         connection = self._connection()
         talk = self._joined_talk(connection)
         ban = moderation.lift_ban(db.session, talk, self._actor(connection), f["ban_id"])
-        event_id = ban.event_id
-        after_commit(lambda: self.forget_views_of_event(event_id))
+        lifted = (ban.participant_id, ban.event_id, ban.talk_id)
+        after_commit(lambda: self.ban_lifted(*lifted))
         return {"ban_id": ban.id}
 
     @acked(writes_room=True)
@@ -430,6 +434,23 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         for talk_id, view in list(self.state.views.items()):
             if view.event_id == event_id:
                 self.state.views.pop(talk_id, None)
+
+    def send_bans(self, event_id: int, talk_id: int | None) -> None:
+        """The bans in force, to the moderators of each talk a ban or its lifting concerns."""
+        event = db.session.get(Event, event_id) if talk_id is None else None
+        talk_ids = [talk_id] if talk_id is not None else [talk.id for talk in event.talks] if event else []
+        for each in talk_ids:
+            payload = {"talk_id": each,
+                       "bans": [ban_payload(b) for b in moderation.active_bans(db.session, event_id, each)]}
+            self.socketio.emit(p.BANS, payload, to=p.staff_room(each), namespace=self.namespace)
+
+    def ban_lifted(self, participant_id: str, event_id: int, talk_id: int | None) -> None:
+        """After a lift is committed (here, or in the admin): the views forget the ban, the
+        moderators' lists follow, and the participant's open pages join again to write."""
+        self.forget_views_of_event(event_id)
+        self.send_bans(event_id, talk_id)
+        self.socketio.emit(p.UNBANNED, {"message": _("A moderator has let you write here again.")},
+                           to=p.participant_room(participant_id), namespace=self.namespace)
 
     def close_banned(self, participant_id: str, event_id: int, talk_id: int | None,
                      banned_at: datetime | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.models import ChatMessage, Question, QuestionState, RoomEvent
+from server.models import Ban, ChatMessage, Question, QuestionState, RoomEvent
 from server.services import golive, room_log
 from server.sockets import protocol as p
 
@@ -46,6 +46,13 @@ def question_payload(question: Question, *, staff: bool, mine: bool | None = Non
         payload.update(participant_id=question.participant_id, hidden_by=question.hidden_by,
                        hidden_reason=question.hidden_reason)
     return payload
+
+
+def ban_payload(ban: Ban) -> dict[str, Any]:
+    """A ban in force, for moderators only (the participant id is not public)."""
+    return {"id": ban.id, "participant_id": ban.participant_id, "name": ban.display_name,
+            "scope": "talk" if ban.talk_id is not None else "event", "talk_id": ban.talk_id,
+            "reason": ban.reason, "created_by": ban.created_by, "created_at": ban.created_at.isoformat()}
 
 
 def stream_payload(db_session, talk) -> dict[str, Any] | None:

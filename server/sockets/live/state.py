@@ -51,6 +51,7 @@ class TalkView:
     awaiting: bool                  # some question waits for approval (the asker sees their own)
     banned: frozenset[str]          # participants banned in this talk (or its whole event)
     stream: dict[str, Any] | None
+    live: bool = False              # Talk.is_live when read: the page's LIVE badge (pushes follow)
     loaded_at: float = field(default_factory=time.monotonic)
 
     def fresh(self, known_head: int) -> bool:
@@ -67,6 +68,8 @@ class RoomState:
     pending_votes: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     # Sent to this process's clients last: talk -> (viewers, head).
     last_presence: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # Each talk's live status as last sent to this process's clients.
+    last_live: dict[int, bool] = field(default_factory=dict)
     # Kept as connections join and leave: counting on every join made a reconnect storm of
     # thousands quadratic.
     viewers_in: dict[int, int] = field(default_factory=lambda: defaultdict(int))

@@ -3,7 +3,8 @@
 - votes: changed vote counts go out at most 4 times a second per talk;
 - presence: this process's viewer counts and first visits are written in one go, and each talk's
   count and log head are sent to this process's clients when either changed (a client that
-  sees a head above what it holds fetches the rest: nothing lost in the queue stays lost);
+  sees a head above what it holds fetches the rest: nothing lost in the queue stays lost), and
+  each talk's live status when it changed;
 - closing: connections of people banned, of withdrawn role links and of closed accounts end
   within about a second, on every process.
 """
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from server.db import db, utcnow
 from server.models import Question
-from server.services import activity, moderation, presence, room_log
+from server.services import activity, golive, moderation, presence, room_log
 from server.services.accounts import disabled_since
 from server.services.roles import revoked_since
 from server.sockets import protocol as p
@@ -84,6 +85,18 @@ class LiveTickers:
                 # Every process sends its own clients the same figures: no queue.
                 self.emit_local(p.PRESENCE, payload, p.talk_room(talk_id))
                 self.emit_local(p.PRESENCE, payload, p.staff_room(talk_id))
+        self.send_live_status(list(local), now)
+
+    def send_live_status(self, talk_ids: list[int], now) -> None:
+        """A talk page's LIVE badge follows the talk without a reload: whoever changed it (an
+        organiser's "Ended" in the admin, the studio, the programme's clock), every process
+        reads it each second and tells its own clients when it changed."""
+        for talk_id, live in golive.live_now(db.session, talk_ids, now).items():
+            if self.state.last_live.get(talk_id) != live:
+                self.state.last_live[talk_id] = live
+                payload = {"talk_id": talk_id, "live": live}
+                self.emit_local(p.TALK_LIVE, payload, p.talk_room(talk_id))
+                self.emit_local(p.TALK_LIVE, payload, p.staff_room(talk_id))
 
     def close_withdrawn(self) -> None:
         now = utcnow()

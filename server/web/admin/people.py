@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from server.db import db, utcnow
 from server.i18n import _
 from server.models import Role, RoleGrant, Talk
-from server.services import programme
+from server.services import moderation, programme
 from server.services.errors import ServiceError
 from server.services.events import get_event
 from server.services.roles import grant_role, revoke_grant, sign_in_token
@@ -41,6 +41,7 @@ def _page(event, moderator_form: ModeratorForm, invite_form: SpeakerInviteForm, 
         "admin/people.html", event=event, moderator_form=moderator_form, invite_form=invite_form, now=now,
         moderators=[grant for grant in grants if grant.role is Role.moderator],
         speakers=[grant for grant in grants if grant.role is Role.speaker], talks=talks,
+        bans=moderation.active_bans(db.session, event.id),
         confirm=ConfirmForm(), link_for=sign_in_link,
     ), status
 
@@ -127,3 +128,28 @@ def revoke(slug: str, grant_id: int) -> Response:
     flash(_("The link of %(name)s no longer works, and their open live pages have lost the role.", name=grant.name),
           "success")
     return redirect(url_for("admin.event_people", slug=slug), code=303)
+
+
+@bp.post("/events/<slug>/people/bans/<int:ban_id>/lift")
+def lift_ban(slug: str, ban_id: int) -> Response:
+    """Lift a ban from the admin: the row stays as a record, with who lifted it and when."""
+    event = get_event(db.session, slug, include_drafts=True)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        ban = moderation.lift_ban_in_event(db.session, event.id, g.actor, ban_id)
+    except ServiceError as error:
+        db.session.rollback()
+        if error.http_status == 404:
+            abort(404)
+        raise
+    lifted = (ban.participant_id, ban.event_id, ban.talk_id, ban.display_name)
+    db.session.commit()
+    # Open live pages follow at once: the moderators' lists, and the participant may write again.
+    try:
+        current_app.extensions["arena.live"].ban_lifted(*lifted[:3])
+    except Exception:  # committed: the pages catch up on their next join
+        current_app.logger.exception("telling the live rooms of a lifted ban failed")
+    flash(_("%(name)s can write again. The ban stays on record.", name=lifted[3] or _("The participant")),
+          "success")
+    return redirect(url_for("admin.event_people", slug=slug, _anchor="bans-heading"), code=303)

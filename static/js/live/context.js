@@ -77,6 +77,10 @@ export const el = {
   banned: $("[data-live-banned]"),
   modTools: $("[data-moderator-tools]"),
   modError: $("[data-moderation-error]"),
+  bans: $("[data-bans]"),
+  bansEmpty: $("[data-bans-empty]"),
+  awaitingCount: $("[data-awaiting-count]"),
+  awaitingAnnouncer: $("[data-awaiting-announcer]"),
   chatToggle: $('[data-rule-toggle="chat_open"]'),
   questionsToggle: $('[data-rule-toggle="questions_open"]'),
   slowMode: $("[data-rule-slow-mode]"),
@@ -123,6 +127,7 @@ export const state = {
   mineIds: new Set(),    // "message:<id>" / "question:<id>" of our own items
   pending: new Map(),    // client id -> a send waiting for its ack
   reported: new Set(),
+  bans: [],              // moderators: the bans in force in this talk
   sort: "votes"
 };
 

@@ -1,11 +1,11 @@
 // Moderators' and speakers' actions on messages and questions (report, hide, restore, ban,
 // question states) and the room's rules.
 import {
-  $, $all, call, clone, el, numberFormat, showError, showStatus, state, text, uniquify
+  $, $all, call, clone, el, numberFormat, showError, showStatus, state, text, timeFormat, uniquify
 } from "./context.js";
 import { format } from "../lib/text.js";
 import { renderMessage } from "./messages.js";
-import { renderQuestion, sortQuestions, upsertQuestion } from "./questions.js";
+import { renderQuestion, sortQuestions, updateVote, upsertQuestion } from "./questions.js";
 import { authorName } from "./render.js";
 
 // -- actions on messages and questions ---------------------------------------------------------
@@ -107,8 +107,10 @@ export function applyRules() {
   const questionLines = [];
   if (!rules.questions_open) { questionLines.push(text("questions-closed")); }
   if (rules.questions_premoderated) { questionLines.push(text("questions-premoderated")); }
+  if (!rules.questions_open) { questionLines.push(text("voting-closed")); }
   el.questionsNotice.textContent = questionLines.join(" ");
   el.questionsNotice.hidden = !questionLines.length;
+  state.questions.forEach(function (entry) { updateVote(entry); });  // votes stop while questions are closed
 
   setDisabled(el.messageForm, state.banned || (!rules.chat_open && !staff));
   setDisabled(el.askForm, state.banned || (!rules.questions_open && !staff));
@@ -146,3 +148,43 @@ el.premoderate.addEventListener("change", function () {
   changeRules({ questions_premoderated: el.premoderate.checked });
 });
 
+
+// -- the bans in force (moderators): each with "Lift" -----------------------------------------
+export function setBans(bans) {
+  if (!Array.isArray(bans)) { return; }
+  state.bans = bans;
+  const focused = el.bans.contains(document.activeElement);
+  el.bans.textContent = "";
+  bans.forEach(function (ban) {
+    const item = clone("ban");
+    const name = ban.name || text("anonymous");
+    $("[data-ban-name]", item).textContent = name;
+    $("[data-ban-scope]", item).textContent = text(ban.scope === "event" ? "ban-event" : "ban-talk");
+    const created = new Date(ban.created_at);
+    $("[data-ban-by]", item).textContent = format(text("ban-by"), {
+      name: ban.created_by, time: isNaN(created.getTime()) ? "" : timeFormat.format(created) });
+    if (ban.reason) {
+      const reason = $("[data-ban-reason]", item);
+      reason.textContent = format(text("hidden-reason"), { reason: ban.reason });
+      reason.hidden = false;
+    }
+    const lift = $("[data-lift]", item);
+    lift.setAttribute("aria-label", format(text("lift-label"), { name: name }));
+    lift.addEventListener("click", function () { liftBan(ban, lift); });
+    el.bans.appendChild(item);
+  });
+  el.bansEmpty.hidden = bans.length > 0;
+  // The list was rebuilt: a focused "Lift" that went away hands the focus to the section's summary.
+  if (focused && !el.bans.contains(document.activeElement)) { $("summary", el.modTools).focus(); }
+}
+
+export function liftBan(ban, button) {
+  button.disabled = true;
+  el.modError.textContent = "";
+  call("lift_ban", { ban_id: ban.id }, function (ack) {
+    button.disabled = false;
+    if (!ack.ok) { el.modError.textContent = ack.message || ""; return; }
+    showStatus(format(text("lifted-done"), { name: ban.name || text("anonymous") }));
+    setBans(state.bans.filter(function (other) { return other.id !== ban.id; }));
+  });
+}

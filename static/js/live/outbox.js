@@ -1,6 +1,6 @@
 // The outbox: what the participant wrote, sent in order, one at a time, until the server has it.
 import {
-  $, ACK_TIMEOUT, numberFormat, RETRY_DELAY, RETRYABLE, showError, socket, state, text
+  $, ACK_TIMEOUT, numberFormat, plural, RETRY_DELAY, RETRYABLE, showError, socket, state, text
 } from "./context.js";
 import { format } from "../lib/text.js";
 
@@ -65,13 +65,42 @@ export function finish(item, ack) {
   showError(item.form, ack.message);
 }
 
-export function updateCounter(form) {
+// The counter below a writing box shows what is left (or too many); screen readers hear it
+// only when it matters: once when few are left, and when the limit is reached or passed.
+export const COUNTER_WARN_AT = 20;
+export function counterState(form) {
   const textarea = $("textarea", form);
+  const max = parseInt(textarea.getAttribute("data-max"), 10);
+  const length = textarea.value.length;
+  return { textarea: textarea, max: max, length: length, left: max - length };
+}
+
+export function updateCounter(form) {
+  const now = counterState(form);
   const counter = $("[data-counter]", form);
-  counter.textContent = format(text("characters"), {
-    count: numberFormat.format(textarea.value.length),
-    max: numberFormat.format(parseInt(textarea.getAttribute("data-max"), 10))
-  });
+  const announcer = $("[data-counter-announcer]", form);
+  const over = now.left < 0;
+  let line;
+  if (over) { line = plural("characters-over", -now.left); }
+  else if (now.left === 0) { line = format(text("characters-limit"), { max: numberFormat.format(now.max) }); }
+  else { line = plural("characters-left", now.left); }
+  counter.textContent = line;
+  counter.classList.toggle("is-near", now.left <= COUNTER_WARN_AT && !over);
+  counter.classList.toggle("is-over", over);
+  if (over) { now.textarea.setAttribute("aria-invalid", "true"); } else { now.textarea.removeAttribute("aria-invalid"); }
+  // The level it is at: 0 plenty left, 1 few left, 2 at the limit, 3 over it. Spoken when it rises.
+  const level = over ? 3 : now.left === 0 ? 2 : now.left <= COUNTER_WARN_AT ? 1 : 0;
+  const previous = parseInt(form.getAttribute("data-counter-level") || "0", 10);
+  form.setAttribute("data-counter-level", String(level));
+  if (announcer && level > previous) { announcer.textContent = line; }
+  if (announcer && level === 0 && previous > 0) { announcer.textContent = ""; }
+}
+
+export function tooLong(form) {
+  // The message for a text over the limit, or "" when it fits.
+  const now = counterState(form);
+  if (now.left >= 0) { return ""; }
+  return format(text("too-long"), { max: numberFormat.format(now.max), count: numberFormat.format(-now.left) });
 }
 
 export function setUpWritingForm(form, submit) {

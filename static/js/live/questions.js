@@ -46,6 +46,10 @@ export function updateVote(entry) {
   const button = $("[data-vote]", entry.el);
   button.hidden = data.state === "awaiting_approval" || data.state === "hidden";
   button.setAttribute("aria-pressed", state.myVotes.has(data.id) ? "true" : "false");
+  // Votes stop while the questions are closed; the notice above the list says why.
+  const closed = !state.rules.questions_open;
+  button.disabled = closed;
+  button.setAttribute("aria-describedby", button.getAttribute("data-body-id") + (closed ? " live-questions-notice" : ""));
   button.setAttribute("aria-label", format(text("label-question"), { action: button.getAttribute("data-label"),
                                                                      name: authorName(data) }));
   const count = $("[data-vote-count]", entry.el);
@@ -74,6 +78,7 @@ export function upsertQuestion(data) {
     body.id = "live-question-" + data.id + "-body";
     const vote = $("[data-vote]", entry.el);
     vote.setAttribute("data-label", vote.textContent.trim());
+    vote.setAttribute("data-body-id", body.id);
     vote.setAttribute("aria-describedby", body.id);
     vote.addEventListener("click", function () { toggleVote(entry); });
     state.questions.set(data.id, entry);
@@ -150,11 +155,31 @@ export function sortQuestions() {
     return entry.data.state !== "hidden" && entry.data.state !== "awaiting_approval";
   }).length;
   el.questionCount.textContent = plural("questions", count);
+  showAwaitingCount(awaiting.length);
+}
+
+// Moderators see how many questions wait for approval, whichever tab is open. Screen readers
+// hear it when the number grows, at most once every AWAITING_ANNOUNCE_INTERVAL (the latest number).
+export const AWAITING_ANNOUNCE_INTERVAL = 10000;
+export const awaitingNews = { shown: 0, timer: null, last: -Infinity };
+export function showAwaitingCount(count) {
+  if (!state.me.moderator) { el.awaitingCount.hidden = true; return; }
+  el.awaitingCount.textContent = count ? plural("awaiting", count) : "";
+  el.awaitingCount.hidden = !count;
+  const grew = count > awaitingNews.shown;
+  awaitingNews.shown = count;
+  if (!grew || awaitingNews.timer !== null) { return; }
+  const wait = Math.max(0, awaitingNews.last + AWAITING_ANNOUNCE_INTERVAL - window.performance.now());
+  awaitingNews.timer = window.setTimeout(function () {
+    awaitingNews.timer = null;
+    awaitingNews.last = window.performance.now();
+    if (awaitingNews.shown) { el.awaitingAnnouncer.textContent = plural("awaiting", awaitingNews.shown); }
+  }, Math.max(wait, 500));
 }
 
 export function toggleVote(entry) {
   const id = entry.data.id;
-  if (state.voting.has(id) || state.banned) { return; }
+  if (state.voting.has(id) || state.banned || !state.rules.questions_open) { return; }
   state.voting.add(id);
   el.questionsError.textContent = "";
   call("vote", { question_id: id, up: !state.myVotes.has(id) }, function (ack) {

@@ -7,8 +7,8 @@ import {
 import { format } from "../lib/text.js";
 import { catchUp, noteHead, receive, receiveOwn, startLog } from "./log.js";
 import { addMessage, renderMessage, scrollToEnd } from "./messages.js";
-import { applyRules, closeInlineForms, rerenderAll, setRules } from "./moderation.js";
-import { flushPending, outbox, setUpWritingForm, transmit, updateCounter } from "./outbox.js";
+import { applyRules, closeInlineForms, rerenderAll, setBans, setDisabled, setRules } from "./moderation.js";
+import { flushPending, outbox, setUpWritingForm, tooLong, transmit, updateCounter } from "./outbox.js";
 import { renderQuestion, replaceQuestions, sortQuestions, updateVote, upsertQuestion } from "./questions.js";
 
 // Only a slow first connection is worth a word (a status region speaks when it changes).
@@ -61,6 +61,8 @@ export function joined(ack) {
   replaceQuestions(ack.questions || []);
   setViewers(ack.viewers);
   if (ack.stream) { announceStream(ack.stream); }
+  if (typeof ack.live === "boolean") { announceLive({ talk_id: TALK_ID, live: ack.live }); }
+  if (state.me.moderator) { setBans(ack.bans || []); }
   if (state.me.name) {
     state.name = state.me.name;
     showIdentity();
@@ -138,6 +140,7 @@ setUpWritingForm(el.messageForm, function () {
   showError(el.messageForm, "");
   if (textarea.disabled || state.banned) { return; }
   if (!body.trim()) { showError(el.messageForm, text("empty")); return; }
+  if (tooLong(el.messageForm)) { showError(el.messageForm, tooLong(el.messageForm)); textarea.focus(); return; }
   const clientId = newClientId();
   state.mine.add(clientId);
   textarea.value = "";
@@ -160,6 +163,7 @@ setUpWritingForm(el.askForm, function () {
   showError(el.askForm, "");
   if (textarea.disabled || state.banned) { return; }
   if (!body.trim()) { showError(el.askForm, text("empty")); return; }
+  if (tooLong(el.askForm)) { showError(el.askForm, tooLong(el.askForm)); textarea.focus(); return; }
   const clientId = newClientId();
   state.mine.add(clientId);
   textarea.value = "";
@@ -231,6 +235,17 @@ export function announceStream(data) {
   }
 }
 socket.on("live_state", announceStream);
+// The talk's live status (an organiser's "Ended", the studio, the programme's clock): the talk
+// page's badge and status follow (static/js/stage.js).
+export function announceLive(data) {
+  if (data && data.talk_id === TALK_ID && typeof data.live === "boolean") {
+    document.dispatchEvent(new CustomEvent("arena:talk-live", { detail: data }));
+  }
+}
+socket.on("talk_live", announceLive);
+socket.on("bans", function (data) {
+  if (data && data.talk_id === TALK_ID && state.me.moderator) { setBans(data.bans); }
+});
 socket.on("presence", function (data) {
   if (!data || data.talk_id !== TALK_ID) { return; }
   setViewers(data.viewers);
@@ -242,6 +257,15 @@ socket.on("reported", function (data) {
   state.reported.add(key);
   const entry = data.message_id ? state.messages.get(data.message_id) : state.questions.get(data.question_id);
   if (entry && data.message_id) { renderMessage(entry); } else if (entry) { renderQuestion(entry); }
+});
+socket.on("unbanned", function (data) {
+  if (!state.banned) { return; }
+  state.banned = false;
+  el.banned.textContent = "";
+  showStatus((data && data.message) || text("unbanned"));
+  setDisabled(el.nameForm, false);
+  el.changeName.disabled = false;
+  applyRules();
 });
 socket.on("banned", function (data) {
   state.banned = true;
