@@ -1,0 +1,303 @@
+"""A creating form sent twice (a double click on a slow connection, a reload of the POST)
+creates once, and the second answer is the first one's: its page and its message, never a
+false error such as "the address is taken". Also when both requests run at the same time,
+on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import threading
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from server.db import utcnow
+from server.models import AuditEntry, Event, FormToken, Organiser, RoleGrant, Speaker, Talk
+from tests.conftest import at
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.both_databases
+EN = {"Accept-Language": "en"}
+SV = {"Accept-Language": "sv"}
+
+
+def hidden(html: str, name: str, occurrence: int = 0) -> str:
+    return re.findall(rf'name="{name}"[^>]*value="([^"]+)"', html)[occurrence]
+
+
+def filled_form(client, path: str, fields: dict, occurrence: int = 0) -> dict:
+    """The form on `path` as a browser sends it: its CSRF and one-time tokens, and `fields`."""
+    html = client.get(path, headers=EN).get_data(as_text=True)
+    return {"csrf_token": hidden(html, "csrf_token"), "form_token": hidden(html, "form_token", occurrence), **fields}
+
+
+def count(session, model) -> int:
+    session.rollback()  # see what other connections committed
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def speaker_fields(name: str = "Anna Karlsson") -> dict:
+    return {"name": name, "role": "lärare, Viktor Rydbergs samskola", "bio": "", "links": ""}
+
+
+def event_fields(title: str = "Digitaliseringsdagen") -> dict:
+    return {"title": title, "slug": "", "starts_on": "2026-11-24", "ends_on": "", "time_zone": "Europe/Stockholm",
+            "organiser": "Kommunförbundet Norrbotten", "venue": "", "invitation_text": ""}
+
+
+def location(response) -> str:
+    parts = urlsplit(response.headers["Location"])
+    return parts.path + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+# -- sent twice, one after the other -----------------------------------------------------------
+
+def test_new_speaker_sent_twice_creates_one_and_both_land_on_it(organiser_client, session, make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields())
+
+    first = organiser_client.post(path, data=form, headers=SV)
+    second = organiser_client.post(path, data=form, headers=SV)
+
+    assert first.status_code == second.status_code == 303
+    assert location(second) == location(first) == f"/admin/events/{event.slug}#speakers"
+    assert count(session, Speaker) == 1
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "speaker.create")) == 1
+    # The page the second answer leads to says what the first did, in Swedish.
+    assert "Talaren lades till." in organiser_client.get(location(second), headers=SV).get_data(as_text=True)
+
+
+def test_new_event_sent_twice_lands_on_the_event_without_an_address_error(organiser_client, session):
+    form = filled_form(organiser_client, "/admin/events/new", event_fields())
+
+    first = organiser_client.post("/admin/events/new", data=form, headers=EN)
+    second = organiser_client.post("/admin/events/new", data=form, headers=EN)
+
+    assert first.status_code == second.status_code == 303
+    assert location(second) == location(first) == "/admin/events/digitaliseringsdagen"
+    assert count(session, Event) == 1
+    assert "already uses" not in organiser_client.get(location(second), headers=EN).get_data(as_text=True)
+
+
+def test_new_talk_sent_twice_creates_one_talk(organiser_client, session, make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/talks/new"
+    form = filled_form(organiser_client, path, {"title": "Skapa arenor!", "slug": "", "day": "2026-11-24",
+                                                "starts": "10:00", "ends": "10:45", "invitation_text": "",
+                                                "stream_url": "", "slides_url": ""})
+
+    responses = [organiser_client.post(path, data=form, headers=EN) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [303, 303]
+    assert location(responses[1]) == f"/admin/events/{event.slug}/talks/skapa-arenor"
+    assert count(session, Talk) == 1
+
+
+@pytest.mark.parametrize(("role", "action", "occurrence", "fields"), [
+    ("moderator", "moderators", 0, {"moderator-name": "Maja Moderator", "moderator-valid_days": "7"}),
+    ("speaker", "speakers", 1, {"invite-name": "Erik Talare", "invite-valid_days": "14"}),
+])
+def test_sign_in_link_sent_twice_is_made_once(organiser_client, session, make_event, make_talk, role, action,
+                                              occurrence, fields):
+    event = make_event()
+    talk = make_talk(event)
+    session.commit()
+    if role == "speaker":
+        fields = {**fields, "invite-talk": str(talk.id)}
+    form = filled_form(organiser_client, f"/admin/events/{event.slug}/people", fields, occurrence)
+
+    responses = [organiser_client.post(f"/admin/events/{event.slug}/people/{action}", data=form, headers=EN)
+                 for _ in range(2)]
+
+    grants = session.scalars(select(RoleGrant)).all()
+    assert [r.status_code for r in responses] == [303, 303]
+    assert len(grants) == 1
+    assert location(responses[1]) == f"/admin/events/{event.slug}/people#grant-{grants[0].id}"
+
+
+def test_organiser_account_sent_twice_is_made_once_and_its_link_shown(organiser_client, session):
+    form = filled_form(organiser_client, "/admin/organisers", {"name": "Olle Kollega", "email": "olle@norrbotten.se"},
+                       occurrence=1)  # the first one-time token is the password link's of Karin's own row
+
+    first = organiser_client.post("/admin/organisers", data=form, headers=EN)
+    second = organiser_client.post("/admin/organisers", data=form, headers=EN)
+
+    assert first.status_code == second.status_code == 303
+    assert count(session, Organiser) == 2  # Karin, who is signed in, and Olle once
+    html = organiser_client.get("/admin/organisers", headers=EN).get_data(as_text=True)
+    assert "The account of Olle Kollega was made" in html and "/set-password/" in html
+    assert "already has an account" not in html
+
+
+# -- sent twice at the same time ----------------------------------------------------------------
+
+@contextlib.contextmanager
+def writes_held(database_url: str):
+    """Holds back every write to the one-time tokens until the block ends, so requests
+    started inside it meet at the same moment. Yields a function that says how many
+    requests are waiting (None where the database cannot say: SQLite)."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")  # the write lock: other writers wait in their busy handler
+        try:
+            yield lambda: None
+        finally:
+            connection.execute("COMMIT")
+            connection.close()
+        return
+    engine = create_engine(database_url, isolation_level="READ COMMITTED")
+    with engine.connect() as connection:
+        schema = connection.scalar(text("SELECT current_schema()"))
+        connection.execute(text("LOCK TABLE form_tokens IN SHARE ROW EXCLUSIVE MODE"))
+
+        def waiting() -> int:
+            with engine.connect() as other:
+                return other.scalar(text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relname = 'form_tokens' AND n.nspname = :schema AND NOT l.granted"), {"schema": schema})
+        try:
+            yield waiting
+        finally:
+            connection.commit()
+    engine.dispose()
+
+
+def post_together(client, path: str, form: dict, database_url: str) -> list:
+    responses: list = [None, None]
+    started = threading.Barrier(3)
+
+    def send(index: int) -> None:
+        started.wait()
+        responses[index] = client.post(path, data=form, headers=EN)
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(2)]
+    with writes_held(database_url) as waiting:
+        for thread in threads:
+            thread.start()
+        started.wait()
+        if waiting() is not None:
+            wait_until(lambda: waiting() == 2, message="the two requests never both waited")
+        else:
+            # SQLite cannot say who waits for its lock; the threads are running, give them a
+            # moment to reach it. The outcome asserted below holds for any interleaving.
+            threading.Event().wait(1.0)
+    for thread in threads:
+        thread.join(timeout=60)
+    return responses
+
+
+def test_new_speaker_sent_twice_at_the_same_time_creates_one(organiser_client, session, make_event, database_url):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields())
+
+    responses = post_together(organiser_client, path, form, database_url)
+
+    assert [r.status_code for r in responses] == [303, 303]
+    assert location(responses[0]) == location(responses[1]) == f"/admin/events/{event.slug}#speakers"
+    assert count(session, Speaker) == 1
+
+
+def test_new_event_sent_twice_at_the_same_time_creates_one_without_an_error(organiser_client, session,
+                                                                           database_url):
+    form = filled_form(organiser_client, "/admin/events/new", event_fields())
+
+    responses = post_together(organiser_client, "/admin/events/new", form, database_url)
+
+    assert [r.status_code for r in responses] == [303, 303]
+    assert location(responses[0]) == location(responses[1]) == "/admin/events/digitaliseringsdagen"
+    assert count(session, Event) == 1
+
+
+# -- what is not a repeat -------------------------------------------------------------------------
+
+def test_form_restored_with_its_old_token_but_new_contents_creates_again(organiser_client, session, make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields("Anna Karlsson"))
+    assert organiser_client.post(path, data=form, headers=EN).status_code == 303
+
+    # Back, a new name typed into the page the browser kept, sent: a new speaker on purpose.
+    again = organiser_client.post(path, data={**form, **speaker_fields("Mattias Jansson")}, headers=EN)
+
+    assert again.status_code == 303
+    assert sorted(session.scalars(select(Speaker.name))) == ["Anna Karlsson", "Mattias Jansson"]
+
+
+def test_refused_form_keeps_its_token_and_its_correction_creates(organiser_client, session, make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields(""))
+
+    refused = organiser_client.post(path, data=form, headers=EN)
+    html = refused.get_data(as_text=True)
+    corrected = organiser_client.post(path, data={**form, "csrf_token": hidden(html, "csrf_token"),
+                                                  "form_token": hidden(html, "form_token"), "name": "Anna Karlsson"},
+                                      headers=EN)
+
+    assert refused.status_code == 400
+    assert hidden(html, "form_token") == form["form_token"]
+    assert corrected.status_code == 303
+    assert count(session, Speaker) == 1
+
+
+def test_form_without_a_token_still_creates(organiser_client, session, make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields())
+    del form["form_token"]
+
+    assert organiser_client.post(path, data=form, headers=EN).status_code == 303
+    assert count(session, Speaker) == 1
+
+
+def test_tokens_older_than_a_day_are_deleted_when_a_form_is_sent(organiser_client, session, make_event):
+    event = make_event()
+    session.add_all([FormToken(key="a" * 64, created_at=utcnow() - timedelta(days=1, minutes=1),
+                               result_url="/admin/"),
+                     FormToken(key="b" * 64, created_at=utcnow() - timedelta(hours=23), result_url="/admin/")])
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+
+    organiser_client.post(path, data=filled_form(organiser_client, path, speaker_fields()), headers=EN)
+
+    session.rollback()
+    keys = set(session.scalars(select(FormToken.key)))
+    assert "a" * 64 not in keys and "b" * 64 in keys and len(keys) == 2
+
+
+def test_every_creating_form_carries_a_one_time_token(organiser_client, session, make_event, make_talk):
+    event = make_event()
+    talk = make_talk(event, starts_at=at(10), ends_at=at(10, 45))
+    session.commit()
+    pages = {
+        "/admin/events/new": ["/admin/events/new"],
+        f"/admin/events/{event.slug}/talks/new": [f"/admin/events/{event.slug}/talks/new"],
+        f"/admin/events/{event.slug}/speakers/new": [f"/admin/events/{event.slug}/speakers/new"],
+        f"/admin/events/{event.slug}/people": [f"/admin/events/{event.slug}/people/moderators",
+                                               f"/admin/events/{event.slug}/people/speakers"],
+        "/admin/organisers": ["/admin/organisers"],
+        f"/admin/events/{event.slug}/talks/{talk.slug}/recording": [
+            f"/admin/events/{event.slug}/talks/{talk.slug}/recording/import",
+            f"/admin/events/{event.slug}/talks/{talk.slug}/recording/upload",
+            f"/admin/events/{event.slug}/talks/{talk.slug}/recording/captions"],
+    }
+    for page, actions in pages.items():
+        html = organiser_client.get(page, headers=EN).get_data(as_text=True)
+        forms = re.findall(r'<form\b[^>]*action="([^"]+)"[^>]*>(.*?)</form>', html, re.S)
+        forms += [(page, body) for body in re.findall(r'<form\b(?![^>]*action=)[^>]*>(.*?)</form>', html, re.S)]
+        for action in actions:
+            bodies = [body for form_action, body in forms if form_action == action]
+            assert bodies and all('name="form_token"' in body for body in bodies), action
