@@ -190,3 +190,84 @@ def test_favicon_is_served_at_its_usual_address_and_linked_from_every_page(clien
     assert "/favicon.ico" in links
     svg = next(link for link in links if link.endswith(".svg"))
     assert client.get(svg).status_code == 200
+
+
+# -- a programme of more than one day ---------------------------------------------------------
+
+def two_day_event(session, make_event, make_talk, *, organiser="Kommunförbundet Norrbotten", recordings=False):
+    """Saturday 28 and Sunday 29 November 2026: 09:30 and 13:00, then 09:00 and 10:30."""
+    from datetime import date
+
+    saturday, sunday = date(2026, 11, 28), date(2026, 11, 29)
+    event = make_event(title="Två dagar om sociala medier", slug="tva-dagar", starts_on=saturday, ends_on=sunday,
+                       organiser=organiser)
+    slots = [("Lördag förmiddag", at(9, 30, day=saturday)), ("Lördag eftermiddag", at(13, 0, day=saturday)),
+             ("Söndag morgon", at(9, 0, day=sunday)), ("Söndag förmiddag", at(10, 30, day=sunday))]
+    for title, starts in slots:
+        talk = make_talk(event, title=title, starts_at=starts)
+        if recordings:
+            session.add(Recording(talk=talk, source_url="https://vimeo.com/76979871",
+                                  published_at=datetime(2026, 12, 1, tzinfo=timezone.utc)))
+    session.commit()
+    return event
+
+
+def headings_with_titles(body: str, heading: str, title_tag: str) -> list[tuple[str, list[str]]]:
+    """[(day heading, [talk titles under it]), ...] in page order."""
+    days = []
+    pattern = (rf'<{heading}[^>]*class="programme-day-heading"[^>]*>(.*?)</{heading}>'
+               rf'|<{title_tag}[^>]*class="talk-title"[^>]*>(.*?)</{title_tag}>')
+    for match in re.finditer(pattern, body, re.S):
+        if match.group(1) is not None:
+            days.append((re.sub(r"<[^>]+>", "", match.group(1)).strip(), []))
+        elif days:
+            days[-1][1].append(re.sub(r"<[^>]+>", "", match.group(2)).strip())
+    return days
+
+
+def test_event_page_groups_a_two_day_programme_under_day_headings(client, session, make_event, make_talk):
+    event = two_day_event(session, make_event, make_talk)
+
+    body = text_of(client.get(f"/events/{event.slug}/", headers={"Accept-Language": "sv"}))
+
+    assert headings_with_titles(body, "h3", "h4") == [
+        ("lördag 28 november 2026", ["Lördag förmiddag", "Lördag eftermiddag"]),
+        ("söndag 29 november 2026", ["Söndag morgon", "Söndag förmiddag"]),
+    ]
+
+
+def test_event_page_names_the_days_in_english_too(client, session, make_event, make_talk):
+    event = two_day_event(session, make_event, make_talk)
+
+    body = text_of(client.get(f"/events/{event.slug}/", headers={"Accept-Language": "en"}))
+
+    assert [day for day, _ in headings_with_titles(body, "h3", "h4")] == ["Saturday, 28 November 2026",
+                                                                          "Sunday, 29 November 2026"]
+
+
+def test_recordings_page_groups_by_day_and_shows_both_dates_without_an_organiser(client, session, make_event,
+                                                                                 make_talk):
+    event = two_day_event(session, make_event, make_talk, organiser="", recordings=True)
+
+    body = text_of(client.get(f"/events/{event.slug}/recordings", headers={"Accept-Language": "sv"}))
+
+    start = body.index('<header class="event-header">')
+    header = body[start:body.index("</header>", start)]
+    assert "lördag 28 november 2026" in header and "söndag 29 november 2026" in header
+    assert headings_with_titles(body, "h2", "h3") == [
+        ("lördag 28 november 2026", ["Lördag förmiddag", "Lördag eftermiddag"]),
+        ("söndag 29 november 2026", ["Söndag morgon", "Söndag förmiddag"]),
+    ]
+
+
+def test_admin_programme_list_groups_by_day(organiser_client, session, make_event, make_talk):
+    event = two_day_event(session, make_event, make_talk)
+
+    body = text_of(organiser_client.get(f"/admin/events/{event.slug}", headers={"Accept-Language": "sv"}))
+
+    programme = body[body.index('id="programme"'):body.index('id="speakers"')]
+    days = re.findall(r"<h3[^>]*>(.*?)</h3>", programme, re.S)
+    assert [re.sub(r"<[^>]+>", "", day).strip() for day in days] == ["lördag 28 november 2026",
+                                                                     "söndag 29 november 2026"]
+    assert programme.index("Lördag eftermiddag") < programme.index("söndag 29 november") < programme.index(
+        "Söndag morgon")

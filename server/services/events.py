@@ -48,6 +48,24 @@ class HomeListing:
     past: list[Event]
 
 
+@dataclass(frozen=True)
+class ProgrammeDay:
+    """One day of a programme: its date in the event's zone and its talks in programme order."""
+    day: date
+    talks: list[Talk]
+
+
+def programme_days(talks: Iterable[Talk], time_zone: str) -> list[ProgrammeDay]:
+    """Talks grouped by the day they start on in the event's zone, days in order. Every
+    programme view (the event page, the recordings page, the admin list, later a tracks grid)
+    groups with this, so a talk is under the same day everywhere."""
+    zone = ZoneInfo(time_zone)
+    days: dict[date, list[Talk]] = {}
+    for talk in sorted(talks, key=lambda t: (t.starts_at, t.position, t.id or 0)):
+        days.setdefault(talk.starts_at.astimezone(zone).date(), []).append(talk)
+    return [ProgrammeDay(day=day, talks=day_talks) for day, day_talks in sorted(days.items())]
+
+
 def published_events(session: Session) -> list[Event]:
     query = (
         select(Event)

@@ -141,6 +141,7 @@ def event_page(slug: str):
         page_url=page_url,
         description=plain_summary(event.invitation_text),
         live_talks={talk.id for talk in event.talks if talk.is_live(now)},
+        days=event_service.programme_days(event.talks, event.time_zone),
     )
 
 

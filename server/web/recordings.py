@@ -36,7 +36,7 @@ def event_recordings(slug: str):
     return render_template(
         "recordings.html",
         event=event,
-        talks=recording_service.published_recordings(event),
+        days=event_service.programme_days(recording_service.published_recordings(event), event.time_zone),
         page_url=absolute_url("recordings.event_recordings", slug=event.slug),
         description=plain_summary(event.invitation_text),
     )

@@ -42,7 +42,8 @@ def test_demo_event_renders(page):
         "Sociala medier i offentlig sektor – effektiv kommunikation för den kluriga")
     programme = page.locator(".programme-list")
     for title in TALK_TITLES:
-        expect(programme.get_by_role("heading", level=3).get_by_role("link", name=title, exact=True)).to_be_visible()
+        # h2 the programme, h3 its day, h4 the talk
+        expect(programme.get_by_role("heading", level=4).get_by_role("link", name=title, exact=True)).to_be_visible()
     for name in ("Mattias Jansson", "Helen Alfvegren", "Anna Karlsson"):
         expect(programme.locator(".speaker-name", has_text=name)).to_be_visible()
     slides = programme.locator('a[href="https://www.slideshare.net/kommunchef/sociala-medier-skapa-arenor"]')

@@ -21,7 +21,7 @@ from server.models import EventStatus, Speaker
 from server.services import programme
 from server.services.errors import ServiceError, ValidationError
 from server.services.events import (EARLIER, LATER, create_event, create_speaker, create_talk, get_event, get_talk,
-                                    local_instant, repeated_time_choices, stream_embed)
+                                    local_instant, programme_days, repeated_time_choices, stream_embed)
 from server.services.text import render_markdown
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
@@ -93,7 +93,7 @@ def new_event() -> Response | str | tuple[str, int]:
 def edit_event(slug: str) -> Response | str | tuple[str, int]:
     event = get_event(db.session, slug, include_drafts=True)
     form = EventForm(obj=event)
-    context = {"event": event, "confirm": ConfirmForm()}
+    context = {"event": event, "confirm": ConfirmForm(), "days": programme_days(event.talks, event.time_zone)}
     if not _previewing() and form.validate_on_submit():
         try:
             programme.update_event(db.session, g.actor, event, title=form.title.data, slug=form.slug.data,
