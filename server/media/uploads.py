@@ -5,15 +5,26 @@ as JPEG, PNG or WebP; a deck must parse as a PDF with at least one page. Sizes a
 while reading, so a client that lies about Content-Length gains nothing. The server makes
 every stored name (a random token), writes to a temporary file beside the target and
 renames it only when it is whole: a refused or broken upload leaves no file behind.
+
+A verified file can be kept while its form is shown again (a preview, a refused save), so
+the organiser need not choose it a second time: `keep_upload` moves it under
+`_uploads/.kept/` (a dotted folder, which /recordings/ never serves) named by an unguessable
+token, with a note of whose it is (the owner: one organiser's one form), what the file was
+called and when it expires. Only the same owner gets it back (`claim_kept`); expired files
+are removed whenever another is kept or claimed.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import secrets
+import time
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +43,9 @@ PHOTO_MAX_PIXELS = 40_000_000
 PHOTO_STORED_SIZE = 800
 # Below the recordings folder; event and talk slugs never start with "_", so no clash.
 UPLOADS_FOLDER = "_uploads"
+KEPT_FOLDER = ".kept"
+KEPT_SECONDS = 6 * 3600
+_KEPT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 
 class UploadRefused(ValidationError):
@@ -122,3 +136,93 @@ def discard(media_root: Path, relative: str | None) -> None:
     """Remove a file we stored when the change that referred to it was not committed."""
     if relative and relative.startswith(UPLOADS_FOLDER + "/") and ".." not in relative:
         (media_root / relative).unlink(missing_ok=True)
+
+
+# -- kept across a form shown again -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeptUpload:
+    token: str
+    filename: str  # the name on the organiser's computer: shown, never used as a path
+    path: Path
+
+
+def _kept_folder(media_root: Path) -> Path:
+    return media_root / UPLOADS_FOLDER / KEPT_FOLDER
+
+
+def keep_upload(media_root: Path, stored: str, *, owner: str, filename: str) -> KeptUpload:
+    """Move a file we stored and verified (save_slides, save_photo) aside until its form is
+    sent again; it is no longer where `stored` says."""
+    sweep_kept(media_root)
+    folder = _kept_folder(media_root)
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    kind = stored.split("/")[1]
+    suffix = Path(stored).suffix
+    name = Path(str(filename or "")).name.strip()[:200] or f"file{suffix}"
+    note = {"owner": owner, "kind": kind, "suffix": suffix, "filename": name,
+            "expires": time.time() + KEPT_SECONDS}
+    (folder / f"{token}.json").write_text(json.dumps(note), encoding="utf-8")
+    os.replace(media_root / stored, folder / f"{token}{suffix}")
+    return KeptUpload(token, name, folder / f"{token}{suffix}")
+
+
+def kept_upload(media_root: Path, token: str | None, *, owner: str, kind: str) -> KeptUpload | None:
+    """The kept file of this token, if it is this owner's, of this kind and not expired."""
+    if not token or not _KEPT_TOKEN.match(token):
+        return None
+    folder = _kept_folder(media_root)
+    try:
+        note = json.loads((folder / f"{token}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    path = folder / f"{token}{note.get('suffix', '')}"
+    if note.get("expires", 0) < time.time():
+        sweep_kept(media_root)  # its time is up: gone, whoever asks
+        return None
+    if note.get("owner") != owner or note.get("kind") != kind or not path.is_file():
+        return None
+    return KeptUpload(token, str(note.get("filename", "")), path)
+
+
+def claim_kept(media_root: Path, token: str | None, *, owner: str, kind: str) -> str | None:
+    """Put a kept file back among the stored ones, under a new name; its relative path, or None
+    when there is no such kept file for this owner."""
+    kept = kept_upload(media_root, token, owner=owner, kind=kind)
+    if kept is None:
+        return None
+    folder = media_root / UPLOADS_FOLDER / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_urlsafe(18)}{kept.path.suffix}"
+    os.replace(kept.path, folder / name)
+    (kept.path.parent / f"{kept.token}.json").unlink(missing_ok=True)
+    sweep_kept(media_root)
+    return f"{UPLOADS_FOLDER}/{kind}/{name}"
+
+
+def drop_kept(media_root: Path, token: str | None, *, owner: str, kind: str) -> None:
+    """The organiser no longer wants the kept file: remove it."""
+    kept = kept_upload(media_root, token, owner=owner, kind=kind)
+    if kept is not None:
+        kept.path.unlink(missing_ok=True)
+        (kept.path.parent / f"{kept.token}.json").unlink(missing_ok=True)
+
+
+def sweep_kept(media_root: Path) -> None:
+    """Remove kept files whose time is up (a form left open, a tab closed)."""
+    folder = _kept_folder(media_root)
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for entry in folder.iterdir():
+        try:
+            if entry.suffix == ".json":
+                note = json.loads(entry.read_text(encoding="utf-8"))
+                if note.get("expires", 0) < now:
+                    (folder / f"{entry.stem}{note.get('suffix', '')}").unlink(missing_ok=True)
+                    entry.unlink(missing_ok=True)
+            elif entry.stat().st_mtime < now - KEPT_SECONDS - 60 and not (folder / f"{entry.stem}.json").exists():
+                entry.unlink(missing_ok=True)  # a file whose note was lost
+        except (OSError, ValueError):
+            continue

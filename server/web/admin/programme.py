@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from server.db import db
 from server.i18n import _
-from server.media.uploads import discard, save_photo, save_slides
+from server.media.uploads import (KeptUpload, UploadRefused, claim_kept, discard, drop_kept, keep_upload, kept_upload,
+                                  save_photo, save_slides)
 from server.models import EventStatus, Speaker
 from server.services import programme
 from server.services.errors import ServiceError, ValidationError
@@ -200,16 +201,83 @@ def _talk_context(event, talk) -> dict:
     return {"event": event, "talk": talk, "stream": stream_embed(talk, own_host()) if talk else None}
 
 
+# A PDF chosen on the talk form is verified and kept when the form comes back (a preview, a
+# refused save), so that saving afterwards still gives the talk its slides.
+
+def _slides_owner(event, talk) -> str:
+    """Whose a kept PDF is: this organiser's (sign-in and browser), on this talk's form."""
+    who = session.get("organiser_id") or f"grant-{g.actor.grant_id}"
+    return f"{who}:{g.actor.participant_id}:{event.id}:{talk.id if talk is not None else 'new'}"
+
+
+def _kept_slides(event, talk) -> KeptUpload | None:
+    if request.method != "POST" or request.form.get("remove_kept_slides"):
+        return None
+    return kept_upload(_media_root(), request.form.get("kept_slides"), owner=_slides_owner(event, talk), kind="slides")
+
+
+def _drop_kept_slides(event, talk) -> None:
+    drop_kept(_media_root(), request.form.get("kept_slides"), owner=_slides_owner(event, talk), kind="slides")
+
+
+def _hold_slides(event, talk, form: TalkForm) -> KeptUpload | None:
+    """The form comes back (a preview, a field to correct): a newly chosen PDF is verified now
+    and kept (replacing one kept before); otherwise the one kept before stays, unless the
+    organiser said not to use it."""
+    upload = form.slides_file.data
+    if upload is not None and getattr(upload, "filename", ""):
+        try:
+            stored = save_slides(upload.stream, _media_root())
+        except UploadRefused as error:
+            show_error(form, error)
+            return _kept_slides(event, talk)
+        _drop_kept_slides(event, talk)
+        return keep_upload(_media_root(), stored, owner=_slides_owner(event, talk), filename=upload.filename)
+    if request.form.get("remove_kept_slides"):
+        _drop_kept_slides(event, talk)
+    return _kept_slides(event, talk)
+
+
+def _chosen_slides(event, talk, form: TalkForm) -> tuple[str | None, str]:
+    """The PDF this save gives the talk: one chosen now, else the one kept from the form
+    before; with the name it had on the organiser's computer."""
+    new_file = _slides_upload(form)
+    if new_file:
+        _drop_kept_slides(event, talk)
+        return new_file, form.slides_file.data.filename
+    kept = _kept_slides(event, talk)
+    if kept is None:
+        _drop_kept_slides(event, talk)  # "do not use this file", or nothing kept
+        return None, ""
+    return claim_kept(_media_root(), kept.token, owner=_slides_owner(event, talk), kind="slides"), kept.filename
+
+
+def _refused_talk(form: TalkForm, error: ServiceError, stored: list[str | None], filename: str,
+                  **context) -> tuple[str, int]:
+    """The form again after a refused save, with a PDF that passed its check kept, not lost."""
+    if stored and stored[-1]:
+        owner = _slides_owner(context["event"], context["talk"])
+        context["kept_slides"] = keep_upload(_media_root(), stored.pop(), owner=owner, filename=filename)
+    elif not isinstance(error, UploadRefused):  # refused before the PDF was looked at: check it now
+        context["kept_slides"] = _hold_slides(context["event"], context["talk"], form)
+    return _refused("admin/talk_form.html", form, error, stored, **context)
+
+
 @bp.route("/events/<slug>/talks/new", methods=["GET", "POST"])
 def new_talk(slug: str) -> Response | str | tuple[str, int]:
     event = get_event(db.session, slug, include_drafts=True)
     form = _talk_form(event)
     context = _talk_context(event, None)
-    if not _previewing() and form.validate_on_submit():
+    saving = not _previewing() and form.validate_on_submit()
+    if request.method == "POST":
+        # Kept across the form shown again; when saving, shown again only if the save is refused.
+        context["kept_slides"] = _kept_slides(event, None) if saving else _hold_slides(event, None, form)
+    if saving:
         once = Once()
         if (answer := once.claim()) is not None:
             return answer  # sent twice: the first one's talk
         stored: list[str | None] = []
+        filename = ""
         try:
             starts, ends = _talk_times(event, form)
             talk = create_talk(db.session, event, title=form.title.data, slug=form.slug.data, starts_at=starts,
@@ -217,11 +285,12 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
                                invitation_text=form.invitation_text.data,
                                stream_url=form.stream_url.data,
                                slides_url=programme.checked_slides_url(form.slides_url.data), own_host=own_host())
-            stored.append(_slides_upload(form))
+            slides, filename = _chosen_slides(event, None, form)
+            stored.append(slides)
             talk.slides_file = stored[-1]
             programme.record_talk_created(db.session, g.actor, talk)
         except ServiceError as error:
-            return _refused("admin/talk_form.html", form, error, stored, **context)
+            return _refused_talk(form, error, stored, filename, **context)
         message, url = (_("The talk was added to the programme."),
                         url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug))
         once.record(url, message, talk.id)
@@ -237,8 +306,13 @@ def edit_talk(slug: str, talk_slug: str) -> Response | str | tuple[str, int]:
     event = talk.event
     form = _talk_form(event, talk)
     context = _talk_context(event, talk)
-    if not _previewing() and form.validate_on_submit():
+    saving = not _previewing() and form.validate_on_submit()
+    if request.method == "POST":
+        # Kept across the form shown again; when saving, shown again only if the save is refused.
+        context["kept_slides"] = _kept_slides(event, talk) if saving else _hold_slides(event, talk, form)
+    if saving:
         stored: list[str | None] = []
+        filename = ""
         try:
             starts, ends = _talk_times(event, form)
             programme.update_talk(db.session, g.actor, talk, title=form.title.data, slug=form.slug.data,
@@ -246,14 +320,14 @@ def edit_talk(slug: str, talk_slug: str) -> Response | str | tuple[str, int]:
                                   stream_url=form.stream_url.data, slides_url=form.slides_url.data,
                                   speakers=_chosen_speakers(event, form), own_host=own_host(),
                                   live_state=form.live_state.data if "live_state" in request.form else None)
-            new_file = _slides_upload(form)
+            new_file, filename = _chosen_slides(event, talk, form)
             stored.append(new_file)
             if new_file:
                 programme.set_talk_slides_file(db.session, g.actor, talk, new_file)
             elif form.remove_slides_file.data and talk.slides_file:
                 programme.set_talk_slides_file(db.session, g.actor, talk, None)
         except ServiceError as error:
-            return _refused("admin/talk_form.html", form, error, stored, **context)
+            return _refused_talk(form, error, stored, filename, **context)
         _commit(stored)
         flash(_("Saved."), "success")
         return redirect(url_for("admin.edit_talk", slug=event.slug, talk_slug=talk.slug), code=303)
