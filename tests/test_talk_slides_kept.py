@@ -49,6 +49,7 @@ def test_preview_keeps_the_chosen_pdf_and_saving_gives_the_talk_its_slides(organ
     assert "Vald fil: deck.pdf" in html and "Använd inte den här filen" in html
     assert len(kept_files(app)) == 2  # the PDF and its note, not among the served uploads
     assert not any(name.startswith("slides/") for name in uploads(app))
+    assert organiser_client.get(f"/recordings/_uploads/.kept/{kept_token(html)}.pdf").status_code == 404
 
     saved = post_form(organiser_client, form_path(talk), talk_data(title=talk.title, slug=talk.slug,
                                                                    kept_slides=kept_token(html)))
