@@ -171,3 +171,16 @@ def test_moderators_see_how_many_questions_wait_for_approval(open_context, live_
     finally:
         moderator.uncheck("[data-rule-premoderate]")
         expect(moderator.locator("[data-rule-premoderate]")).not_to_be_checked()
+
+
+def test_the_studio_says_once_that_the_camera_was_not_allowed(open_context, live_server):
+    # The session's chromium has no fake camera and no one to answer the permission prompt:
+    # the browser refuses the camera and microphone, as when a speaker presses "Block".
+    studio = sign_in(open_context, live_server)
+    studio.goto(CHAT_TALK + "/studio")
+    denied = sv("The browser did not allow the camera or microphone. Allow them in the address bar, then reload the page.")
+
+    expect(studio.locator("[data-studio-error]")).to_have_text(denied)
+    expect(studio.locator("[data-studio-status]")).not_to_have_text(sv("Starting the camera and microphone…"))
+    assert denied not in studio.locator("[data-studio-status]").text_content()
+    assert studio.get_by_text(denied).count() == 1
