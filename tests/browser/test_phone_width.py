@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from server.db import make_engine
 from server.models import EventStatus, Participation, Recording, Role, ViewerSample
 from server.services.accounts import create_organiser, set_disabled
+from server.services.chat import post_message
 from server.services.events import create_event, create_speaker, create_talk
 from server.services.programme import record_event_created, record_speaker_created, record_talk_created
+from server.services.qa import ask
 from server.services.roles import Actor, grant_role
 from tests.browser.conftest import describe_violations, run_axe, translate
 from tests.conftest import STOCKHOLM
@@ -110,6 +112,17 @@ def long_day(live_server) -> LongDay:
         grant_role(session, role=Role.moderator, name="Maja Moderatorsdottir-Björklund", now=now, event=event)
         grant_role(session, role=Role.moderator, name="Olle Chattövervakare", now=now, event=event, valid_days=30)
         grant_role(session, role=Role.speaker, name="Mattias Jansson-Wikströmer", now=now, talk=long_talk)
+        # The talk's room: a message and a question with an address in them, from long names.
+        for n, body in enumerate((f"Här är riktlinjerna: {LONG_URL}", "Tack! Informationssäkerhetsklassningen "
+                                  "gäller även kommentarsfälten?")):
+            post_message(session, long_talk, participant_id=f"phone-{tag}-{n}",
+                         display_name="Mattias Jansson-Wikströmer från Katrineholms kommun", body=body,
+                         client_id=f"phone-message-{tag}-{n}", max_length=500)
+        for n, body in enumerate((f"Gäller arkivlagen för det som skrivs här? Se {LONG_URL}",
+                                  "Hur hanterar ni personuppgiftsbiträdesavtalen?")):
+            ask(session, long_talk, Actor(participant_id=f"phone-{tag}-{n}"),
+                display_name="Helen Alfvegren-Kommunikationsstrateg", body=body, client_id=f"phone-question-{tag}-{n}",
+                anonymous=False, max_length=300)
         morning = at(0, 9)
         for minute, viewers in enumerate([4, 19, 35, 28, 7]):
             session.add(ViewerSample(talk_id=long_talk.id, minute=morning + timedelta(minutes=minute),
@@ -167,6 +180,26 @@ PAGES: dict[str, Callable[[LongDay], str]] = {
     "presenter": lambda d: f"/events/{d.slug}/{d.long_talk}/presenter",
     "not found": lambda d: f"/events/{d.slug}/finns-inte",
 }
+
+def open_details(page: Any, selector: str) -> None:
+    page.locator(selector).first.evaluate("details => { details.open = true; }")
+
+
+def live_panel_ready(page: Any) -> None:
+    """The room has joined as a moderator (an organiser is one): its tools, opened."""
+    expect(page.locator("[data-moderator-tools]")).to_be_visible()
+    open_details(page, "[data-moderator-tools]")
+
+
+# What a page needs before it is measured: parts the socket fills in, and parts that open.
+PREPARE: dict[str, Callable[[Any], None]] = {
+    "talk": live_panel_ready,
+    "talk with a recording": live_panel_ready,
+    "presenter": lambda page: expect(page.locator(".presenter-item").first).to_be_visible(),
+    "activity of the event": lambda page: open_details(page, "details.activity-series"),
+    "activity of the month": lambda page: open_details(page, "details.activity-series"),
+}
+
 
 # What sticks out to the right of the viewport, widest first, so that a failure names what to
 # fix: elements, and runs of text (an unbreakable word overflows its box without widening it).
@@ -226,7 +259,40 @@ def test_page_fits_a_phone_without_sideways_scrolling(open_context, long_day, si
     page = context.new_page()
     page.goto(PAGES[name](long_day))
     page.wait_for_load_state("load")
+    PREPARE.get(name, lambda page: None)(page)
 
     assert_no_sideways_scrolling(page, f"{name} at {width} px")
     violations = run_axe(page)
     assert violations == [], f"{name} at {width} px:\n{describe_violations(violations)}"
+
+
+def test_forms_with_errors_previews_and_new_links_fit_a_phone(open_context, long_day, signed_in_state):
+    t = lambda msgid: translate("sv", msgid)  # noqa: E731
+    page = open_context(viewport={"width": 320, "height": 800}, storage_state=signed_in_state,
+                        bypass_csp=True).new_page()  # bypass: axe is injected inline
+
+    page.goto("/admin/events/new")
+    page.get_by_label(t("Title")).fill(LONG_TITLE)
+    page.get_by_role("button", name=t("Create the event")).click()  # no first day: refused with messages
+    expect(page.get_by_role("alert").first).to_be_visible()
+    page.wait_for_load_state("load")  # its stylesheet too
+    assert_no_sideways_scrolling(page, "new event, with errors")
+
+    page.goto(f"/admin/events/{long_day.slug}/talks/{long_day.long_talk}")
+    page.get_by_role("button", name=t("Preview the text")).click()
+    expect(page.locator(".markdown-preview")).to_contain_text("offentlighetsprincipen")
+    page.wait_for_load_state("load")  # its stylesheet too
+    assert_no_sideways_scrolling(page, "talk form, with a preview")
+
+    page.goto("/admin/organisers")
+    page.locator("tr", has_text="Olle Organisatör").get_by_role("button", name=t("Make a password link")).click()
+    expect(page.locator("#new-password-link")).to_be_visible()
+    page.wait_for_load_state("load")  # its stylesheet too
+    assert_no_sideways_scrolling(page, "organisers, with a new password link")
+    # The actions column is whole on a phone, each button inside the window.
+    for button in page.locator("table button").all():
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 320, button.inner_text()
+
+    violations = run_axe(page)
+    assert violations == [], describe_violations(violations)
