@@ -13,6 +13,9 @@
     if (live === was) { return; }
     status.setAttribute("data-live", live ? "true" : "false");
     if (badge) { badge.hidden = !live; }
+    // A stream from the studio speaks for itself (its own status line below): said once, there.
+    var studio = document.querySelector("[data-golive]");
+    if (studio && studio.getAttribute("data-state")) { return; }
     var message = live ? status.getAttribute("data-text-live")
       : status.getAttribute("data-text-recording") || status.getAttribute("data-text-ended");
     status.textContent = message || "";
