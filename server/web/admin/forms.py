@@ -75,7 +75,8 @@ class SpeakerForm(FlaskForm):
                                                                      "\u201ckommunchef, Katrineholms kommun\u201d."))
     bio = TextAreaField(_l("Biography"), description=MARKDOWN_HELP)
     links = TextAreaField(_l("Links"), description=_l("One per line: a label, a vertical bar and the address, "
-                                                      "e.g. \u201cLinkedIn | https://www.linkedin.com/in/...\u201d."))
+                                                      "e.g. \u201cLinkedIn | https://www.linkedin.com/in/...\u201d. "
+                                                      "An address alone is labelled with its site's name."))
     photo = FileField(_l("Photo"), description=_l("JPEG, PNG or WebP, at most 5 MB."))
     remove_photo = BooleanField(_l("Remove the photo"))
 
