@@ -91,7 +91,8 @@ def test_event_page_puts_the_events_headings_under_its_title(client, talk):
     html = client.get("/events/sociala-medier/").get_data(as_text=True)
 
     assert "<h2>Om passet</h2>" in html  # the event's own text, under the page's h1
-    assert "<h4>Om passet</h4>" in html  # a talk's text in its card, under the card's h3
+    card_level = int(re.search(r'<h(\d) id="talk-\d+-title"', html).group(1))
+    assert f"<h{card_level + 1}>Om passet</h{card_level + 1}>" in html  # a talk's text, under its card's title
 
 
 def test_ics_description_is_readable_plain_text(client, talk):
