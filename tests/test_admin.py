@@ -261,7 +261,7 @@ def test_editing_a_talk_is_logged_with_before_and_after(organiser_client, make_e
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "talk.update")).one()
     assert entry.before == {"title": "Skapa arenor!"} and entry.after == {"title": "Skapa arenor – igen"}
     assert entry.actor == "Karin Kommunikatör" and entry.actor_role == "organiser"
-    assert "talk.update" in audit_page and "Skapa arenor – igen" in audit_page
+    assert "Changed a talk" in audit_page and "Skapa arenor – igen" in audit_page
 
 
 # -- daylight saving time -----------------------------------------------------------------
@@ -351,6 +351,64 @@ def test_a_talks_new_time_is_logged_once_in_utc(organiser_client, make_event, ma
     assert entry.after == {"starts_at": "2026-11-29T09:30:00+00:00", "ends_at": "2026-11-29T10:15:00+00:00"}
     exported = [row for row in json.loads(archive.read("audit_log.json")) if row["action"] == "talk.update"]
     assert len(exported) == 1 and exported[0]["after"]["starts_at"] == "2026-11-29T09:30:00+00:00"
+
+
+def audit_table_rows(body: str) -> list[list[str]]:
+    """The audit table's body rows as the text of each cell, tags removed, spaces collapsed."""
+    table = body[body.index("<tbody>"):body.index("</tbody>")]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+        cells = [re.sub(r"<[^>]+>", "", re.sub(r"<br>|</dt>|</dd>", " ", cell)) for cell in cells]
+        rows.append([" ".join(cell.split()) for cell in cells])
+    return rows
+
+
+def test_audit_page_in_swedish_says_what_was_done_to_what_in_words(organiser_client, make_event, make_talk,
+                                                                    make_speaker, session):
+    event = make_event(starts_on=date(2026, 11, 29))
+    talk = make_talk(event, title="Skapa arenor!", starts_at=at(9, 30, day=date(2026, 11, 29)),
+                     ends_at=at(10, 15, day=date(2026, 11, 29)))
+    make_speaker(event, name="Mattias Jansson")
+    session.commit()
+    session.expire_all()
+    post_form(organiser_client, f"/admin/events/{event.slug}/talks/{talk.slug}", talk_data(
+        title="Skapa arenor!", slug=talk.slug, day="2026-11-29", starts="10:30", ends="11:15",
+        invitation_text="Ny text"))
+
+    body = page(organiser_client.get(f"/admin/events/{event.slug}/audit", headers=SV))
+
+    when, who, what, before, after = audit_table_rows(body)[0]
+    assert who == "Karin Kommunikatör (arrangör)"
+    assert what == "Ändrade ett pass: Skapa arenor!"
+    assert f'href="/admin/events/{event.slug}/talks/{talk.slug}"' in body
+    assert before == "Börjar 2026-11-29 09:30 Slutar 2026-11-29 10:15 Inbjudningstext (inget)"
+    assert after == "Börjar 2026-11-29 10:30 Slutar 2026-11-29 11:15 Inbjudningstext Ny text"
+    assert "talk.update" not in body and "organiser)" not in body and "{" not in before + after
+
+
+def test_audit_page_names_a_deleted_talk_without_a_link_and_recordings_in_words(organiser_client, make_event,
+                                                                                 make_talk, session):
+    from server.models import Recording, Role
+    from server.services import recordings
+    from server.services.roles import Actor
+
+    event = make_event()
+    kept = make_talk(event, title="Twitter dygnet runt")
+    mistake = make_talk(event, title="Fel pass")
+    session.add(Recording(talk=kept, source_url="https://vimeo.com/76979871"))
+    session.flush()
+    actor = Actor(participant_id="test", role=Role.organiser, staff_name="Karin Kommunikatör")
+    recordings.set_published(session, kept, True, actor=actor)
+    session.commit()
+    path = f"/admin/events/{event.slug}/talks/{mistake.slug}"
+    organiser_client.post(path + "/delete", data={"csrf_token": form_token(organiser_client, path), "confirm": "yes"})
+
+    rows = audit_table_rows(page(organiser_client.get(f"/admin/events/{event.slug}/audit", headers=SV)))
+
+    assert rows[0][2] == "Tog bort ett pass: Fel pass"
+    assert rows[1][2] == "Publicerade en inspelning: Inspelningen av ”Twitter dygnet runt”"
+    assert rows[1][3:] == ["Publicerad på passets sida nej", "Publicerad på passets sida ja"]
 
 
 # -- programme order ----------------------------------------------------------------------

@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from server.db import db, utcnow
-from server.models import AuditEntry, Talk
+from server.models import AuditEntry
 from server.services import programme
 from server.services.events import get_event
 from server.services.export import write_event_export
 from server.web.admin import bp
+from server.web.admin.audit_view import audit_rows
 
 AUDIT_PAGE_SIZE = 100
 
@@ -29,10 +30,9 @@ def event_audit(slug: str) -> str:
         select(AuditEntry).where(AuditEntry.event_id == event.id).order_by(AuditEntry.id.desc())
         .limit(AUDIT_PAGE_SIZE).offset((page - 1) * AUDIT_PAGE_SIZE)
     ).all()
-    talks = {talk.id: talk for talk in db.session.scalars(select(Talk).where(Talk.event_id == event.id))}
     pages = max(1, -(-total // AUDIT_PAGE_SIZE))
-    return render_template("admin/audit.html", event=event, entries=entries, talks=talks, page=page, pages=pages,
-                           total=total)
+    return render_template("admin/audit.html", event=event, rows=audit_rows(db.session, event, entries), page=page,
+                           pages=pages, total=total)
 
 
 @bp.get("/events/<slug>/export.zip")
