@@ -15,3 +15,56 @@
     target.focus();
   }
 })();
+
+// A form is sent once. After the first press (or Enter) its submit buttons say they are busy
+// (aria-disabled) and a second press is ignored, so a double click on a slow connection sends
+// one request. The buttons are not `disabled`: a disabled submitter's name and value (the
+// preview button's) would not be sent, and the focus would fall off the pressed button.
+// Without JavaScript the server recognises a repeat itself (the form's one-time token).
+(function () {
+  "use strict";
+  // A response that leaves the page as it is (a download) must not block the form for good.
+  var BUSY_MS = 20000;
+
+  function submitters(form) {
+    var inside = Array.prototype.slice.call(form.querySelectorAll("button, input[type=submit], input[type=image]"));
+    var outside = form.id ? Array.prototype.slice.call(document.querySelectorAll('[form="' + form.id + '"]')) : [];
+    return inside.concat(outside).filter(function (control) {
+      return control.type === "submit" || control.type === "image";
+    });
+  }
+
+  function release(form) {
+    if (!form.hasAttribute("data-sending")) return;
+    window.clearTimeout(Number(form.getAttribute("data-sending")));
+    form.removeAttribute("data-sending");
+    form.removeAttribute("aria-busy");
+    submitters(form).forEach(function (control) { control.removeAttribute("aria-disabled"); });
+  }
+
+  // On the document, so it runs after any listener of the form itself: a submit another
+  // script stopped (a confirmation, a check) does not mark the form busy.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || (form.getAttribute("method") || "").toLowerCase() !== "post") return;
+    if (event.defaultPrevented) return;
+    if (form.hasAttribute("data-sending")) {
+      event.preventDefault();
+      return;
+    }
+    form.setAttribute("data-sending", String(window.setTimeout(function () { release(form); }, BUSY_MS)));
+    form.setAttribute("aria-busy", "true");
+    submitters(form).forEach(function (control) { control.setAttribute("aria-disabled", "true"); });
+  });
+
+  // The browser's own check refused the form: it was not sent, so nothing is busy.
+  document.addEventListener("invalid", function (event) {
+    if (event.target.form) release(event.target.form);
+  }, true);
+
+  // Back to a page the browser kept (back-forward cache): its forms were sent long ago.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-sending]"), release);
+  });
+})();
