@@ -647,7 +647,7 @@ def test_export_downloads_from_the_admin_with_every_table(organiser_client, make
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     talks_csv = archive.read("talks.csv").decode("utf-8")
     assert talks_csv.startswith("\ufeff")
-    assert [row["title"] for row in csv.DictReader(io.StringIO(talks_csv.lstrip("\ufeff")))] == ["Skapa arenor!"]
+    assert [row["title"] for row in csv.DictReader(io.StringIO(talks_csv.lstrip("\ufeff")), delimiter=";")] == ["Skapa arenor!"]
     assert "audit_log.json" in archive.namelist()
     assert session.scalars(select(AuditEntry.action)).all() == ["event.export"]
 
