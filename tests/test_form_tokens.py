@@ -301,3 +301,24 @@ def test_every_creating_form_carries_a_one_time_token(organiser_client, session,
         for action in actions:
             bodies = [body for form_action, body in forms if form_action == action]
             assert bodies and all('name="form_token"' in body for body in bodies), action
+
+
+def test_video_upload_sent_twice_is_stored_once(organiser_client, session, make_event, make_talk, tmp_path):
+    from tests.recording_media import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2)
+    event = make_event()
+    talk = make_talk(event, starts_at=at(10), ends_at=at(10, 45))
+    session.commit()
+    page = f"/admin/events/{event.slug}/talks/{talk.slug}/recording"
+    form = filled_form(organiser_client, page, {}, occurrence=1)  # import, upload, captions: the upload's
+
+    responses = []
+    for _ in range(2):
+        with open(clip, "rb") as video:
+            responses.append(organiser_client.post(page + "/upload", data={**form, "file": (video, "clip.mp4")},
+                                                   content_type="multipart/form-data", headers=EN))
+
+    assert [r.status_code for r in responses] == [303, 303]
+    assert location(responses[1]) == page
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "recording_upload")) == 1
