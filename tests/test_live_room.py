@@ -446,6 +446,7 @@ def test_banning_someone_already_banned_says_so_and_adds_nothing(browser, modera
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ban")) == 1
 
 
+@pytest.mark.both_databases
 def test_two_moderators_banning_at_once_store_one_ban(app, talk, moderator_grant):
     """Two moderators press "Ban" together: the second one's check waits for the first's
     commit (the event's row is locked), so exactly one ban is stored."""
@@ -458,7 +459,7 @@ def test_two_moderators_banning_at_once_store_one_ban(app, talk, moderator_grant
 
     talk_id = talk.id
     outcomes: list[str] = []
-    first_locked, release = threading.Event(), threading.Event()
+    first_locked, second_started, release = threading.Event(), threading.Event(), threading.Event()
 
     def moderate(name: str, hold: bool) -> None:
         with app.app_context():
@@ -466,6 +467,8 @@ def test_two_moderators_banning_at_once_store_one_ban(app, talk, moderator_grant
             try:
                 the_talk = own.get(type(talk), talk_id)
                 actor = actor_for(own, f"moderator-{name}", moderator_grant.id, utcnow())
+                if not hold:
+                    second_started.set()
                 moderation.ban(own, the_talk, actor, "troll-2", whole_event=False, reason="")
                 if hold:
                     first_locked.set()
@@ -483,6 +486,7 @@ def test_two_moderators_banning_at_once_store_one_ban(app, talk, moderator_grant
     assert first_locked.wait(10)
     second = threading.Thread(target=moderate, args=("b", False))
     second.start()
+    assert second_started.wait(10)
     release.set()
     first.join(30)
     second.join(30)
