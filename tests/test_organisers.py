@@ -148,3 +148,13 @@ def test_nobody_closes_their_own_account(organiser_client, session):
                                                                         headers=EN).get_data(as_text=True)
     session.expire_all()
     assert session.get(Organiser, me.id).disabled_at is None
+
+
+def test_changes_to_accounts_are_listed_in_words_of_the_page_language(organiser_client):
+    add_colleague(organiser_client)
+
+    page = organiser_client.get("/admin/organisers", headers={"Accept-Language": "sv"}).get_data(as_text=True)
+
+    log = page[page.index("Ändringar av konton"):] if "Ändringar av konton" in page else page
+    assert "Lade till ett arrangörskonto olle@norrbotten.se" in " ".join(re.sub(r"<[^>]+>", "", log).split())
+    assert "organiser.create" not in page

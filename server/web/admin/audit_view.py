@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _, _l, local_date, local_datetime
 from server.models import AuditEntry, Ban, Event, RoleGrant, Speaker, Talk
+from server.web.admin import bp
 
 # What was done. A code not listed here (a later feature's) is shown as it is.
 ACTIONS = {
@@ -56,6 +57,11 @@ ACTIONS = {
     "recording_from_live": _l("Used the recording of a live broadcast"),
     "recording_publish": _l("Published a recording"),
     "recording_unpublish": _l("Unpublished a recording"),
+    "organiser.create": _l("Added an organiser account"),
+    "organiser.password_link": _l("Made a link to choose a password"),
+    "organiser.reset_password": _l("Made a link to choose a new password"),
+    "organiser.close": _l("Closed an organiser account"),
+    "organiser.reopen": _l("Opened an organiser account again"),
 }
 
 ROLES = {
@@ -170,9 +176,15 @@ def audit_rows(session: Session, event: Event, entries: Iterable[AuditEntry]) ->
     return [_row(names, entry) for entry in entries]
 
 
-def _row(names: _Names, entry: AuditEntry) -> AuditRow:
+@bp.app_template_filter("audit_action")
+def action_text(entry: AuditEntry) -> str:
+    """What was done, in the page's language; a code without words yet is shown as it is."""
     key = f"{entry.action}:{entry.target_type}" if f"{entry.action}:{entry.target_type}" in ACTIONS else entry.action
-    action = str(ACTIONS[key]) if key in ACTIONS else entry.action
+    return str(ACTIONS[key]) if key in ACTIONS else entry.action
+
+
+def _row(names: _Names, entry: AuditEntry) -> AuditRow:
+    action = action_text(entry)
     role = str(ROLES.get(entry.actor_role, entry.actor_role))
     subject, url = _subject(names, entry)
     talk = names.talks.get(entry.talk_id) if entry.talk_id else None
