@@ -181,3 +181,24 @@ def test_old_talk_address_leads_to_the_new_one(open_context, live_server):
     expect(visitor).to_have_url(re.compile(rf"/events/{event_path}/skapa-arenor-tillsammans$"))
     expect(visitor.get_by_role("heading", level=1)).to_have_text("Skapa arenor")
     assert_no_axe_violations(visitor, "talk page reached by its old address")
+
+
+def test_event_with_a_taken_address_gets_a_free_one_and_one_click_saves(open_context, live_server):
+    title = f"Årsdagen {uuid.uuid4().hex[:6]}"
+    page = sign_in(open_context, live_server)
+    for first_day in ("2026-12-03", "2027-12-02"):
+        page.goto("/admin/events/new")
+        page.get_by_label(t("Title")).fill(title)
+        page.get_by_label(t("First day")).fill(first_day)
+        page.get_by_role("button", name=t("Create the event")).click()
+
+    slug = page.get_by_label(t("Address (slug)"))
+    expect(slug).to_have_value(re.compile(r"-2027$"))
+    expect(slug).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text(re.compile("är ledig och ifylld nedan"))).to_be_visible()
+    assert_no_axe_violations(page, "new event, its address taken")
+    page.get_by_role("button", name=t("Create the event")).click()
+
+    expect(page.get_by_role("status")).to_contain_text(t("The event was created as a draft. Add its talks and "
+                                                         "speakers, then publish it."))
+    expect(page).to_have_url(re.compile(r"-2027$"))
