@@ -284,3 +284,25 @@ def test_two_deployments_on_one_redis_do_not_hear_each_other(tmp_path, browsers:
     finally:
         other.close()
         other.server.stop()
+
+
+def test_a_talk_ended_in_the_admin_reaches_open_pages_on_every_process(browsers: Browsers, a, b, talk_id):
+    """The organiser's "Ended" is one row in the database, written by whichever process served
+    the admin form: every process reads its talks' live status each second and tells its own
+    clients (issue #11, 9)."""
+    viewers = [browsers.open("Anna", talk_id=talk_id, arena=a), browsers.open("Helen", talk_id=talk_id, arena=b)]
+    with a.engine.begin() as connection:
+        connection.execute(text("UPDATE talks SET live_state = 'live' WHERE id = :id"), {"id": talk_id})
+    for viewer in viewers:
+        assert viewer.wait_for(p.TALK_LIVE, lambda data: data["live"] is True, timeout=30) is not None
+
+    with a.engine.begin() as connection:
+        connection.execute(text("UPDATE talks SET live_state = 'ended' WHERE id = :id"), {"id": talk_id})
+
+    try:
+        for viewer in viewers:
+            ended = viewer.wait_for(p.TALK_LIVE, lambda data: data["live"] is False, timeout=30)
+            assert ended == {"talk_id": talk_id, "live": False}
+    finally:
+        with a.engine.begin() as connection:
+            connection.execute(text("UPDATE talks SET live_state = 'scheduled' WHERE id = :id"), {"id": talk_id})
