@@ -5,7 +5,7 @@ working, redirecting (301) every public page to the current one."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from icalendar import Calendar
@@ -219,8 +219,8 @@ def test_deleting_a_renamed_talk_ends_its_old_address(organiser_client, app, ses
     session.commit()
     assert rename_talk(organiser_client, talk, "tillfalligt-pass").status_code == 303
     session.expire_all()
-    talk = session.scalars(select(Talk).where(Talk.slug == "tillfalligt-pass")).one()
-    response = post_form(organiser_client, f"/admin/events/dag-med-pass/talks/tillfalligt-pass/delete",
+    assert session.scalars(select(Talk).where(Talk.slug == "tillfalligt-pass")).one()
+    response = post_form(organiser_client, "/admin/events/dag-med-pass/talks/tillfalligt-pass/delete",
                          {"confirm": "yes"})
     assert response.status_code == 303
 
