@@ -578,3 +578,14 @@ def test_an_open_talk_page_hears_when_the_organiser_ends_the_talk(browser, talk,
     seen = []
     wait_until(lambda: seen.extend(viewer.received(p.TALK_LIVE)) or {"talk_id": talk.id, "live": False} in seen,
                message=lambda: f"talk_live pushes: {seen}")
+
+
+def test_a_ban_of_someone_who_only_asked_questions_carries_their_name(browser, moderator_grant):
+    anna = browser("Anna Asker")
+    moa = browser("Moa", grant=moderator_grant)
+    anna.ask("Får jag fråga?")
+    asker = moa.received(p.QUESTION)[-1]["participant_id"]
+
+    ack = moa.call(p.BAN, {"participant_id": asker, "whole_event": False})
+
+    assert ack["ban"]["name"] == "Anna Asker"

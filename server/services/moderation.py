@@ -112,7 +112,9 @@ def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whol
         raise ValidationError(_l("You cannot ban yourself."), code="invalid", field="participant_id")
     reason = clean_reason(reason)
     name = session.scalar(select(ChatMessage.display_name).where(ChatMessage.participant_id == participant_id)
-                          .order_by(ChatMessage.id.desc()).limit(1)) or ""
+                          .order_by(ChatMessage.id.desc()).limit(1)) or session.scalar(
+        select(Question.display_name).where(Question.participant_id == participant_id)
+        .order_by(Question.id.desc()).limit(1)) or ""  # someone who only asked questions
     # Two moderators pressing "Ban" at once: the event's row is locked first (PostgreSQL: a row
     # lock; SQLite: the database's write lock), so the second one's check below sees the first
     # one's ban once it is committed, and adds nothing.

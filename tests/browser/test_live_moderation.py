@@ -151,7 +151,7 @@ def test_vote_buttons_are_disabled_while_questions_are_closed(open_context, live
 
 def test_moderators_see_how_many_questions_wait_for_approval(open_context, live_server):
     tag = token()
-    moderator = open_as_moderator(open_context, live_server, CHAT_TALK)
+    moderator = open_as_moderator(open_context, live_server, CHAT_TALK, bypass_csp=True)
     moderator.click("[data-moderator-tools] summary")
     moderator.check("[data-rule-premoderate]")
     try:
@@ -161,6 +161,7 @@ def test_moderators_see_how_many_questions_wait_for_approval(open_context, live_
         expect(count).to_be_visible()
         expect(count).to_have_text(re.compile(r"^\d+ (fråga väntar|frågor väntar) på godkännande$"))
         expect(moderator.locator("[data-awaiting-announcer]")).to_have_text(count.text_content())
+        assert_no_axe_violations(moderator, "moderator, questions waiting for approval")
         waiting = int(count.text_content().split()[0])
         show_tab(moderator, "questions")
         moderator.locator("[data-awaiting-list] > li", has_text=tag).locator('[data-action="approve"]').click()
