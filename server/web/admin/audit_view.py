@@ -256,6 +256,8 @@ def _changes(names: _Names, entry: AuditEntry) -> list[Change]:
     for key in list(dict.fromkeys([*before, *after])):
         if key in before and key in after and before[key] == after[key]:
             continue  # the snapshot holds it for context; it did not change
+        if (key in before) != (key in after) and _empty(before.get(key, after.get(key))):
+            continue  # created or deleted empty: nothing to read
         if key == "order" or (key in names.talks_by_slug and entry.action == "talk.move"):
             label = (str(FIELDS["order"]) if key == "order"
                      else _("Start of \u201c%(title)s\u201d", title=names.talks_by_slug[key].title))
@@ -267,10 +269,14 @@ def _changes(names: _Names, entry: AuditEntry) -> list[Change]:
     return changes
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _shown(names: _Names, entry: AuditEntry, key: str, value: Any) -> str:
     """One stored value as a person reads it."""
     zone = names.event.time_zone
-    if value is None or value == "" or value == []:
+    if _empty(value):
         return _("(none)")
     if isinstance(value, bool):
         return _("yes") if value else _("no")
