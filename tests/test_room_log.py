@@ -53,6 +53,18 @@ def test_room_log_numbers_every_change_in_order(session, talk):
     assert room_log.heads(session, [talk.id]) == {talk.id: 4}
 
 
+def test_room_log_rules_set_to_what_they_are_take_no_number_and_no_audit_entry(session, talk):
+    from server.models import AuditEntry
+
+    moderation.set_room(session, talk, MODERATOR, {"slow_mode_seconds": 10})
+    session.commit()
+    moderation.set_room(session, talk, MODERATOR, {"slow_mode_seconds": 10})
+    session.commit()
+
+    assert numbers(session, talk) == [1]
+    assert session.scalars(select(AuditEntry.action)).all() == ["room_rules"]
+
+
 def test_room_log_a_retried_message_takes_no_second_number(session, talk):
     say(session, talk, "Hej!", "client-0001")
     say(session, talk, "Hej!", "client-0001")

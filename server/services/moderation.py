@@ -223,6 +223,8 @@ def set_room(session: Session, talk: Talk, actor: Actor, changes: dict[str, Any]
     for key, value in changes.items():
         setattr(talk, key, value)
     after = room_rules(talk)
+    if after == before:
+        return after  # a repeated press: nothing changed, so nothing to announce or log
     room_log.append(session, talk.id, room_log.RULES, data=after)
     record_audit(session, actor, talk, "room_rules", "talk", talk.id, before=before, after=after)
     return after
