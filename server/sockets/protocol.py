@@ -44,7 +44,7 @@ REPORTED = "reported"                # to moderators: someone reported a message
 SKIP = "skip"                        # {talk_id, seq}: a log entry this participant may not see
 BATCH = "batch"                      # {talk_id, events: [{event, data}]}: entries that came close together
 BANS = "bans"                        # to moderators: {talk_id, bans: [Ban]}, the bans in force in the talk now
-UNBANNED = "unbanned"                # to a participant whose ban was lifted: {message}; their pages may write again
+UNBANNED = "unbanned"                # to a participant whose ban was lifted: {event_id, talk_id}; the page joins again
 TALK_LIVE = "talk_live"              # {talk_id, live}: the talk's live status (organiser, studio, clock) changed
 
 # Entries of the room's log: each payload carries "talk_id" and "seq".

@@ -446,10 +446,11 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
 
     def ban_lifted(self, participant_id: str, event_id: int, talk_id: int | None) -> None:
         """After a lift is committed (here, or in the admin): the views forget the ban, the
-        moderators' lists follow, and the participant's open pages join again to write."""
+        moderators' lists follow, and the participant's open pages join again: the join says
+        whether another ban still stops them (one for the whole event, say)."""
         self.forget_views_of_event(event_id)
         self.send_bans(event_id, talk_id)
-        self.socketio.emit(p.UNBANNED, {"message": _("A moderator has let you write here again.")},
+        self.socketio.emit(p.UNBANNED, {"event_id": event_id, "talk_id": talk_id},
                            to=p.participant_room(participant_id), namespace=self.namespace)
 
     def close_banned(self, participant_id: str, event_id: int, talk_id: int | None,

@@ -56,6 +56,13 @@ export function joined(ack) {
     state.banned = true;
     el.banned.textContent = state.me.banned_message || "";
     applyRules();
+  } else if (state.banned) {  // joined again after a moderator lifted the ban
+    state.banned = false;
+    el.banned.textContent = "";
+    showStatus(text("unbanned"));
+    setDisabled(el.nameForm, false);
+    el.changeName.disabled = false;
+    applyRules();
   }
   state.myVotes = new Set(ack.my_votes || []);
   replaceQuestions(ack.questions || []);
@@ -258,14 +265,10 @@ socket.on("reported", function (data) {
   const entry = data.message_id ? state.messages.get(data.message_id) : state.questions.get(data.question_id);
   if (entry && data.message_id) { renderMessage(entry); } else if (entry) { renderQuestion(entry); }
 });
-socket.on("unbanned", function (data) {
-  if (!state.banned) { return; }
-  state.banned = false;
-  el.banned.textContent = "";
-  showStatus((data && data.message) || text("unbanned"));
-  setDisabled(el.nameForm, false);
-  el.changeName.disabled = false;
-  applyRules();
+// A lifted ban: join again (after the other processes' views have caught up) and let the
+// join's `me.banned` say whether another ban still applies.
+socket.on("unbanned", function () {
+  if (state.banned) { window.setTimeout(function () { if (socket.connected) { join(); } }, 1200); }
 });
 socket.on("banned", function (data) {
   state.banned = true;
