@@ -553,6 +553,8 @@ def test_a_too_long_message_is_refused_with_a_translated_error(app, talk):
     assert ack["ok"] is False and ack["error"] == "too_long" and ack["field"] == "body"
     assert "500" in ack["message"] and "tecken" in ack["message"]
     assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+    asked = anna.ask("?" * 301)
+    assert asked["error"] == "too_long" and "300" in asked["message"] and "tecken" in asked["message"]
 
 
 # -- the talk's live status reaches an open page (issue #11, 9) ------------------------------
