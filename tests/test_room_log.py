@@ -65,6 +65,20 @@ def test_room_log_rules_set_to_what_they_are_take_no_number_and_no_audit_entry(s
     assert session.scalars(select(AuditEntry.action)).all() == ["room_rules"]
 
 
+def test_room_log_a_question_marked_answered_twice_is_logged_once(session, talk):
+    from server.models import AuditEntry
+
+    question, _ = qa.ask(session, talk, MODERATOR, display_name="Moa", body="Hörs det?", client_id="q-000001",
+                         anonymous=False, max_length=300)
+    session.commit()
+    for _ in range(2):
+        qa.set_state(session, question, talk, MODERATOR, "answered")
+        session.commit()
+
+    assert numbers(session, talk) == [1, 2]
+    assert session.scalars(select(AuditEntry.action)).all() == ["question_state"]
+
+
 def test_room_log_a_retried_message_takes_no_second_number(session, talk):
     say(session, talk, "Hej!", "client-0001")
     say(session, talk, "Hej!", "client-0001")

@@ -134,6 +134,8 @@ def set_state(session: Session, question: Question, talk: Talk, actor: Actor, st
         require_moderator(actor, talk)  # approving is moderation
     else:
         require_host(actor, talk)
+    if state is question.state:
+        return []  # pressed twice: nothing changed, so nothing to announce or log
     changed = []
     if state is QuestionState.answering:
         for other in session.scalars(select(Question).where(Question.talk_id == talk.id,
