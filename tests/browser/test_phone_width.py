@@ -21,6 +21,7 @@ from server.services.accounts import create_organiser, set_disabled
 from server.services.chat import post_message
 from server.services.events import create_event, create_speaker, create_talk
 from server.services.programme import record_event_created, record_speaker_created, record_talk_created
+from server.services.moderation import ban, hide
 from server.services.qa import ask
 from server.services.roles import Actor, grant_role
 from tests.browser.conftest import describe_violations, run_axe, translate
@@ -123,6 +124,14 @@ def long_day(live_server) -> LongDay:
             ask(session, long_talk, Actor(participant_id=f"phone-{tag}-{n}"),
                 display_name="Helen Alfvegren-Kommunikationsstrateg", body=body, client_id=f"phone-question-{tag}-{n}",
                 anonymous=False, max_length=300)
+        # Someone stopped from writing in the whole event, after a message that was hidden.
+        spam, _created = post_message(session, long_talk, participant_id=f"phone-{tag}-spam",
+                                      display_name="Reklamkontoadministratörsassistenten", body=f"Köp nu! {LONG_URL}",
+                                      client_id=f"phone-message-{tag}-spam", max_length=500)
+        session.flush()
+        reason = "Reklam för kommersiella tjänster, i strid med evenemangets chattregler och ordningsregler"
+        hide(session, spam, long_talk, actor, reason)
+        ban(session, long_talk, actor, f"phone-{tag}-spam", whole_event=True, reason=reason)
         morning = at(0, 9)
         for minute, viewers in enumerate([4, 19, 35, 28, 7]):
             session.add(ViewerSample(talk_id=long_talk.id, minute=morning + timedelta(minutes=minute),
