@@ -23,8 +23,16 @@
 // Without JavaScript the server recognises a repeat itself (the form's one-time token).
 (function () {
   "use strict";
-  // A response that leaves the page as it is (a download) must not block the form for good.
+  // A send that never leaves the page (stopped by the visitor, a download) must not block the
+  // form for good; a file being uploaded may take minutes.
   var BUSY_MS = 20000;
+  var UPLOAD_BUSY_MS = 600000;
+
+  function sendsAFile(form) {
+    return Array.prototype.some.call(form.querySelectorAll("input[type=file]"), function (input) {
+      return input.files && input.files.length > 0;
+    });
+  }
 
   function submitters(form) {
     var inside = Array.prototype.slice.call(form.querySelectorAll("button, input[type=submit], input[type=image]"));
@@ -52,7 +60,8 @@
       event.preventDefault();
       return;
     }
-    form.setAttribute("data-sending", String(window.setTimeout(function () { release(form); }, BUSY_MS)));
+    var busy = sendsAFile(form) ? UPLOAD_BUSY_MS : BUSY_MS;
+    form.setAttribute("data-sending", String(window.setTimeout(function () { release(form); }, busy)));
     form.setAttribute("aria-busy", "true");
     submitters(form).forEach(function (control) { control.setAttribute("aria-disabled", "true"); });
   });
