@@ -110,10 +110,14 @@ def test_old_talk_address_redirects_every_page_of_the_talk(organiser_client, app
         assert response.status_code == 301, old
         assert response.headers["Location"].endswith(new)
         assert visitor.get(old, follow_redirects=True).status_code == 200
-    # The organiser's own bookmarks too.
-    admin = organiser_client.get("/admin/events/dagen/talks/skapa-arenor")
-    assert admin.status_code == 301
-    assert admin.headers["Location"].endswith("/admin/events/dagen/talks/skapa-arenor-tillsammans")
+    # The studio, and the organiser's own bookmarks too.
+    for old, new in (("/events/dagen/skapa-arenor/studio", "/events/dagen/skapa-arenor-tillsammans/studio"),
+                     ("/admin/events/dagen/talks/skapa-arenor", "/admin/events/dagen/talks/skapa-arenor-tillsammans")):
+        response = organiser_client.get(old)
+        assert response.status_code == 301, old
+        assert response.headers["Location"].endswith(new)
+    # A form sent to the old address is not redirected (a 301 would turn it into a GET).
+    assert organiser_client.post("/admin/events/dagen/talks/skapa-arenor/move").status_code in (400, 404)
 
 
 def test_old_event_address_redirects_every_public_page(organiser_client, app, session, make_event, make_talk):
