@@ -444,3 +444,13 @@ def test_cli_export_event_default_name_is_slug_and_date_in_the_current_folder(cl
     assert names in ([f"{DEMO_SLUG}-export-{today.isoformat()}.zip"],
                      [f"{DEMO_SLUG}-export-{(today + timedelta(days=1)).isoformat()}.zip"])
     assert os.path.join(str(folder), names[0]) in result.stdout
+
+
+def test_export_readme_says_what_each_audit_action_code_means_in_both_languages(session, full_event):
+    archive = read_zip(export_event(session, full_event["event"], now=NOW))
+
+    readme = archive.read("README.txt").decode("utf-8")
+    assert "  talk.update – Ändrade ett pass" in readme and "  talk.update – Changed a talk" in readme
+    assert "  hide (target_type message) – Dolde ett chattmeddelande" in readme
+    assert "  recording_publish – Published a recording" in readme
+    assert "organiser.create" not in readme

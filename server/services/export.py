@@ -34,6 +34,7 @@ from flask_babel import force_locale, ngettext
 from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
+from server.services.audit_actions import ACTIONS
 from server.models import (
     AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report,
     RoleGrant, RoomEvent, Speaker,
@@ -292,6 +293,19 @@ def _rows_text(language: str, count: int) -> str:
         return ngettext("%(num)d row", "%(num)d rows", count)
 
 
+def _action_lines(language: str) -> list[str]:
+    """The audit log's action codes, each with what it means, for README.txt."""
+    lines = []
+    with force_locale(language):
+        for key, words in ACTIONS.items():
+            if key.startswith("organiser."):
+                continue  # accounts belong to no event, so they are not in an event's extract
+            action, _, target = key.partition(":")
+            code = f"{action} (target_type {target})" if target else action
+            lines.append(f"  {code} – {words}")
+    return lines
+
+
 def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [
@@ -316,6 +330,8 @@ def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str
     ]
     lines += [f"{spec.name}.json / {spec.name}.csv ({_rows_text('sv', counts[spec.name])}) – {spec.sv}"
               for spec in EXPORTED_TABLES]
+    lines += ["", "Åtgärderna i audit_log (kolumnen action; target_type och target_id anger vad den gällde, "
+              "before och after de värden som ändrades, tider i UTC):", *_action_lines("sv")]
     lines += [
         "",
         "Ingår inte: tabellen presence (tillfälliga tittarräknare per serverprocess, skrivs över varje "
@@ -338,6 +354,8 @@ def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str
     ]
     lines += [f"{spec.name}.json / {spec.name}.csv ({_rows_text('en', counts[spec.name])}) – {spec.en}"
               for spec in EXPORTED_TABLES]
+    lines += ["", "The actions in audit_log (the action column; target_type and target_id say what it concerned, "
+              "before and after the values that changed, times in UTC):", *_action_lines("en")]
     lines += [
         "",
         "Not included: the presence table (transient viewer counters per server process, overwritten "

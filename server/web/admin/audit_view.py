@@ -19,50 +19,8 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _, _l, local_date, local_datetime
 from server.models import AuditEntry, Ban, Event, RoleGrant, Speaker, Talk
+from server.services.audit_actions import ACTIONS
 from server.web.admin import bp
-
-# What was done. A code not listed here (a later feature's) is shown as it is.
-ACTIONS = {
-    "event.create": _l("Created the event"),
-    "event.update": _l("Changed the event's details"),
-    "event.publish": _l("Published the event"),
-    "event.unpublish": _l("Unpublished the event"),
-    "event.export": _l("Exported the event's records"),
-    "talk.create": _l("Added a talk"),
-    "talk.update": _l("Changed a talk"),
-    "talk.move": _l("Moved a talk in the programme"),
-    "talk.slides": _l("Changed a talk's slides file"),
-    "talk.delete": _l("Deleted a talk"),
-    "speaker.create": _l("Added a speaker"),
-    "speaker.update": _l("Changed a speaker"),
-    "speaker.photo": _l("Changed a speaker's photo"),
-    "speaker.delete": _l("Removed a speaker"),
-    "grant.moderator": _l("Made a moderator link"),
-    "grant.speaker": _l("Made a speaker link"),
-    "grant.organiser": _l("Made an organiser link"),
-    "grant.revoke": _l("Withdrew a link"),
-    "hide:message": _l("Hid a chat message"),
-    "hide:question": _l("Hid a question"),
-    "restore:message": _l("Showed a chat message again"),
-    "restore:question": _l("Showed a question again"),
-    "ban": _l("Stopped a participant from writing"),
-    "lift_ban": _l("Let a participant write again"),
-    "room_rules": _l("Changed the rules for chat and questions"),
-    "question_state": _l("Changed a question's status"),
-    "recording_import": _l("Started importing a recording"),
-    "recording_import_cancel": _l("Cancelled a recording import"),
-    "recording_imported": _l("A recording was imported"),
-    "recording_upload": _l("Uploaded a recording"),
-    "recording_captions": _l("Added captions to a recording"),
-    "recording_from_live": _l("Used the recording of a live broadcast"),
-    "recording_publish": _l("Published a recording"),
-    "recording_unpublish": _l("Unpublished a recording"),
-    "organiser.create": _l("Added an organiser account"),
-    "organiser.password_link": _l("Made a link to choose a password"),
-    "organiser.reset_password": _l("Made a link to choose a new password"),
-    "organiser.close": _l("Closed an organiser account"),
-    "organiser.reopen": _l("Opened an organiser account again"),
-}
 
 ROLES = {
     "organiser": _l("organiser"),
