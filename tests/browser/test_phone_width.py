@@ -38,7 +38,10 @@ LONG_URL = ("https://www.kommunforbundet-norrbotten.example.se/dokument/sociala-
             "riktlinjer-for-kommunikation-i-offentlig-sektor-2026-version-3-slutgiltig.pdf")
 LONG_TEXT = (f"Läs riktlinjerna före dagen: {LONG_URL}\n\n"
              f"Eller som länk: [{LONG_URL}]({LONG_URL}). Informationssäkerhetssamordnarutbildningen "
-             "tar upp hur **offentlighetsprincipen** gäller för kommentarer.")
+             "tar upp hur **offentlighetsprincipen** gäller för kommentarer.\n\n"
+             "| Tid | Moment | Underlag |\n|---|---|---|\n"
+             f"| 09:00 | Kommunikationsavdelningarnas arbetsmiljöutmaningar | {LONG_URL} |\n"
+             "| 09:30 | Frågor och diskussion om informationssäkerhetsklassningen | – |\n")
 
 
 @dataclass
@@ -298,6 +301,7 @@ def test_forms_with_errors_previews_and_new_links_fit_a_phone(open_context, long
     expect(page.locator("#new-password-link")).to_be_visible()
     page.wait_for_load_state("load")  # its stylesheet too
     assert_no_sideways_scrolling(page, "organisers, with a new password link")
+    password_link = page.locator("#new-password-link").input_value()
     # The actions column is whole on a phone, each button inside the window.
     for button in page.locator("table button").all():
         box = button.bounding_box()
@@ -305,3 +309,7 @@ def test_forms_with_errors_previews_and_new_links_fit_a_phone(open_context, long
 
     violations = run_axe(page)
     assert violations == [], describe_violations(violations)
+
+    colleague = open_context(viewport={"width": 320, "height": 800}).new_page()
+    colleague.goto(password_link)
+    assert_no_sideways_scrolling(colleague, "choose your password")
