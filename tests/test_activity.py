@@ -250,6 +250,16 @@ def test_event_report_is_swedish_by_default(app, organiser, reported_event):
     assert "<td>1\xa0234</td>" in page
 
 
+def test_event_report_names_each_talks_day_as_well_as_its_time(app, organiser, reported_event):
+    client = app.test_client()
+    sign_in_organiser(client)
+
+    page = client.get("/admin/events/sociala-medier/activity").get_data(as_text=True)
+
+    # A two-day event's 09:00 is one of two mornings: the report says which.
+    assert re.search(r'<span class="activity-when"><time datetime="[^"]+">2026-11-24 09:00</time></span>', page)
+
+
 def test_event_csv_has_a_bom_semicolons_a_row_per_talk_and_the_totals(app, organiser, reported_event):
     client = app.test_client()
     sign_in_organiser(client)
