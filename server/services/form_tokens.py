@@ -5,22 +5,25 @@ Each creating form carries a random token. A submission is known by its key: the
 form's address and what was filled in, so a page the browser restored with an old token but
 new contents is a new submission, not a repeat. The first request inserts the key's row in
 the same transaction as what it creates; the unique key makes a concurrent repeat wait for
-the first to commit and then fail, and it reads the first one's result instead. Rows older
-than a day are deleted whenever a new one is added: they are not public records.
+the first to commit (in short tries, see `claim`) and then fail, and it reads the first
+one's result instead. Rows older than a day are deleted whenever a new one is added: they
+are not public records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from server.db import database_locked
 from server.models import FormToken
 
 KEPT_FOR = timedelta(days=1)
@@ -45,33 +48,65 @@ def submission_key(token: object, path: str, fields: Iterable[tuple[str, str]]) 
 
 @dataclass(frozen=True)
 class Claim:
-    row: FormToken
-    repeat: bool  # True: another request sent this form first; `row` holds its result
+    row: FormToken | None
+    # True: another request sent this form first. `row` holds its result; None when it was
+    # still being saved after PATIENCE seconds.
+    repeat: bool
+
+
+# How long a repeat waits for the first request to commit, in short tries: a lock wait must
+# never block for long, because under eventlet a database driver's wait blocks the whole
+# process, the first request included (psycopg's wait does not yield to other greenlets).
+# On PostgreSQL a try gives up after TRY_LOCK_MS; SQLite's busy timeout is the connection's
+# (server/db.py), and a busy database is tried again the same way.
+PATIENCE = timedelta(seconds=30)
+TRY_LOCK_MS = 20
+BETWEEN_TRIES = 0.1
+
+
+def _lock_busy(error: OperationalError) -> bool:
+    """Another transaction holds the lock (PostgreSQL's lock_timeout, SQLite's busy database)."""
+    return getattr(error.orig, "sqlstate", None) == "55P03" or database_locked(error)
 
 
 def claim(session: Session, key: str, now: datetime) -> Claim:
-    """Claims a submission in the caller's transaction, before the caller writes anything else.
+    """Claims a submission in the caller's transaction, before the caller writes anything else
+    (on a repeat, the session is rolled back: it must hold nothing else yet).
 
-    The first claim adds the key's row (flushed, so a concurrent claim waits on its unique
-    key) and the caller records its result on it before committing. A repeat gets the
-    first one's row. When the repeat ran concurrently, its failed insert has rolled the
-    session back, which held nothing else yet."""
-    for _attempt in range(2):
+    The first claim adds the key's row and the caller records its result on it before
+    committing. A repeat gets the first one's row: at once when it was committed, else after
+    waiting for it in short tries (sleeping between them lets the first request run on)."""
+    deadline = time.monotonic() + PATIENCE.total_seconds()
+    while True:
         first = session.scalar(select(FormToken).where(FormToken.key == key))
         if first is not None:
             return Claim(first, repeat=True)
-        session.execute(delete(FormToken).where(FormToken.created_at < now - KEPT_FOR))
-        row = FormToken(key=key, created_at=now)
-        session.add(row)
+        postgresql = session.get_bind().dialect.name == "postgresql"
         try:
+            if postgresql:  # ended by the transaction's end, or below
+                session.execute(text(f"SET LOCAL lock_timeout = '{TRY_LOCK_MS}ms'"))
+            session.execute(delete(FormToken).where(FormToken.created_at < now - KEPT_FOR))
+            row = FormToken(key=key, created_at=now)
+            session.add(row)
             session.flush()
+            if postgresql:
+                session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
         except IntegrityError:
-            # The other request holds the key. Once it has committed, its row is readable;
-            # had it been rolled back (its form refused), the key is free again: try again.
+            # The first request has committed its row (read above, next time round); or it
+            # was rolled back (its form refused) and the key is free again.
             session.rollback()
+            if time.monotonic() >= deadline:
+                raise
+            continue
+        except OperationalError as error:
+            if not _lock_busy(error):
+                raise
+            session.rollback()  # the first request is still saving
+            if time.monotonic() >= deadline:
+                return Claim(None, repeat=True)
+            time.sleep(BETWEEN_TRIES)  # monkey-patched under eventlet and gevent: others run
             continue
         return Claim(row, repeat=False)
-    raise RuntimeError("a form token could be neither claimed nor read")
 
 
 def record(row: FormToken, *, result_url: str, message: str = "", target_id: int | None = None) -> None:

@@ -73,7 +73,7 @@ class Once:
             self.row = claim.row
             return None
         first = claim.row
-        if not first.result_url:  # cannot happen after a commit; a row is only readable then
+        if first is None or not first.result_url:  # the first was still being saved after a while
             return render_template("error.html", status=409, message=_(
                 "This form was sent twice, and the first is still being saved. Reload the page in a moment.")), 409
         if self.on_repeat is not None:
