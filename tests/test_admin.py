@@ -358,7 +358,7 @@ def audit_table_rows(body: str) -> list[list[str]]:
     table = body[body.index("<tbody>"):body.index("</tbody>")]
     rows = []
     for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
-        cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)  # a cell may carry its column's data-label
         cells = [re.sub(r"<[^>]+>", "", re.sub(r"<br>|</dt>|</dd>", " ", cell)) for cell in cells]
         rows.append([" ".join(cell.split()) for cell in cells])
     return rows
