@@ -25,8 +25,9 @@ TIME_ZONES = ("Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "Europe/Cope
 
 class EventForm(FlaskForm):
     title = StringField(_l("Title"), validators=[InputRequired(REQUIRED)])
-    slug = StringField(_l("Address (slug)"), description=_l("Lower-case letters a-z, digits and hyphens. "
-                                                             "Left empty, it is made from the title."))
+    slug = StringField(_l("Address (slug)"), description=_l(
+        "Lower-case letters a-z, digits and hyphens. Left empty, it is made from the title. "
+        "Changed later, links to the old address still lead here."))
     organiser = StringField(_l("Organiser"))
     venue = StringField(_l("Venue"))
     starts_on = DateField(_l("First day"), validators=[InputRequired(REQUIRED)])
@@ -42,8 +43,9 @@ class MultiCheckboxField(SelectMultipleField):
 
 class TalkForm(FlaskForm):
     title = StringField(_l("Title"), validators=[InputRequired(REQUIRED)])
-    slug = StringField(_l("Address (slug)"), description=_l("Lower-case letters a-z, digits and hyphens. "
-                                                             "Left empty, it is made from the title."))
+    slug = StringField(_l("Address (slug)"), description=_l(
+        "Lower-case letters a-z, digits and hyphens. Left empty, it is made from the title. "
+        "Changed later, links to the old address still lead here."))
     day = DateField(_l("Day"), validators=[InputRequired(REQUIRED)])
     starts = TimeField(_l("Starts"), validators=[InputRequired(REQUIRED)])
     ends = TimeField(_l("Ends"), validators=[InputRequired(REQUIRED)])
