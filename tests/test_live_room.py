@@ -524,6 +524,19 @@ def test_moderator_lists_bans_and_lifts_one_which_stays_on_record(app, browser, 
     assert moa.call(p.BAN, {"participant_id": anna_id, "whole_event": False})["ok"] is True
 
 
+def test_lifting_a_ban_in_the_whole_event_is_logged_for_the_event_not_the_moderators_room(
+        browser, moderator_grant, talk):
+    anna = browser("Anna")
+    moa = browser("Moa", grant=moderator_grant)
+    anna.say("hej")
+    ban_id = moa.call(p.BAN, {"participant_id": _participant_of(moa), "whole_event": True})["ban_id"]
+
+    moa.call(p.LIFT_BAN, {"ban_id": ban_id})
+
+    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "lift_ban")).one()
+    assert (audit.event_id, audit.talk_id) == (talk.event_id, None)
+
+
 # -- votes stop when questions close (issue #11, 15) ----------------------------------------
 
 def test_votes_are_refused_while_questions_are_closed_and_count_again_when_reopened(browser, moderator_grant):

@@ -195,6 +195,20 @@ def test_publishing_twice_logs_one_publication(organiser_client, session, talk, 
     assert actions == ["recording_upload", "recording_publish"]
 
 
+def test_publishing_while_the_talk_is_live_says_the_recording_shows_once_it_has_ended(
+        organiser_client, session, talk, clip):
+    from server.models import LiveState
+
+    upload(organiser_client, clip)
+    talk.live_state = LiveState.live
+    session.commit()
+
+    organiser_client.post(PAGE + "/publish", data={"csrf_token": form_token(organiser_client, PAGE)}, headers=EN)
+
+    page = organiser_client.get(PAGE, headers=EN).get_data(as_text=True)
+    assert "The talk is still live, so its page shows the live broadcast until the talk has ended" in page
+
+
 def test_cancel_of_a_running_import_ends_it_and_keeps_nothing(organiser_client, session, talk, site, app):
     organiser_client.post(PAGE + "/import", data={"url": site.url("slow.mp4"),
                                                   "csrf_token": form_token(organiser_client, PAGE)})

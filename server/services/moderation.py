@@ -154,7 +154,7 @@ def lift_ban(session: Session, talk: Talk, actor: Actor, ban_id: Any) -> Ban:
     from server.services.roles import require_moderator
 
     require_moderator(actor, talk)
-    return _lift(session, actor, talk.event_id, ban_id, talk)
+    return _lift(session, actor, talk.event_id, ban_id)
 
 
 def lift_ban_in_event(session: Session, event_id: int, actor: Actor, ban_id: Any) -> Ban:
@@ -163,16 +163,19 @@ def lift_ban_in_event(session: Session, event_id: int, actor: Actor, ban_id: Any
 
     if not (actor.role is Role.organiser or (actor.role is Role.moderator and actor.event_id == event_id)):
         raise Forbidden(_l("Only a moderator of this event can do that."))
-    return _lift(session, actor, event_id, ban_id, None)
+    return _lift(session, actor, event_id, ban_id)
 
 
-def _lift(session: Session, actor: Actor, event_id: int, ban_id: Any, talk: Talk | None) -> Ban:
+def _lift(session: Session, actor: Actor, event_id: int, ban_id: Any) -> Ban:
     entry = session.get(Ban, ban_id) if isinstance(ban_id, int) and not isinstance(ban_id, bool) else None
     if entry is None or entry.event_id != event_id:
         raise NotFound(_l("There is no such ban."), code="ban_not_found")
     if entry.lifted_at is None:
         entry.lifted_at, entry.lifted_by = utcnow(), actor.label
-        record_audit(session, actor, talk, "lift_ban", "participant", entry.participant_id,
+        # The ban's own talk (None for a ban in the whole event), not the room the moderator
+        # lifted it from: the audit page says where the ban was.
+        banned_in = session.get(Talk, entry.talk_id) if entry.talk_id is not None else None
+        record_audit(session, actor, banned_in, "lift_ban", "participant", entry.participant_id,
                      before={"ban_id": entry.id, "scope": "talk" if entry.talk_id else "event"},
                      after={"lifted": True}, event_id=event_id)
     return entry

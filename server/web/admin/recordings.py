@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import ValidationError as FormValidationError
 
-from server.db import db
+from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import ImportJob
 from server.services import recordings
@@ -226,6 +226,12 @@ def recording_publish(slug: str, talk_slug: str, action: str) -> Response | tupl
         db.session.rollback()
         flash(str(error.message), "error")
         return _page(talk, error.http_status)
+    if action == "publish" and talk.is_live(utcnow()):
+        # While the talk is live its page shows the live stream (Talk.shows_recording): say
+        # so, or an organiser who marked the talk live by hand waits for a recording that
+        # only appears once the talk is set to Ended.
+        return _done(talk, _("The recording is published. The talk is still live, so its page shows the "
+                             "live broadcast until the talk has ended; set it to Ended when the broadcast is over."))
     if action == "publish":
         return _done(talk, _("The recording is published on the talk's page."))
     return _done(talk, _("The recording is no longer shown on the talk's page."))
