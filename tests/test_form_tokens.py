@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from server.db import utcnow
-from server.models import AuditEntry, Event, FormToken, Organiser, RoleGrant, Speaker, Talk
+from server.models import AuditEntry, Event, FormToken, Organiser, Recording, RoleGrant, Speaker, Talk
 from tests.conftest import at
 
 pytestmark = pytest.mark.both_databases
@@ -324,7 +324,7 @@ def test_every_creating_form_carries_a_one_time_token(organiser_client, session,
             assert bodies and all('name="form_token"' in body for body in bodies), action
 
 
-def test_video_upload_sent_twice_is_stored_once(organiser_client, session, make_event, make_talk, tmp_path):
+def test_video_upload_sent_twice_is_stored_once(app, organiser_client, session, make_event, make_talk, tmp_path):
     from tests.recording_media import make_clip
 
     clip = make_clip(tmp_path / "clip.mp4", seconds=2)
@@ -343,3 +343,187 @@ def test_video_upload_sent_twice_is_stored_once(organiser_client, session, make_
     assert [r.status_code for r in responses] == [303, 303]
     assert location(responses[1]) == page
     assert session.scalar(select(func.count()).where(AuditEntry.action == "recording_upload")) == 1
+    # The repeat's own copy is not left behind.
+    folder = app.extensions["arena.settings"].recordings_path / event.slug / talk.slug
+    assert [path.name for path in folder.iterdir() if path.suffix == ".mp4"] == [
+        session.scalar(select(Recording.file_path)).rsplit("/", 1)[-1]]
+
+
+# -- the claim holds no lock but its own, for no longer than it must ---------------------------
+
+def another_writer_gets_in(database_url: str) -> bool:
+    """A writer on a connection of its own can write at once, without waiting: on SQLite it
+    takes the database's write lock; on PostgreSQL a lock on the one-time tokens that any
+    unfinished claim of theirs would hold up. Given back at once."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            connection.close()
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            try:
+                connection.execute(text("LOCK TABLE form_tokens IN SHARE ROW EXCLUSIVE MODE NOWAIT"))
+                return True
+            except Exception:  # lock not available: another transaction writes to it
+                return False
+            finally:
+                connection.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_video_upload_leaves_the_database_free_while_the_file_is_checked(app, organiser_client, session, make_event,
+                                                                        make_talk, tmp_path, database_url):
+    """Copying and checking a video of gigabytes takes minutes: meanwhile chat, votes and
+    other organisers' forms must write. ffprobe (a real one, behind a script that waits until
+    the test lets it go on) is checking the file while another writer writes."""
+    import dataclasses
+    import os
+    import shutil
+
+    from tests.recording_media import make_clip
+    from tests.waiting import wait_until
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2)
+    probing, go_on = tmp_path / "probing", tmp_path / "go-on"
+    slow_ffprobe = tmp_path / "slow-ffprobe"
+    slow_ffprobe.write_text(f'#!/bin/sh\ntouch "{probing}"\ni=0\nwhile [ ! -e "{go_on}" ] && [ $i -lt 1200 ]; do '
+                            f'sleep 0.05; i=$((i+1)); done\nexec "{shutil.which("ffprobe")}" "$@"\n')
+    os.chmod(slow_ffprobe, 0o755)
+    settings = app.extensions["arena.settings"]
+    app.extensions["arena.settings"] = dataclasses.replace(
+        settings, media=dataclasses.replace(settings.media, ffprobe=str(slow_ffprobe)))
+    event = make_event()
+    talk = make_talk(event, starts_at=at(10), ends_at=at(10, 45))
+    session.add(FormToken(key="a" * 64, created_at=utcnow() - timedelta(days=2), result_url="/admin/"))
+    session.commit()
+    page = f"/admin/events/{event.slug}/talks/{talk.slug}/recording"
+    form = filled_form(organiser_client, page, {}, occurrence=1)  # import, upload, captions: the upload's
+    answer: list = []
+
+    def upload() -> None:
+        with open(clip, "rb") as video:
+            answer.append(organiser_client.post(page + "/upload", data={**form, "file": (video, "clip.mp4")},
+                                                content_type="multipart/form-data", headers=EN))
+
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    try:
+        wait_until(probing.exists, message="the upload never reached its check")
+        free_while_checking = another_writer_gets_in(database_url)
+    finally:
+        go_on.touch()
+        uploading.join(timeout=60)
+
+    assert free_while_checking
+    assert answer[0].status_code == 303
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "recording_upload")) == 1
+
+
+def test_unrelated_form_is_created_while_another_organisers_form_is_being_saved(organiser_client, session,
+                                                                             make_event, database_url):
+    """Another organiser's request has claimed its form and is still saving (its transaction
+    open) when this organiser adds a speaker, and a token older than a day is due to go: the
+    speaker is added, never "this form was sent twice"."""
+    from server.services import form_tokens
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: an open claim holds the whole database, as any write does")
+    event = make_event()
+    session.add(FormToken(key="a" * 64, created_at=utcnow() - timedelta(days=2), result_url="/admin/"))
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields())
+
+    engine = create_engine(database_url)
+    with engine.connect() as other_connection:
+        from sqlalchemy.orm import Session
+
+        other = Session(other_connection)
+        assert not form_tokens.claim(other, "c" * 64, utcnow()).repeat  # still saving: not committed
+        response = organiser_client.post(path, data=form, headers=EN)
+        other.rollback()
+        other.close()
+    engine.dispose()
+
+    assert response.status_code == 303
+    assert location(response) == f"/admin/events/{event.slug}#speakers"
+    assert count(session, Speaker) == 1
+
+
+def test_old_tokens_held_by_another_transaction_do_not_hold_up_a_form(organiser_client, session, make_event,
+                                                                      database_url):
+    """The old tokens are being deleted by another request's clean-up that has not finished:
+    this form is created all the same, and that token is left for next time."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: an open clean-up holds the whole database, as any write does")
+    event = make_event()
+    session.add(FormToken(key="a" * 64, created_at=utcnow() - timedelta(days=2), result_url="/admin/"))
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields())
+
+    engine = create_engine(database_url)
+    with engine.connect() as other:
+        other.execute(text("SELECT id FROM form_tokens WHERE key = :key FOR UPDATE"), {"key": "a" * 64})
+        response = organiser_client.post(path, data=form, headers=EN)
+        other.rollback()
+    engine.dispose()
+
+    assert response.status_code == 303
+    assert count(session, Speaker) == 1
+
+
+# -- a repeat whose first result is gone ---------------------------------------------------------
+
+def test_form_sent_again_after_its_speaker_was_deleted_adds_the_speaker_again(organiser_client, session,
+                                                                             make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/speakers/new"
+    form = filled_form(organiser_client, path, speaker_fields())
+    assert organiser_client.post(path, data=form, headers=EN).status_code == 303
+    speaker_id = session.scalar(select(Speaker.id))
+    edit = f"/admin/events/{event.slug}/speakers/{speaker_id}"
+    deleted = organiser_client.post(edit + "/delete", data={"csrf_token": hidden(
+        organiser_client.get(edit, headers=EN).get_data(as_text=True), "csrf_token"), "confirm": "yes"}, headers=EN)
+    assert deleted.status_code == 303 and count(session, Speaker) == 0
+
+    # Back to the form the browser kept, and sent again on purpose.
+    again = organiser_client.post(path, data=form, headers=SV)
+
+    assert again.status_code == 303
+    assert location(again) == f"/admin/events/{event.slug}#speakers"
+    assert session.scalars(select(Speaker.name)).all() == ["Anna Karlsson"]
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "speaker.create")) == 2
+    assert "Talaren lades till." in organiser_client.get(location(again), headers=SV).get_data(as_text=True)
+    # And a third time is a repeat of the second: still one speaker.
+    assert organiser_client.post(path, data=form, headers=EN).status_code == 303
+    assert count(session, Speaker) == 1
+
+
+def test_form_sent_again_after_its_talk_was_deleted_adds_the_talk_again(organiser_client, session, make_event):
+    event = make_event()
+    session.commit()
+    path = f"/admin/events/{event.slug}/talks/new"
+    form = filled_form(organiser_client, path, {"title": "Skapa arenor!", "slug": "", "day": "2026-11-24",
+                                                "starts": "10:00", "ends": "10:45", "invitation_text": "",
+                                                "stream_url": "", "slides_url": ""})
+    assert organiser_client.post(path, data=form, headers=EN).status_code == 303
+    edit = f"/admin/events/{event.slug}/talks/skapa-arenor"
+    deleted = organiser_client.post(edit + "/delete", data={"csrf_token": hidden(
+        organiser_client.get(edit, headers=EN).get_data(as_text=True), "csrf_token"), "confirm": "yes"}, headers=EN)
+    assert deleted.status_code == 303 and count(session, Talk) == 0
+
+    again = organiser_client.post(path, data=form, headers=EN)
+
+    assert again.status_code == 303
+    assert organiser_client.get(location(again), headers=EN).status_code == 200
+    assert count(session, Talk) == 1

@@ -6,8 +6,12 @@ form's address and what was filled in, so a page the browser restored with an ol
 new contents is a new submission, not a repeat. The first request inserts the key's row in
 the same transaction as what it creates; the unique key makes a concurrent repeat wait for
 the first to commit (in short tries, see `claim`) and then fail, and it reads the first
-one's result instead. Rows older than a day are deleted whenever a new one is added: they
-are not public records.
+one's result instead. A repeat whose first result is gone (deleted since) is no repeat: its
+row is dropped and the form creates again.
+
+Rows older than a day are deleted (`prune`, before a claim) in a transaction of their own,
+committed at once: they are not public records, and a claim's transaction must hold no lock
+but its own key's, or another organiser's unrelated form would wait for it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -69,23 +74,67 @@ def _lock_busy(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "55P03" or database_locked(error)
 
 
-def claim(session: Session, key: str, now: datetime) -> Claim:
+def prune(engine: Engine, now: datetime) -> None:
+    """Deletes the rows older than a day, in a short transaction of its own on its own
+    connection, committed at once: never in a claim's transaction, whose locks last until its
+    request commits. Housekeeping only: rows another transaction holds (PostgreSQL) are left
+    for the next time, and a busy database skips it."""
+    cutoff = now - KEPT_FOR
+    old = select(FormToken.id).where(FormToken.created_at < cutoff)
+    try:
+        with Session(engine) as session, session.begin():
+            if session.scalar(old.limit(1)) is None:
+                return  # nothing to do: no write lock taken (SQLite has one for the whole file)
+            if engine.dialect.name == "postgresql":
+                session.execute(text(f"SET LOCAL lock_timeout = '{TRY_LOCK_MS}ms'"))
+                old = old.with_for_update(skip_locked=True)
+            session.execute(delete(FormToken).where(FormToken.id.in_(old.scalar_subquery())))
+    except OperationalError as error:
+        if not _lock_busy(error):
+            raise
+
+
+def _claim_lock(key: str) -> int:
+    """The key as a PostgreSQL advisory lock: signed 64 bits of its (uniform) hash."""
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return number - (1 << 64) if number >= 1 << 63 else number
+
+
+def claim(session: Session, key: str, now: datetime, *, gone: Callable[[FormToken], bool] | None = None) -> Claim:
     """Claims a submission in the caller's transaction, before the caller writes anything else
     (on a repeat, the session is rolled back: it must hold nothing else yet).
 
     The first claim adds the key's row and the caller records its result on it before
     committing. A repeat gets the first one's row: at once when it was committed, else after
-    waiting for it in short tries (sleeping between them lets the first request run on)."""
+    waiting for it in short tries (sleeping between them lets the first request run on).
+    `gone(row)`: the first one's result no longer exists; its row is then dropped in this
+    transaction and the submission claimed anew.
+
+    "Still being saved" (`Claim(None, repeat=True)`) is said only of this very key: on
+    PostgreSQL a claim holds an advisory lock of its key until its transaction ends, and a
+    repeat sees it taken. A lock that stays busy for another reason (SQLite has one writer at
+    a time) is raised after PATIENCE, the database's "try again", never a false repeat."""
     deadline = time.monotonic() + PATIENCE.total_seconds()
+    postgresql = session.get_bind().dialect.name == "postgresql"
     while True:
         first = session.scalar(select(FormToken).where(FormToken.key == key))
-        if first is not None:
+        if first is not None and (gone is None or not first.result_url or not gone(first)):
             return Claim(first, repeat=True)
-        postgresql = session.get_bind().dialect.name == "postgresql"
         try:
             if postgresql:  # ended by the transaction's end, or below
                 session.execute(text(f"SET LOCAL lock_timeout = '{TRY_LOCK_MS}ms'"))
-            session.execute(delete(FormToken).where(FormToken.created_at < now - KEPT_FOR))
+                if not session.scalar(select(func.pg_try_advisory_xact_lock(_claim_lock(key)))):
+                    session.rollback()  # the same key's first request is still saving
+                    if time.monotonic() >= deadline:
+                        return Claim(None, repeat=True)
+                    time.sleep(BETWEEN_TRIES)
+                    continue
+            if first is not None:
+                # What it created is gone: this submission creates again, as a first one.
+                dropped = session.execute(delete(FormToken).where(FormToken.id == first.id))
+                if dropped.rowcount != 1:  # another repeat took it over first: read again
+                    session.rollback()
+                    continue
             row = FormToken(key=key, created_at=now)
             session.add(row)
             session.flush()
@@ -101,9 +150,9 @@ def claim(session: Session, key: str, now: datetime) -> Claim:
         except OperationalError as error:
             if not _lock_busy(error):
                 raise
-            session.rollback()  # the first request is still saving
+            session.rollback()  # the first request is still saving, or another writer is
             if time.monotonic() >= deadline:
-                return Claim(None, repeat=True)
+                raise  # not known to be this key's first: the database's 503, not "sent twice"
             time.sleep(BETWEEN_TRIES)  # monkey-patched under eventlet and gevent: others run
             continue
         return Claim(row, repeat=False)

@@ -455,9 +455,19 @@ def _copy_capped(stream: IO[bytes], target: Path, max_bytes: int) -> int:
     return written
 
 
-def save_uploaded_video(session: Session, talk: Talk, stream: IO[bytes], *, settings: Settings,
-                        actor: Actor) -> Recording:
-    """An MP4 or WebM from the organiser, checked by ffprobe (not by its name or type)."""
+@dataclass(frozen=True)
+class StoredVideo:
+    """An uploaded video copied and checked, not yet the talk's recording."""
+    path: Path
+    size: int
+    probe: dict[str, Any]
+
+
+def store_uploaded_video(talk: Talk, stream: IO[bytes], *, settings: Settings, actor: Actor) -> StoredVideo:
+    """Copies an MP4 or WebM from the organiser and checks it with ffprobe (not by its name or
+    type). Writes nothing to the database: the copy of up to gigabytes and the check must run
+    before the request's transaction starts, as no other writer could write meanwhile on SQLite.
+    Then `record_uploaded_video` makes it the recording, or `discard_stored_video` removes it."""
     require_organiser(actor)
     folder = talk_folder(settings.recordings_path, talk)
     folder.mkdir(parents=True, exist_ok=True)
@@ -480,11 +490,37 @@ def save_uploaded_video(session: Session, talk: Talk, stream: IO[bytes], *, sett
         partial.unlink(missing_ok=True)
         importer.remove_empty_folders(folder)
         raise
+    return StoredVideo(target, size, probe)
+
+
+def discard_stored_video(stored: StoredVideo) -> None:
+    """A stored video that did not become a recording (its form was a repeat, or refused)."""
+    stored.path.unlink(missing_ok=True)
+    importer.remove_empty_folders(stored.path.parent)
+
+
+def save_uploaded_video(session: Session, talk: Talk, stream: IO[bytes], *, settings: Settings,
+                        actor: Actor) -> Recording:
+    """An MP4 or WebM from the organiser, checked by ffprobe, as the talk's recording (the CLI,
+    whose transaction holds no lock yet; a view stores first, then claims, then records)."""
+    stored = store_uploaded_video(talk, stream, settings=settings, actor=actor)
+    try:
+        return record_uploaded_video(session, talk, stored, settings=settings, actor=actor)
+    except BaseException:
+        discard_stored_video(stored)
+        raise
+
+
+def record_uploaded_video(session: Session, talk: Talk, stored: StoredVideo, *, settings: Settings,
+                          actor: Actor) -> Recording:
+    """The stored, checked video as the talk's recording; audited."""
+    require_organiser(actor)
+    probe = stored.probe
     recording = talk.recording or Recording(talk=talk)
     before = _recording_state(talk.recording)
     recording.origin, recording.source_url, recording.source_title = "upload", "", ""
-    recording.file_path = _relative(settings.recordings_path, target)
-    recording.file_size, recording.file_type = size, probe["mime"]
+    recording.file_path = _relative(settings.recordings_path, stored.path)
+    recording.file_size, recording.file_type = stored.size, probe["mime"]
     recording.duration_seconds = round(probe["duration"]) if probe["duration"] else None
     recording.chapters = _clean_chapters(probe["chapters"], recording.duration_seconds)
     recording.thumbnail_path, recording.captions_path, recording.uploaded_on = None, None, None

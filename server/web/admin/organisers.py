@@ -58,7 +58,7 @@ def add_organiser():
     form = OrganiserForm()
     if not form.validate_on_submit():
         return _page(form, 400)
-    once = Once(on_repeat=_link_again)
+    once = Once(on_repeat=_link_again, target=Organiser)
     if (answer := once.claim()) is not None:
         return answer  # sent twice: the first one's account, and its link shown again
     try:
@@ -100,7 +100,7 @@ def password_link(organiser_id: int) -> Response:
     if organiser.disabled_at is not None:
         flash(_("Open the account again first."), "error")
         return redirect(url_for("admin.organisers"), code=303)
-    once = Once(on_repeat=_link_again)
+    once = Once(on_repeat=_link_again, target=Organiser)
     if (answer := once.claim()) is not None:
         return answer  # sent twice: one link, one audit entry
     programme.audit(db.session, g.actor, None, "organiser.password_link", organiser)

@@ -80,7 +80,7 @@ def add_moderator(slug: str):
     event = get_event(db.session, slug, include_drafts=True)
     form = ModeratorForm(prefix="moderator")
     if form.validate_on_submit():
-        once = Once()
+        once = Once(target=RoleGrant)
         if (answer := once.claim()) is not None:
             return answer  # sent twice: the first one's link
         grant, error = _grant(event, form, once, role=Role.moderator, talk=None,
@@ -99,7 +99,7 @@ def invite_speaker(slug: str):
         talk = next((talk for talk in event.talks if talk.id == form.talk.data), None)
         if talk is None:
             abort(400)
-        once = Once()
+        once = Once(target=RoleGrant)
         if (answer := once.claim()) is not None:
             return answer  # sent twice: the first one's link
         grant, error = _grant(event, form, once, role=Role.speaker, talk=talk,

@@ -18,7 +18,7 @@ from server.db import db
 from server.i18n import _
 from server.media.uploads import (KeptUpload, UploadRefused, claim_kept, discard, drop_kept, keep_upload, kept_upload,
                                   save_photo, save_slides)
-from server.models import EventStatus, Speaker
+from server.models import Event, EventStatus, Speaker, Talk
 from server.services import programme
 from server.services.errors import ServiceError, ValidationError
 from server.services.events import (EARLIER, LATER, create_event, create_speaker, create_talk, get_event, get_talk,
@@ -55,6 +55,12 @@ def _refused(template: str, form, error: ServiceError, stored: list[str | None],
     return render_template(template, form=form, **context), error.http_status
 
 
+def _discard(stored: list[str | None]) -> None:
+    """Files this request stored that nothing will refer to (a repeat's copy)."""
+    for path in stored:
+        discard(_media_root(), path)
+
+
 def _commit(stored: list[str | None]) -> None:
     try:
         db.session.commit()
@@ -71,7 +77,7 @@ def _commit(stored: list[str | None]) -> None:
 def new_event() -> Response | str | tuple[str, int]:
     form = EventForm()
     if not _previewing() and form.validate_on_submit():
-        once = Once()
+        once = Once(target=Event)
         if (answer := once.claim()) is not None:
             return answer  # sent twice: the first one's event
         try:
@@ -273,11 +279,18 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
         # Kept across the form shown again; when saving, shown again only if the save is refused.
         context["kept_slides"] = _kept_slides(event, None) if saving else _hold_slides(event, None, form)
     if saving:
-        once = Once()
-        if (answer := once.claim()) is not None:
-            return answer  # sent twice: the first one's talk
         stored: list[str | None] = []
         filename = ""
+        try:
+            # The PDF is read and checked before the claim: no write lock is held while it is.
+            slides, filename = _chosen_slides(event, None, form)
+            stored.append(slides)
+        except ServiceError as error:
+            return _refused_talk(form, error, stored, filename, **context)
+        once = Once(target=Talk)
+        if (answer := once.claim()) is not None:
+            _discard(stored)
+            return answer  # sent twice: the first one's talk
         try:
             starts, ends = _talk_times(event, form)
             talk = create_talk(db.session, event, title=form.title.data, slug=form.slug.data, starts_at=starts,
@@ -285,8 +298,6 @@ def new_talk(slug: str) -> Response | str | tuple[str, int]:
                                invitation_text=form.invitation_text.data,
                                stream_url=form.stream_url.data,
                                slides_url=programme.checked_slides_url(form.slides_url.data), own_host=own_host())
-            slides, filename = _chosen_slides(event, None, form)
-            stored.append(slides)
             talk.slides_file = stored[-1]
             programme.record_talk_created(db.session, g.actor, talk)
         except ServiceError as error:
@@ -375,14 +386,18 @@ def new_speaker(slug: str) -> Response | str | tuple[str, int]:
     form = SpeakerForm()
     context = {"event": event, "speaker": None}
     if form.validate_on_submit():
-        once = Once()
-        if (answer := once.claim()) is not None:
-            return answer  # sent twice: the first one's speaker
         stored: list[str | None] = []
+        try:
+            stored.append(_photo_upload(form))  # resized before the claim: no write lock held meanwhile
+        except ServiceError as error:
+            return _refused("admin/speaker_form.html", form, error, stored, **context)
+        once = Once(target=Speaker)
+        if (answer := once.claim()) is not None:
+            _discard(stored)
+            return answer  # sent twice: the first one's speaker
         try:
             speaker = create_speaker(db.session, event, name=form.name.data, role=form.role.data, bio=form.bio.data,
                                      links=programme.parse_links(form.links.data))
-            stored.append(_photo_upload(form))
             speaker.photo_path = stored[-1]
             programme.record_speaker_created(db.session, g.actor, speaker)
         except ServiceError as error:

@@ -156,17 +156,31 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     if upload is None or not upload.filename:
         form.file.errors = [_("Choose a video file to upload.")]
         return _page(talk, 400, upload_form=form)
-    once = Once()
-    if (answer := once.claim()) is not None:
-        return answer  # sent twice: one upload
+    # Copied and checked before the claim starts the transaction: on SQLite its write lock
+    # stops every other writer, and the copy and ffprobe can take minutes.
     try:
-        recordings.save_uploaded_video(db.session, talk, upload.stream, settings=_settings(), actor=g.actor)
-        once.record(_page_url(talk), _("The video is uploaded and checked."))
-        db.session.commit()
+        stored = recordings.store_uploaded_video(talk, upload.stream, settings=_settings(), actor=g.actor)
     except ServiceError as error:
         db.session.rollback()
         show_error(form, error)
         return _page(talk, error.http_status, upload_form=form)
+    try:
+        once = Once()
+        if (answer := once.claim()) is not None:
+            recordings.discard_stored_video(stored)
+            return answer  # sent twice: one upload
+        recordings.record_uploaded_video(db.session, talk, stored, settings=_settings(), actor=g.actor)
+        once.record(_page_url(talk), _("The video is uploaded and checked."))
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        recordings.discard_stored_video(stored)
+        show_error(form, error)
+        return _page(talk, error.http_status, upload_form=form)
+    except BaseException:
+        db.session.rollback()
+        recordings.discard_stored_video(stored)  # nothing refers to it
+        raise
     return _done(talk, _("The video is uploaded and checked."))
 
 

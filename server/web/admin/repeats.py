@@ -1,21 +1,27 @@
 """A creating form sent twice creates once (server/services/form_tokens.py).
 
 Templates put `{{ form_token_field() }}` in every form that creates something. Its view
-claims the submission before creating anything:
+claims the submission before creating anything, and after any slow work on an uploaded
+file (copy, check, resize): the claim's write starts the transaction, which must stay short
+(SQLite has one writer at a time, for the whole database):
 
-    once = Once()
+    ... store and check the uploaded file, if any ...
+    once = Once(target=Speaker)
     if (answer := once.claim()) is not None:
-        return answer                  # a repeat: the first one's redirect and message
+        discard the stored file; return answer   # a repeat: the first one's redirect and message
     ... create ...
     once.record(url, message, target_id)
     commit; flash(message); redirect(url)
+
+`target`: the model of what the form creates. A repeat whose first result has been deleted
+since is no repeat: it creates again.
 
 A form posted without a token (an old page, a script) is handled as before: not recognised.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from flask import flash, redirect, render_template, request
 from markupsafe import Markup
@@ -59,16 +65,24 @@ def _submission_key() -> str | None:
 class Once:
     """One submission of a creating form."""
 
-    def __init__(self, on_repeat: Callable[[FormToken], None] | None = None) -> None:
+    def __init__(self, on_repeat: Callable[[FormToken], None] | None = None, *, target: Any = None) -> None:
         self.key = _submission_key()
         self.row: FormToken | None = None
         self.on_repeat = on_repeat
+        self.target = target
+
+    def _gone(self, first: FormToken) -> bool:
+        """What the first submission created has been deleted since."""
+        return (self.target is not None and first.target_id is not None
+                and db.session.get(self.target, first.target_id) is None)
 
     def claim(self) -> Response | tuple[str, int] | None:
         """None: go on and create. Else the answer to a repeat: the first one's."""
         if self.key is None:
             return None
-        claim = form_tokens.claim(db.session, self.key, utcnow())
+        now = utcnow()
+        form_tokens.prune(db.engine, now)  # its own short transaction, before this one's claim
+        claim = form_tokens.claim(db.session, self.key, now, gone=self._gone)
         if not claim.repeat:
             self.row = claim.row
             return None
