@@ -77,21 +77,33 @@ def _lock_busy(error: OperationalError) -> bool:
 def prune(engine: Engine, now: datetime) -> None:
     """Deletes the rows older than a day, in a short transaction of its own on its own
     connection, committed at once: never in a claim's transaction, whose locks last until its
-    request commits. Housekeeping only: rows another transaction holds (PostgreSQL) are left
-    for the next time, and a busy database skips it."""
+    request commits. Housekeeping only, so it never waits: rows another transaction holds
+    (PostgreSQL) are left for the next time, and a busy SQLite database skips it (its busy
+    wait would stop the whole eventlet process)."""
     cutoff = now - KEPT_FOR
     old = select(FormToken.id).where(FormToken.created_at < cutoff)
-    try:
-        with Session(engine) as session, session.begin():
-            if session.scalar(old.limit(1)) is None:
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            waited = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            if connection.scalar(old.limit(1)) is None:
                 return  # nothing to do: no write lock taken (SQLite has one for the whole file)
             if engine.dialect.name == "postgresql":
-                session.execute(text(f"SET LOCAL lock_timeout = '{TRY_LOCK_MS}ms'"))
+                connection.execute(text(f"SET LOCAL lock_timeout = '{TRY_LOCK_MS}ms'"))
                 old = old.with_for_update(skip_locked=True)
-            session.execute(delete(FormToken).where(FormToken.id.in_(old.scalar_subquery())))
-    except OperationalError as error:
-        if not _lock_busy(error):
-            raise
+            connection.execute(delete(FormToken).where(FormToken.id.in_(old.scalar_subquery())))
+            connection.commit()
+        except OperationalError as error:
+            connection.rollback()
+            if not _lock_busy(error):
+                raise
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(waited)}")
+                connection.commit()
 
 
 def _claim_lock(key: str) -> int:
