@@ -121,6 +121,28 @@ def test_sign_in_link_sent_twice_is_made_once(organiser_client, session, make_ev
     assert location(responses[1]) == f"/admin/events/{event.slug}/people#grant-{grants[0].id}"
 
 
+def test_moderator_link_form_sent_again_after_its_link_was_revoked_makes_a_new_link(organiser_client, session,
+                                                                                   make_event):
+    event = make_event()
+    session.commit()
+    people = f"/admin/events/{event.slug}/people"
+    form = filled_form(organiser_client, people, {"moderator-name": "Moa Moderator", "moderator-valid_days": "7"}, 0)
+    assert organiser_client.post(people + "/moderators", data=form, headers=EN).status_code == 303
+    first = session.scalars(select(RoleGrant)).one()
+    revoked = organiser_client.post(f"{people}/{first.id}/revoke", data={"csrf_token": hidden(
+        organiser_client.get(people, headers=EN).get_data(as_text=True), "csrf_token")}, headers=EN)
+    assert revoked.status_code == 303
+
+    # Back to the form the browser kept, and sent again on purpose: a new, working link.
+    again = organiser_client.post(people + "/moderators", data=form, headers=EN)
+
+    session.expire_all()
+    grants = session.scalars(select(RoleGrant).order_by(RoleGrant.id)).all()
+    assert again.status_code == 303
+    assert [grant.revoked_at is None for grant in grants] == [False, True]
+    assert location(again) == f"{people}#grant-{grants[1].id}"
+
+
 def test_organiser_account_sent_twice_is_made_once_and_its_link_shown(organiser_client, session):
     form = filled_form(organiser_client, "/admin/organisers", {"name": "Olle Kollega", "email": "olle@norrbotten.se"},
                        occurrence=1)  # the first one-time token is the password link's of Karin's own row

@@ -72,9 +72,12 @@ class Once:
         self.target = target
 
     def _gone(self, first: FormToken) -> bool:
-        """What the first submission created has been deleted since."""
-        return (self.target is not None and first.target_id is not None
-                and db.session.get(self.target, first.target_id) is None)
+        """What the first submission created has been deleted (or, for a sign-in link, revoked)
+        since: sending the form again then means a new one."""
+        if self.target is None or first.target_id is None:
+            return False
+        created = db.session.get(self.target, first.target_id)
+        return created is None or getattr(created, "revoked_at", None) is not None
 
     def claim(self) -> Response | tuple[str, int] | None:
         """None: go on and create. Else the answer to a repeat: the first one's."""
