@@ -40,10 +40,16 @@ TABLES_IN_DELETE_ORDER = ("form_tokens", "talk_old_slugs", "event_old_slugs", "i
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_databases: run each test on SQLite and on PostgreSQL")
     config.addinivalue_line("markers", "browser: drives Debian's chromium through Playwright")
+    config.addinivalue_line("markers", "postgresql_only: a behaviour SQLite cannot show (it has one writer at a "
+                                       "time); runs on PostgreSQL only, even in a both_databases module")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("both_databases") and "database_url" in metafunc.fixturenames:
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("database_url", ["postgresql"], indirect=True)
+    elif metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
