@@ -11,6 +11,7 @@ from flask import Flask
 from server.config import PROJECT_ROOT, Settings, ensure_secret_key, load_settings
 from server.db import db
 from server.extensions import socketio
+from server.media.stream_events import StreamListeners
 from server.web.sessions import VerifiedCookieSessionInterface
 
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.instance_dir),
     )
     app.extensions["arena.settings"] = settings
+    app.extensions["arena.stream_listeners"] = StreamListeners()  # simulcast registers here
     app.config.update(
         SECRET_KEY=ensure_secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,

@@ -91,6 +91,43 @@ class GoLiveSettings:
 
 
 @dataclass
+class IngestSettings:
+    """Live video from a venue's encoder over RTMP, the quality ladder and simulcast (issue 12,
+    server/media/rtmp.py, docs/ingest.md)."""
+
+    # Arena starts Debian's nginx with the RTMP module as a child process (config generated
+    # into <instance>/ingest/) and stops it with itself. false: no RTMP ingest at all.
+    enabled: bool = True
+    rtmp_port: int = 1935
+    rtmp_bind: str = "127.0.0.1"
+    # The host name encoders are told to publish to (rtmp://<public_host>:<rtmp_port>/live).
+    # Empty: the host of server.base_url.
+    public_host: str = ""
+    # false: the system's nginx runs the RTMP server (docs/ingest.md); Arena only answers its
+    # callbacks and reads stat/control at control_url.
+    manage_nginx: bool = True
+    # Empty: /usr/sbin/nginx and Debian's module.
+    nginx: str = ""
+    rtmp_module: str = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+    # nginx-rtmp's stat and control locations. Empty: the managed nginx's own socket.
+    control_url: str = ""
+    # Caps on what an encoder may send; a stream above them is refused or ended, its
+    # recording kept.
+    max_width: int = 1920
+    max_height: int = 1080
+    max_kbps: int = 10000
+    # A publisher that has sent no video this long after connecting is dropped.
+    no_data_seconds: int = 10
+    # The quality ladder for browser and RTMP go-lives alike: the source (copied), 360p at
+    # about 600 kbit/s and audio only (64 kbit/s). false: the source only, for a small CPU.
+    ladder: bool = True
+    # x264 preset of the 360p rendition.
+    ladder_preset: str = "veryfast"
+    # A simulcast destination that fails is tried again after 2, 4, 8 ... seconds, at most this.
+    simulcast_retry_max_seconds: int = 60
+
+
+@dataclass
 class LanguageSettings:
     default: str = "sv"
     available: list[str] = field(default_factory=lambda: ["sv", "en"])
@@ -127,6 +164,7 @@ class Settings:
     time: TimeSettings = field(default_factory=TimeSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     golive: GoLiveSettings = field(default_factory=GoLiveSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
 
     # -- derived values -------------------------------------------------------------
     @property

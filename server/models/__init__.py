@@ -10,11 +10,11 @@ from server.models.accounts import LoginAttempt, Organiser, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.models.forms import FormToken
-from server.models.golive import LiveStream, StreamState
+from server.models.golive import LiveStream, SimulcastDestination, StreamKey, StreamState
 from server.models.live import Ban, ChatMessage, Presence, Question, QuestionState, QuestionVote, Report, RoomEvent
 from server.models.media import ImportJob, JobState, Recording
 
 __all__ = [
     "AuditEntry", "Ban", "EventOldSlug", "FormToken", "TalkOldSlug", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
-    "QuestionState", "QuestionVote", "Recording", "Report", "RoomEvent", "Role", "RoleGrant", "Speaker", "StreamState", "Talk", "TalkSpeaker",
+    "QuestionState", "QuestionVote", "Recording", "Report", "RoomEvent", "Role", "RoleGrant", "SimulcastDestination", "Speaker", "StreamKey", "StreamState", "Talk", "TalkSpeaker",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, Float, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Enum, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base, UTCDateTime, utcnow
@@ -61,14 +61,81 @@ class LiveStream(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Issue 12: where the stream comes from, "browser" (the studio) or "rtmp" (a venue's
+    # encoder through nginx-rtmp), and the playlist viewers open in `directory`:
+    # "index.m3u8" (one rendition) or "master.m3u8" (the ladder: source, 360p, audio only).
+    source: Mapped[str] = mapped_column(String(10), default="browser")
+    playlist_name: Mapped[str] = mapped_column(String(40), default="index.m3u8")
+    # RTMP only: the key it was published with, the stream's name inside nginx (on_publish
+    # renames it, so the key never reaches ffmpeg's command line or a log), nginx's client
+    # id (to match on_publish_done) and the encoder's address.
+    stream_key_id: Mapped[int | None] = mapped_column(ForeignKey("stream_keys.id", ondelete="SET NULL"),
+                                                      default=None)
+    rtmp_name: Mapped[str | None] = mapped_column(String(80), unique=True, default=None)
+    rtmp_client_id: Mapped[str | None] = mapped_column(String(20), default=None)
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    # What arrived, as nginx-rtmp's metadata or ffprobe told it (None until known).
+    video_width: Mapped[int | None] = mapped_column(Integer, default=None)
+    video_height: Mapped[int | None] = mapped_column(Integer, default=None)
 
     talk: Mapped[Talk] = relationship()
 
     @property
     def playlist_path(self) -> str:
-        """The HLS playlist, relative to the recordings folder."""
-        return f"{self.directory}/index.m3u8"
+        """The HLS playlist viewers open (the master playlist when there is a ladder),
+        relative to the recordings folder."""
+        return f"{self.directory}/{self.playlist_name or 'index.m3u8'}"
 
     @property
     def is_active(self) -> bool:
         return self.state is not StreamState.ended
+
+
+class StreamKey(Base):
+    """A talk's RTMP stream key (issue 12). Only its SHA-256 is stored: the key itself is
+    shown once, when it is made, and never again. Rotating or revoking sets `revoked_at`
+    (the row stays, for the audit trail); `active_talk_id` holds the talk's id while the
+    key is valid, and is unique, so a talk has at most one valid key."""
+
+    __tablename__ = "stream_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), index=True)
+    active_talk_id: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The key's last four characters, to tell keys apart on the page ("…x7Qa").
+    hint: Mapped[str] = mapped_column(String(8), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    # "rotated" (a new key replaced it) or "revoked".
+    revoke_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+
+    talk: Mapped[Talk] = relationship()
+
+
+class SimulcastDestination(Base):
+    """Somewhere a talk's live stream is also sent (issue 12): YouTube Live, Facebook Live
+    or any RTMP(S) server. The destination's stream key is a secret of the organisation's
+    channel: stored encrypted (server/media/simulcast.py), shown masked by `key_hint`, never
+    exported or logged. `state` is what the process pushing it last saw."""
+
+    __tablename__ = "simulcast_destinations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    talk_id: Mapped[int] = mapped_column(ForeignKey("talks.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(80))
+    url: Mapped[str] = mapped_column(String(500))
+    key_ciphertext: Mapped[str] = mapped_column(Text, default="")
+    key_hint: Mapped[str] = mapped_column(String(8), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    # "idle" (no live stream), "connecting", "sending", "retrying" or "failed".
+    state: Mapped[str] = mapped_column(String(20), default="idle")
+    state_message: Mapped[str] = mapped_column(String(300), default="")
+    state_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    talk: Mapped[Talk] = relationship()
