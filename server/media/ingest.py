@@ -7,11 +7,13 @@ monkey-patched to be cooperative, so a slow ffmpeg never stalls the server's oth
 
 ffmpeg copies H.264 (Chromium's MediaRecorder offers it) and transcodes VP8/VP9 only when it
 must; audio becomes AAC, which HLS players everywhere take. Segments are short (1 s) so
-viewers are a few seconds behind. At the end, ffmpeg sees its stdin close, writes the last
-segment and #EXT-X-ENDLIST; the source is then remuxed into `recording.mp4` (H.264) or
+viewers are a few seconds behind; with the quality ladder (settings.ingest.ladder) the same
+ffmpeg also writes a 360p and an audio-only rendition (server/media/hls.py). At the end, ffmpeg
+sees its stdin close and writes the last segment; Arena closes the playlists (#EXT-X-ENDLIST)
+and the source is remuxed into `recording.mp4` (H.264) or
 `recording.webm` (VP8/VP9) with a proper index and duration. If the server process dies,
-ffmpeg sees the same end of input and closes the playlist itself; the source file stays,
-and the next process remuxes it (server/sockets/studio.py: orphans).
+ffmpeg sees the same end of input; the source file stays, and the next process closes the
+playlists and remuxes it (server/sockets/studio.py: orphans).
 
 This module knows nothing of the database or of Socket.IO: it is told where to write and
 calls back when something happens.
@@ -30,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from server.media import hls
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +89,9 @@ def ffmpeg_binary(configured: str = "") -> str | None:
         return None
 
 
-def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int) -> list[str]:
-    if codec == "h264":
-        video = ["-c:v", "copy"]
-    else:
-        # VP8/VP9 cannot go into MPEG-TS for every player: H.264, one keyframe per segment;
-        # ultrafast: a live transcode must keep up on a small server (about half of veryfast's CPU).
-        video = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-                 "-profile:v", "main", "-b:v", "2500k", "-maxrate", "3000k", "-bufsize", "3000k",
-                 "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})"]
+def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int, *, ladder: bool = False,
+                preset: str = "veryfast") -> list[str]:
+    """ffmpeg reading the browser's WebM/Matroska from stdin, writing HLS (server/media/hls.py)."""
     return [
         ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning",
         # Start from the first bytes: no waiting to fill probe buffers. (+nobuffer only for
@@ -101,16 +99,8 @@ def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int) 
         "-fflags", "+nobuffer+genpts" if codec == "h264" else "+genpts",
         "-probesize", "65536", "-analyzeduration", "500000",
         "-f", "matroska", "-i", "pipe:0",
-        "-map", "0:v:0", "-map", "0:a:0?", *video,
-        # A talk is speech from a laptop microphone: mono AAC costs half the CPU of stereo
-        # (the recording keeps the input's channels).
-        "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
-        "-f", "hls", "-hls_time", str(segment_seconds), "-hls_list_size", "10",
-        # Old segments go once no player can still need them; the recording is the source file.
-        "-hls_delete_threshold", "10",
-        "-hls_flags", "delete_segments+independent_segments+program_date_time+temp_file",
-        "-hls_segment_filename", str(directory / "segment-%06d.ts"),
-        str(directory / PLAYLIST),
+        *hls.output_args(directory, copy_video=codec == "h264", ladder=ladder, segment_seconds=segment_seconds,
+                         preset=preset),
     ]
 
 
@@ -134,13 +124,9 @@ def probe_duration(ffmpeg: str, path: Path) -> float | None:
 
 
 def close_playlist(directory: Path) -> None:
-    """A playlist ffmpeg could not finish (it was killed) still gets its end mark, so players
-    treat it as a finished video instead of waiting for more."""
-    playlist = directory / PLAYLIST
-    if playlist.exists():
-        text = playlist.read_text()
-        if ENDLIST not in text:
-            playlist.write_text(text.rstrip("\n") + "\n" + ENDLIST + "\n")
+    """The stream is over: every media playlist (one, or each rendition of the ladder) gets its
+    end mark, so players treat it as a finished video instead of waiting for more."""
+    hls.close_playlists(directory)
 
 
 @dataclass
@@ -178,10 +164,13 @@ class Ingest:
     """ffmpeg for one stream. `feed` from the socket handler; everything slow in a worker."""
 
     def __init__(self, ffmpeg: str, directory: Path, work_dir: Path, codec: str, segment_seconds: int, *,
-                 on_ready: Callable[[], None], on_failed: Callable[[str], None]) -> None:
+                 on_ready: Callable[[], None], on_failed: Callable[[str], None], ladder: bool = False,
+                 preset: str = "veryfast") -> None:
         # directory: the public HLS; work_dir: the source, ffmpeg's log and the recording.
+        # ladder: source, 360p and audio only under a master playlist (server/media/hls.py).
         self.ffmpeg, self.directory, self.work_dir, self.codec = ffmpeg, directory, work_dir, codec
         self.segment_seconds = segment_seconds
+        self.ladder, self.preset = ladder, preset
         self._on_ready, self._on_failed = on_ready, on_failed
         self._queue: queue.Queue[bytes | None] = queue.Queue()
         self._backlog = 0
@@ -200,7 +189,8 @@ class Ingest:
         log_file = (self.work_dir / "ffmpeg.log").open("ab")
         try:
             self.process = subprocess.Popen(hls_command(self.ffmpeg, self.directory, self.codec,
-                                                        self.segment_seconds),
+                                                        self.segment_seconds, ladder=self.ladder,
+                                                        preset=self.preset),
                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log_file)
         except OSError as error:
             raise IngestError(str(error)) from error
@@ -227,7 +217,8 @@ class Ingest:
             self._queue.put(None)
 
     def wait(self, timeout: float = 60) -> None:
-        """Until ffmpeg has finished (after `finish`), then make sure the playlist is closed."""
+        """Until ffmpeg has finished (after `finish`), then close the playlists (ffmpeg leaves them
+        open: server/media/hls.py)."""
         if self._worker is not None:
             self._worker.join(timeout)
         if self.process is not None and self.process.poll() is None:
@@ -244,7 +235,6 @@ class Ingest:
     def _run(self) -> None:
         assert self.process is not None and self.process.stdin is not None
         source = source_path(self.work_dir, self.codec).open("ab")
-        playlist = self.directory / PLAYLIST
         try:
             while True:
                 data = self._queue.get()
@@ -260,10 +250,10 @@ class Ingest:
                 except (BrokenPipeError, ValueError, OSError):
                     self._fail("ffmpeg stopped")
                     return
-                if not self.ready and playlist.exists():
+                if not self.ready and hls.ready(self.directory, self.ladder):
                     self.ready = True
                     self._tell_ready()
-            # End of input: ffmpeg finishes the last segment and writes #EXT-X-ENDLIST.
+            # End of input: ffmpeg finishes the last segment (`wait` then closes the playlists).
             try:
                 self.process.stdin.close()
             except OSError:
@@ -295,7 +285,7 @@ class Ingest:
 
     def check_ready(self) -> bool:
         """Called by the ticker: the first playlist can appear after the last piece of a burst."""
-        if not self.ready and not self.failed and (self.directory / PLAYLIST).exists():
+        if not self.ready and not self.failed and hls.ready(self.directory, self.ladder):
             self.ready = True
             self._tell_ready()
         return self.ready

@@ -30,6 +30,7 @@ from flask_socketio import join_room
 
 from server.db import db, utcnow
 from server.i18n import _
+from server.media import hls
 from server.media.ingest import EBML_MAGIC, Ingest, IngestError, close_playlist, ffmpeg_binary, make_archive
 from server.models import LiveStream, Talk
 from server.services import golive
@@ -166,12 +167,15 @@ class StudioNamespace(ArenaNamespace):
         stream = golive.start_stream(db.session, talk, actor, codec=codec, now=utcnow(), process_id=self.process_id,
                                      recordings_path=settings.recordings_path,
                                      min_free_bytes=settings.golive.min_free_megabytes * 1024 * 1024)
+        # The quality ladder (server/media/hls.py): viewers open its master playlist.
+        stream.playlist_name = hls.playlist_name(settings.ingest.ladder)
         db.session.commit()  # the talk is now taken: a second publisher is refused by the database
         stream_id, talk_id = stream.id, talk.id
         ingest = Ingest(ffmpeg, settings.recordings_path / stream.directory,
                         settings.recordings_path / stream.archive_directory, codec, settings.golive.segment_seconds,
                         on_ready=lambda: self._on_ready(stream_id),
-                        on_failed=lambda reason: self._on_failed(stream_id, reason))
+                        on_failed=lambda reason: self._on_failed(stream_id, reason),
+                        ladder=settings.ingest.ladder, preset=settings.ingest.ladder_preset)
         try:
             ingest.start()
         except IngestError:
