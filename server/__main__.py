@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     recording.add_argument("--captions", help="a WebVTT or SRT file")
     recording.add_argument("--captions-language", default="sv", choices=["sv", "en"])
     recording.add_argument("--publish", action="store_true", help="publish it on the talk's page")
+    stream_key = commands.add_parser("stream-key", help="make a talk's RTMP stream key; print the server URL and the key")
+    stream_key.add_argument("event", help="the event's slug")
+    stream_key.add_argument("talk", help="the talk's slug")
+    stream_key.add_argument("--rotate", action="store_true",
+                            help="make a new key even if the talk has one (the old one stops working at once)")
     commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
     return parser
 
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             return _export(db, args, settings)
         if command == "import-recording":
             return _import_recording(db, args, settings)
+        if command == "stream-key":
+            return _stream_key(db, args, settings)
 
     return _serve(app, settings)
 
@@ -312,6 +319,49 @@ def _import_recording(db, args, settings) -> int:
     print(f"Recording of {talk.title}: {recording.file_path or recording.source_url}"
           f" ({recording.duration_seconds or '?'} s, captions: {recording.captions_path or 'none'},"
           f" {'published' if recording.is_published else 'not published'})")
+    return 0
+
+
+def _stream_key(db, args, settings) -> int:
+    """A talk's stream key for the venue's encoder. Only its hash is stored, so a key made
+    earlier cannot be printed again: --rotate makes a new one (the old one stops at once)."""
+    from server.db import utcnow
+    from server.services import events as event_service
+    from server.services import stream_keys
+    from server.services.errors import NotFound, ServiceError
+
+    session = db.session
+    try:
+        talk = event_service.get_talk(session, args.event, args.talk, include_drafts=True)
+    except NotFound as exc:
+        missing = f"there is no event {args.event!r}" if exc.code == "event_not_found" else \
+            f"the event {args.event!r} has no talk {args.talk!r}"
+        print(f"No key made: {missing}.", file=sys.stderr)
+        return 2
+    server = stream_keys.server_url(settings)
+    existing = stream_keys.active(session, talk.id)
+    if existing is not None and not args.rotate:
+        session.rollback()
+        print(f"The talk already has a stream key (ending in {existing.hint}, made"
+              f" {existing.created_at:%Y-%m-%d %H:%M} UTC by {existing.created_by}); only its hash is stored, so it"
+              " cannot be shown again. Use --rotate to make a new one (the old one stops working at once).",
+              file=sys.stderr)
+        print(f"Server: {server}")
+        return 1
+    try:
+        key = stream_keys.make(session, talk, _command_line_actor(), utcnow())
+        session.commit()
+    except ServiceError as exc:
+        session.rollback()
+        print(f"No key made: {exc}", file=sys.stderr)
+        return 1
+    if not settings.ingest.enabled:
+        print("Note: RTMP ingest is turned off ([ingest] enabled = false); encoders are refused until it is on.",
+              file=sys.stderr)
+    print(f"Talk: {talk.title} ({talk.event.slug}/{talk.slug})")
+    print(f"Server: {server}")
+    print(f"Stream key: {key}")
+    print(stream_keys.publish_url(settings, key))
     return 0
 
 

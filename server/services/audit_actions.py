@@ -50,5 +50,8 @@ ACTIONS = {
     "organiser.reset_password": _l("Made a link to choose a new password"),
     "organiser.close": _l("Closed an organiser account"),
     "organiser.reopen": _l("Opened an organiser account again"),
+    "stream_key.create": _l("Made a stream key for live video from an encoder"),
+    "stream_key.rotate": _l("Made a new stream key (the old one stopped working)"),
+    "stream_key.revoke": _l("Revoked a stream key"),
 }
 

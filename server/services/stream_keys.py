@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -102,7 +102,7 @@ def revoke(session: Session, talk: Talk, actor: Actor, now: datetime) -> None:
     _end(key, actor, now, "revoked")
     session.flush()
     record_audit(session, actor, talk, "stream_key.revoke", "stream_key", key.id,
-                 before={"hint": key.hint}, after={"revoke_reason": "revoked"})
+                 before={"hint": key.hint}, after={"revoked_at": now.astimezone(UTC).isoformat()})
 
 
 def _end(key: StreamKey, actor: Actor, now: datetime, reason: str) -> None:

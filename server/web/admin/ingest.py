@@ -1,0 +1,132 @@
+"""Admin: a talk's live video from the venue (issue 12). The RTMP server URL and the talk's
+stream key for the crew's encoder (OBS, vMix, an ATEM Mini), the stream arriving now, and
+the encoders the ingest refused lately, with why.
+
+A key is shown once: in the answer to the POST that made it (rendered, not redirected, so
+it is never in a URL, the session or a flash message), with Cache-Control: no-store from
+the admin blueprint. A reload or a second send of the form shows it masked.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import BooleanField
+
+from server.db import db, utcnow
+from server.i18n import _, _l
+from server.models import StreamKey
+from server.services import golive, stream_keys
+from server.services.errors import ServiceError
+from server.services.events import get_talk
+from server.web.admin import bp
+from server.web.admin.forms import show_error
+from server.web.admin.repeats import Once
+
+# What the ingest's refusal codes (server/services/ingest.py PublishRefused) mean, for the
+# organiser reading why a crew's encoder does not get through.
+REFUSAL_REASONS = {
+    "unknown_key": _l("Unknown stream key"),
+    "revoked_key": _l("The stream key was revoked or replaced by a new one"),
+    "talk_not_published": _l("The event or talk is not published"),
+    "already_live": _l("The talk was already live (from the studio or another encoder)"),
+    "wrong_application": _l("Wrong server address (the path must end in /live)"),
+    "ingest_off": _l("Live video from an encoder is turned off on this server"),
+    "disk_full": _l("The server is running out of disk space"),
+    "stream_not_allowed": _l("The stream was not allowed (resolution, bitrate or format)"),
+}
+
+
+class MakeKeyForm(FlaskForm):
+    # Only asked when a valid key exists: replacing it stops an encoder sending with it.
+    confirm = BooleanField(_l("Yes, replace the key. An encoder sending with the old key stops at once."))
+
+
+class RevokeKeyForm(FlaskForm):
+    confirm = BooleanField(_l("Yes, revoke the key. An encoder sending with it stops at once."))
+
+
+def _settings():
+    return current_app.extensions["arena.settings"]
+
+
+def _talk(slug: str, talk_slug: str):
+    return get_talk(db.session, slug, talk_slug, include_drafts=True)
+
+
+def _page_url(talk) -> str:
+    return url_for("admin.talk_ingest", slug=talk.event.slug, talk_slug=talk.slug)
+
+
+def _page(talk, status: int = 200, *, new_key: str | None = None, make_form: MakeKeyForm | None = None,
+          revoke_form: RevokeKeyForm | None = None) -> tuple[str, int]:
+    settings = _settings()
+    stream = golive.active_stream(db.session, talk.id)
+    context = {
+        "event": talk.event, "talk": talk, "ingest": settings.ingest,
+        "server_url": stream_keys.server_url(settings),
+        "key": stream_keys.active(db.session, talk.id),
+        "new_key": new_key,
+        "publish_url": stream_keys.publish_url(settings, new_key) if new_key else None,
+        "stream": stream,
+        "refusals": stream_keys.recent_refusals(db.session, talk.id),
+        "refusal_reasons": REFUSAL_REASONS,
+        "make_form": make_form or MakeKeyForm(formdata=None, prefix="make"),
+        "revoke_form": revoke_form or RevokeKeyForm(formdata=None, prefix="revoke"),
+    }
+    return render_template("admin/talk_ingest.html", **context), status
+
+
+@bp.get("/events/<slug>/talks/<talk_slug>/live-video")
+def talk_ingest(slug: str, talk_slug: str) -> tuple[str, int]:
+    return _page(_talk(slug, talk_slug))
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/live-video/key")
+def talk_ingest_key(slug: str, talk_slug: str) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    form = MakeKeyForm(prefix="make")
+    if not form.validate_on_submit():
+        return _page(talk, 400, make_form=form)
+    once = Once(target=StreamKey)
+    if (answer := once.claim()) is not None:
+        return answer  # sent twice: one key, already shown to the first send
+    if stream_keys.active(db.session, talk.id) is not None and not form.confirm.data:
+        db.session.rollback()
+        form.confirm.errors = [_("Tick the box to confirm: the encoder using the current key stops.")]
+        return _page(talk, 400, make_form=form)
+    try:
+        key = stream_keys.make(db.session, talk, g.actor, utcnow())
+        made = stream_keys.active(db.session, talk.id)
+        once.record(_page_url(talk), _("The stream key was made when the form was sent the first time, and was "
+                                       "shown only then. If you did not copy it, make a new key."),
+                    made.id if made else None)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _page(talk, error.http_status, make_form=form)
+    return _page(talk, new_key=key)
+
+
+@bp.post("/events/<slug>/talks/<talk_slug>/live-video/revoke")
+def talk_ingest_revoke(slug: str, talk_slug: str) -> Response | tuple[str, int]:
+    talk = _talk(slug, talk_slug)
+    form = RevokeKeyForm(prefix="revoke")
+    if not form.validate_on_submit():
+        return _page(talk, 400, revoke_form=form)
+    if not form.confirm.data:
+        form.confirm.errors = [_("Tick the box to confirm: the encoder using the key stops.")]
+        return _page(talk, 400, revoke_form=form)
+    had_key = stream_keys.active(db.session, talk.id) is not None
+    try:
+        stream_keys.revoke(db.session, talk, g.actor, utcnow())
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        show_error(form, error)
+        return _page(talk, error.http_status, revoke_form=form)
+    flash(_("The stream key is revoked. An encoder sending with it is stopped, and no encoder can use it again.")
+          if had_key else _("The talk has no valid stream key."), "success")
+    return redirect(_page_url(talk), code=303)
