@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
-from server.models import LiveState, LiveStream, Role, StreamState, Talk
+from server.models import AuditEntry, LiveState, LiveStream, Role, StreamKey, StreamState, Talk
 from server.services.errors import Conflict, ServiceError, ValidationError
 from server.services.roles import Actor, Forbidden
 
@@ -38,6 +38,12 @@ class AlreadyLive(Conflict):
 class NotEnoughSpace(ServiceError):
     code = "disk_full"
     http_status = 507
+
+
+class IngestUnavailable(ServiceError):
+    """This server cannot take a stream now (no ffmpeg, the talk gone)."""
+    code = "ingest_unavailable"
+    http_status = 503
 
 
 def can_publish(actor: Actor, talk: Talk) -> bool:
@@ -120,6 +126,95 @@ def start_stream(session: Session, talk: Talk, actor: Actor, *, codec: str, now:
     stream.directory = stream_directory(talk, stream.id)
     stream.archive_directory = archive_directory(talk, stream.id)
     return stream
+
+
+# -- RTMP (issue 12): a venue's encoder publishes through nginx-rtmp -------------------------
+
+# Who the audit log names for what the ingest itself decides (a stream ended for a revoked
+# key, too high a bitrate ...): no person pressed anything.
+SYSTEM_ACTOR = "Arena"
+SYSTEM_ROLE = "system"
+# The reasons an RTMP stream ends besides the browser's: what the studio and the audit log say.
+RTMP_END_REASONS = ("no_data", "too_large", "unsupported_codec", "bitrate_too_high", "key_revoked")
+
+
+def start_rtmp_stream(session: Session, talk: Talk, *, stream_key_id: int, client_id: str, address: str,
+                      now: datetime, process_id: str, recordings_path: Path, min_free_bytes: int,
+                      playlist_name: str) -> LiveStream:
+    """A new stream for an encoder that nginx-rtmp accepted with the talk's key (the key was
+    checked by server/services/ingest.py), or AlreadyLive when someone already publishes
+    the talk, from the browser or over RTMP."""
+    check_free_space(recordings_path, min_free_bytes)
+    if active_stream(session, talk.id) is not None:
+        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time."))
+    stream = LiveStream(talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live, source="rtmp",
+                        publisher_name=f"RTMP ({address})"[:120], publisher_participant_id="",
+                        video_codec="", process_id=process_id[:100], heartbeat_at=now, started_at=now,
+                        stream_key_id=stream_key_id, rtmp_client_id=str(client_id)[:20],
+                        client_address=str(address)[:64], playlist_name=playlist_name)
+    try:
+        # As for the browser: the unique active_talk_id settles a race with a browser's Go live
+        # or a second encoder, in any process.
+        with session.begin_nested():
+            session.add(stream)
+            session.flush()
+    except IntegrityError:
+        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time.")
+                          ) from None
+    stream.directory = stream_directory(talk, stream.id)
+    stream.archive_directory = archive_directory(talk, stream.id)
+    # The name nginx knows the stream by (on_publish renames it): the key itself never
+    # reaches ffmpeg's command line, a log or nginx's statistics.
+    stream.rtmp_name = f"s{int(stream.id)}-{secrets.token_hex(12)}"
+    audit_stream(session, stream, "ingest.publish", after={"address": stream.client_address})
+    return stream
+
+
+def resumable_rtmp_stream(session: Session, talk_id: int, stream_key_id: int) -> LiveStream | None:
+    """The talk's RTMP stream waiting for its encoder to come back with the same key, if any."""
+    stream = active_stream(session, talk_id)
+    if (stream is not None and stream.source == "rtmp" and stream.stream_key_id == stream_key_id
+            and stream.state is StreamState.reconnecting):
+        return stream
+    return None
+
+
+def resume_rtmp(session: Session, stream: LiveStream, *, client_id: str, address: str) -> None:
+    """The encoder reconnected within the wait: the same stream continues, in a new part."""
+    if stream.state is not StreamState.reconnecting:
+        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time."))
+    stream.state = StreamState.live
+    stream.rtmp_client_id = str(client_id)[:20]
+    stream.client_address = str(address)[:64]
+    audit_stream(session, stream, "ingest.resume", after={"address": stream.client_address})
+
+
+def rtmp_stream_of_client(session: Session, stream_key_id: int | None, client_id: str) -> LiveStream | None:
+    """The active RTMP stream nginx knows by this client id (and key, when known)."""
+    query = select(LiveStream).where(LiveStream.active_talk_id.is_not(None), LiveStream.source == "rtmp",
+                                     LiveStream.rtmp_client_id == str(client_id)[:20])
+    if stream_key_id is not None:
+        query = query.where(LiveStream.stream_key_id == stream_key_id)
+    return session.scalar(query.order_by(LiveStream.id.desc()).limit(1))
+
+
+def key_still_valid(session: Session, stream_key_ids: list[int]) -> dict[int, bool]:
+    """Whether each key may still publish: rotated or revoked (in any process, the CLI too) is not."""
+    if not stream_key_ids:
+        return {}
+    valid = {key_id: False for key_id in stream_key_ids}
+    for key in session.scalars(select(StreamKey).where(StreamKey.id.in_(stream_key_ids))):
+        valid[key.id] = key.revoked_at is None and key.active_talk_id is not None
+    return valid
+
+
+def audit_stream(session: Session, stream: LiveStream, action: str, *, after: dict | None = None,
+                 actor: str = SYSTEM_ACTOR, actor_role: str = SYSTEM_ROLE) -> None:
+    """An RTMP stream's start, resume and end in the audit log (a public record of the talk)."""
+    talk = stream.talk
+    session.add(AuditEntry(event_id=talk.event_id, talk_id=talk.id, actor=actor[:120], actor_role=actor_role[:20],
+                           action=action, target_type="live_stream", target_id=str(stream.id),
+                           after=after or None))
 
 
 def mark_on_air(stream: LiveStream) -> None:

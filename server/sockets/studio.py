@@ -1,4 +1,5 @@
-"""The studio: a speaker's browser sends its stream (namespace /studio, docs/golive.md).
+"""The studio: a speaker's browser sends its stream (namespace /studio, docs/golive.md), and
+the life of a stream a venue's encoder publishes over RTMP (issue 12, docs/ingest.md).
 
 The browser records with MediaRecorder and sends short pieces as binary `chunk` events; the
 server queues each piece for ffmpeg (server/media/ingest.py) and acks it, so the browser
@@ -13,6 +14,15 @@ The ffmpeg process of a stream lives in the server process that started it: a sp
 reconnects to another process (several processes without sticky sessions) is told to press
 Go live again. Every process says each few seconds which streams it still runs; a stream
 whose process went quiet (a crash, a restart) is closed and archived by another.
+
+An RTMP stream arrives through nginx-rtmp: its `on_publish` callback (server/web/ingest.py)
+calls `rtmp_publish`, which takes the talk (the same unique active_talk_id as a browser's Go
+live) and answers the name nginx renames the stream to. The ticker then waits for nginx's
+metadata, checks the caps and the codec, runs one ffmpeg per publish session
+(server/media/rtmp_ingest.py), checks the bitrate, the key and the disk every second, and
+ends the stream when the encoder does not come back within golive.reconnect_seconds. What
+other processes decide (End pressed there, on_publish_done answered there, a key revoked
+from the command line) reaches the process running the stream through the database.
 """
 
 from __future__ import annotations
@@ -28,11 +38,17 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_socketio import join_room
 
+from sqlalchemy import select
+
 from server.db import db, utcnow
 from server.i18n import _
 from server.media import hls
-from server.media.ingest import EBML_MAGIC, Ingest, IngestError, close_playlist, ffmpeg_binary, make_archive
-from server.models import LiveStream, Talk
+from server.media.ingest import (EBML_MAGIC, Archive, Ingest, IngestError, close_playlist, ffmpeg_binary,
+                                 make_archive)
+from server.media.rtmp import control_for, play_url
+from server.media.rtmp_ingest import (SENT_SOMETHING_BYTES, RtmpIngestError, RtmpPart, make_recording,
+                                      video_decision)
+from server.models import LiveStream, StreamState, Talk
 from server.services import golive
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
@@ -49,6 +65,41 @@ ORPHAN_CHECK_SECONDS = 10.0
 ORPHAN_AFTER = timedelta(seconds=20)
 RATE_WINDOW_SECONDS = 10.0
 MAX_PIECES_PER_SECOND = 50  # MediaRecorder slices every 250 ms, each split into a few pieces
+# RTMP: nginx's stat unreachable this long counts as nginx gone (its supervisor restarts it;
+# the encoder may come back within the wait).
+NGINX_GONE_SECONDS = 3.0
+# A publisher missing from nginx's stat this long has left, even if on_publish_done was lost.
+PUBLISHER_GONE_SECONDS = 3.0
+# After nginx knows the video codec, how long to wait for it to learn the picture's size and
+# the audio codec (H.264 has both at once; older codecs from the encoder's metadata).
+METADATA_SETTLE_SECONDS = 2.0
+# ffmpeg stopping while the encoder still sends: started again this many times, then the end.
+MAX_PART_FAILURES = 3
+
+
+def rtmp_end_message(reason: str, codec: str = "") -> str:
+    """What the studio says when an encoder's stream ends, in the speaker's language."""
+    messages = {
+        "ended": _("The stream has ended. The recording is saved."),
+        "connection_lost": _("The encoder did not come back in time, so the stream ended. What was sent is saved."),
+        "no_data": _("The encoder connected but sent no picture, so the stream ended. Check the encoder's output "
+                     "settings and start streaming again."),
+        "too_large": _("The encoder sends a picture larger than this server takes, so the stream ended. Lower the "
+                       "output resolution (1920x1080 at most unless the organiser says otherwise) and start "
+                       "again."),
+        "unsupported_codec": _("The encoder sends video in a format Arena cannot take, so the stream ended. Set the "
+                               "encoder to H.264 video with AAC sound and start again."),
+        "bitrate_too_high": _("The encoder sends more data than this server takes, so the stream ended. Lower the "
+                              "bitrate (CBR, about 4500 kbit/s for 1080p) and start again. What was sent is saved."),
+        "key_revoked": _("The stream key was replaced or revoked, so the stream ended. What was sent is saved. "
+                         "Put the new key in the encoder to go live again."),
+        "ffmpeg_failed": _("The stream stopped because of a fault on the server. What was sent is saved. Start "
+                           "streaming from the encoder again for a new stream."),
+        "disk_full": _("The server ran out of disk space, so the stream ended. What was sent is saved. "
+                       "Tell the organiser."),
+        "server_stopped": _("The server restarted, so the stream ended. What was sent is saved."),
+    }
+    return messages.get(reason, messages["ended"])
 
 
 @dataclass
@@ -77,11 +128,41 @@ class Publisher:
     last_piece_at: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class RtmpPublisher:
+    """An RTMP stream this process runs: the encoder's session in nginx and its ffmpeg."""
+
+    stream_id: int
+    talk_id: int
+    stream_key_id: int | None
+    rtmp_name: str
+    client_id: str
+    directory: Path      # the public HLS
+    work_dir: Path       # the source parts, ffmpeg's log, the recording
+    ladder: bool
+    connected_at: float = field(default_factory=time.monotonic)  # this publish session's start
+    part: RtmpPart | None = None
+    parts_started: int = 0
+    copy_video: bool = True
+    codec_seen_at: float | None = None
+    disconnected_at: float | None = None  # the encoder left (or nginx went away): the wait runs
+    stalled: bool = False                 # dropped for sending nothing: ends as "no_data"
+    ending: bool = False
+    on_air: bool = False
+    failures: int = 0
+    rates: deque = field(default_factory=deque)  # (monotonic time, nginx's bytes_in)
+    last_bytes: int = 0
+    last_growth_at: float = field(default_factory=time.monotonic)
+    unreachable_since: float | None = None
+    missing_since: float | None = None
+
+
 class StudioNamespace(ArenaNamespace):
     def __init__(self, namespace: str = p.STUDIO_NAMESPACE) -> None:
         super().__init__(namespace)
         self.connections: dict[str, StudioConnection] = {}
         self.publishers: dict[int, Publisher] = {}
+        self.rtmp: dict[int, RtmpPublisher] = {}
 
     # -- connection ---------------------------------------------------------------------
     def on_connect(self, auth: Any = None) -> bool:
@@ -258,9 +339,216 @@ class StudioNamespace(ArenaNamespace):
     def on_end(self, data: Any) -> dict[str, Any]:
         fields = _fields(data, {"stream_id": int})
         actor = self._actor()
+        if fields["stream_id"] not in self.publishers:
+            stream = db.session.get(LiveStream, fields["stream_id"])
+            if stream is not None and stream.source == "rtmp":
+                return self._end_rtmp_from_studio(stream, actor)
         publisher = self._publisher(fields["stream_id"], actor)
         self._end(publisher, "ended")
         return {"stream_id": publisher.stream_id, "state": "ending"}
+
+    # -- RTMP: a venue's encoder through nginx-rtmp (issue 12) ----------------------------
+    def rtmp_publish(self, talk_id: int, stream_key_id: int, client_id: str, address: str) -> str:
+        """nginx's on_publish for a key server/services/ingest.py accepted: the name nginx
+        renames the stream to. A new stream, or the same one continued when its encoder
+        comes back (same key) within golive.reconnect_seconds. Called inside the callback's
+        request: it commits and returns at once; ffmpeg starts from the ticker once nginx
+        knows what arrives. Raises golive.AlreadyLive (someone else publishes the talk, from
+        a browser or an encoder), golive.NotEnoughSpace, or a ServiceError when this server
+        cannot take streams (no ffmpeg)."""
+        app = current_app._get_current_object()
+        self.start_ticker(app)
+        settings = app.extensions["arena.settings"]
+        client_id, address = str(client_id)[:20], str(address)[:64]
+        if ffmpeg_binary(settings.golive.ffmpeg) is None:
+            log.error("RTMP ingest needs ffmpeg: install Debian's ffmpeg (make install) or set golive.ffmpeg")
+            raise golive.IngestUnavailable(_("Going live is not set up on this server yet. Tell the organiser."))
+        talk = db.session.get(Talk, talk_id)
+        if talk is None:
+            raise golive.IngestUnavailable(_("There is no talk at this address."))
+        resumable = golive.resumable_rtmp_stream(db.session, talk.id, stream_key_id)
+        publisher = self.rtmp.get(resumable.id) if resumable is not None else None
+        if resumable is not None and publisher is not None and not publisher.ending:
+            golive.resume_rtmp(db.session, resumable, client_id=client_id, address=address)
+            db.session.commit()
+            self._rtmp_reconnected(publisher, client_id)
+            self._push(resumable)
+            self._emit_studio(talk.id, {"stream_id": resumable.id, "state": "connecting", "source": "rtmp",
+                                        "message": _("The encoder is back. The stream continues.")})
+            log.info("RTMP stream %s: the encoder came back (client %s)", resumable.id, client_id)
+            return resumable.rtmp_name or ""
+        # A stream waiting for its encoder in another process stays that process's: this
+        # publisher is refused until it ends (one process runs a stream's ffmpeg).
+        stream = golive.start_rtmp_stream(db.session, talk, stream_key_id=stream_key_id, client_id=client_id,
+                                          address=address, now=utcnow(), process_id=self.process_id,
+                                          recordings_path=settings.recordings_path,
+                                          min_free_bytes=settings.golive.min_free_megabytes * 1024 * 1024,
+                                          playlist_name=hls.playlist_name(settings.ingest.ladder))
+        db.session.commit()  # the talk is now taken: a browser's Go live or another encoder is refused
+        root = settings.recordings_path
+        self.rtmp[stream.id] = RtmpPublisher(stream.id, talk.id, stream_key_id, stream.rtmp_name or "", client_id,
+                                             root / stream.directory, root / stream.archive_directory,
+                                             settings.ingest.ladder)
+        self._emit_studio(talk.id, {"stream_id": stream.id, "state": "connecting", "source": "rtmp",
+                                    "message": _("An encoder is connecting over RTMP. Viewers see it in a few "
+                                                 "seconds.")})
+        log.info("RTMP stream %s started for talk %s (client %s)", stream.id, talk.id, client_id)
+        return stream.rtmp_name or ""
+
+    def rtmp_publish_done(self, stream_key_id: int | None, client_id: str) -> None:
+        """nginx's on_publish_done: the encoder left (or was dropped). Its stream waits
+        golive.reconnect_seconds for it (viewers see the stall), then ends. Matched by nginx's
+        client id and the key (None when the name nginx sends is no key of ours)."""
+        stream = golive.rtmp_stream_of_client(db.session, stream_key_id, str(client_id)[:20])
+        if stream is None or stream.state in (StreamState.ending, StreamState.ended):
+            return  # ended already (dropped by us), or never accepted
+        publisher = self.rtmp.get(stream.id)
+        if publisher is not None:
+            self._rtmp_disconnected(publisher, stream)
+            return
+        # Another process runs it: the database tells its ticker within a second.
+        golive.set_reconnecting(stream)
+        db.session.commit()
+        self._push(stream)
+
+    def _rtmp_reconnected(self, publisher: RtmpPublisher, client_id: str) -> None:
+        now = time.monotonic()
+        publisher.client_id = client_id
+        publisher.connected_at = publisher.last_growth_at = now
+        publisher.disconnected_at = publisher.codec_seen_at = None
+        publisher.unreachable_since = publisher.missing_since = None
+        publisher.stalled = False
+        publisher.failures = 0
+        publisher.rates.clear()
+        publisher.last_bytes = 0
+
+    def _rtmp_disconnected(self, publisher: RtmpPublisher, stream: LiveStream | None = None) -> None:
+        """The encoder left or nginx went away: wait for it (a new ffmpeg continues), or end
+        now if nothing usable ever arrived."""
+        if publisher.ending or publisher.disconnected_at is not None:
+            return
+        if publisher.parts_started == 0:
+            self._end_rtmp(publisher, "no_data")  # nothing to continue: the talk is free again
+            return
+        publisher.disconnected_at = time.monotonic()
+        part = publisher.part
+        if part is not None and part.alive():
+            self.socketio.start_background_task(part.stop)  # its input ends with the publisher anyway
+        try:
+            stream = stream or db.session.get(LiveStream, publisher.stream_id)
+            if stream is not None:
+                golive.set_reconnecting(stream)
+                db.session.commit()
+                self._push(stream)
+        except Exception:
+            db.session.rollback()
+            log.exception("marking RTMP stream %s reconnecting failed", publisher.stream_id)
+        seconds = self._settings_of_app().golive.reconnect_seconds
+        self._emit_studio(publisher.talk_id, {
+            "stream_id": publisher.stream_id, "state": "reconnecting", "source": "rtmp",
+            "message": _("The encoder's connection dropped. The stream continues if it comes back within "
+                         "%(seconds)s seconds.", seconds=seconds)})
+
+    def _end_rtmp_from_studio(self, stream: LiveStream, actor: Actor) -> dict[str, Any]:
+        """End pressed on the studio page for a stream an encoder sends: the encoder is
+        dropped and the stream ends now (in the process that runs it)."""
+        golive.require_publisher(actor, stream.talk)
+        if not stream.is_active or stream.state is StreamState.ending:
+            raise golive.StreamOver(_("This stream has ended."))
+        golive.audit_stream(db.session, stream, "ingest.stop", actor=actor.label,
+                            actor_role=actor.role.value if actor.role else "participant")
+        join_room(p.studio_room(stream.talk_id))  # this page hears the end
+        publisher = self.rtmp.get(stream.id)
+        if publisher is not None:
+            db.session.commit()
+            self._end_rtmp(publisher, "ended")
+        else:
+            golive.begin_ending(stream)
+            stream.end_reason = stream.end_reason or "ended"
+        return {"stream_id": stream.id, "state": "ending"}
+
+    def _end_rtmp(self, publisher: RtmpPublisher, reason: str) -> None:
+        """Drop the encoder, let ffmpeg finish, make the recording: in the background."""
+        if publisher.ending:
+            return
+        publisher.ending = True
+        log.log(logging.WARNING if reason in golive.RTMP_END_REASONS else logging.INFO,
+                "RTMP stream %s ends: %s", publisher.stream_id, reason)
+        try:
+            stream = db.session.get(LiveStream, publisher.stream_id)
+            if stream is not None:
+                golive.begin_ending(stream)
+                stream.end_reason = stream.end_reason or reason
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("marking RTMP stream %s ending failed", publisher.stream_id)
+        self.socketio.start_background_task(self._archive_rtmp, publisher, reason)
+
+    def _archive_rtmp(self, publisher: RtmpPublisher, reason: str) -> None:
+        assert self._app is not None
+        with self._app.app_context():
+            archive = Archive(None, None)
+            settings = self._app.extensions["arena.settings"]
+            try:
+                control = control_for(self._app)
+                if control is not None:
+                    try:
+                        control.drop_publisher(publisher.rtmp_name)
+                    except (OSError, ValueError) as error:
+                        log.warning("dropping the encoder of stream %s failed: %s", publisher.stream_id, error)
+                if publisher.part is not None:
+                    publisher.part.stop()
+                hls.close_playlists(publisher.directory)
+                ffmpeg = ffmpeg_binary(settings.golive.ffmpeg)
+                if ffmpeg is not None:
+                    archive = make_recording(ffmpeg, publisher.work_dir, copy_video=publisher.copy_video)
+            except Exception:
+                log.exception("making the recording of RTMP stream %s failed", publisher.stream_id)
+            finally:
+                self._finish(publisher.stream_id, reason, archive, settings.recordings_path)
+                self.rtmp.pop(publisher.stream_id, None)
+                db.session.remove()
+
+    def _finish(self, stream_id: int, reason: str, archive: Archive, root: Path) -> None:
+        """Write the end down (never leaving the talk LIVE), tell viewers, the studio and the listeners."""
+        try:
+            stream = db.session.get(LiveStream, stream_id)
+            if stream is None:
+                return
+            path = archive.path
+            golive.finish_stream(db.session, stream, reason=reason, now=utcnow(),
+                                 archive_path=str(path.relative_to(root)) if path else None,
+                                 duration_seconds=archive.duration_seconds)
+            if stream.source == "rtmp":
+                golive.audit_stream(db.session, stream, "ingest.end",
+                                    after={"reason": stream.end_reason, "recording": path is not None,
+                                           "duration_seconds": round(archive.duration_seconds or 0, 1)})
+            db.session.commit()
+            self._push(stream)
+            self._tell_studio(stream.talk_id, stream, stream.end_reason or reason)
+        except Exception:
+            db.session.rollback()
+            log.exception("ending stream %s failed", stream_id)
+        finally:
+            self._listeners_ended(stream_id)
+
+    # -- listeners (simulcast) -------------------------------------------------------------
+    def _listeners(self):
+        return self._app.extensions.get("arena.stream_listeners") if self._app is not None else None
+
+    def _listeners_on_air(self, stream_id: int, talk_id: int, source_url: str) -> None:
+        listeners = self._listeners()
+        if listeners is not None:
+            listeners.on_air(stream_id, talk_id, source_url)  # each listener's failure is its own
+
+    def _listeners_ended(self, stream_id: int) -> None:
+        listeners = self._listeners()
+        if listeners is not None:
+            listeners.ended(stream_id)
+
+    def _settings_of_app(self):
+        return self._app.extensions["arena.settings"]
 
     # -- the stream's life --------------------------------------------------------------
     def _end(self, publisher: Publisher, reason: str) -> None:
@@ -297,6 +585,7 @@ class StudioNamespace(ArenaNamespace):
                 log.exception("archiving stream %s failed", publisher.stream_id)
             finally:
                 self.publishers.pop(publisher.stream_id, None)
+                self._listeners_ended(publisher.stream_id)
                 db.session.remove()
 
     def _on_ready(self, stream_id: int) -> None:
@@ -313,6 +602,10 @@ class StudioNamespace(ArenaNamespace):
                     self._push(stream)
                     self._emit_studio(publisher.talk_id, {"stream_id": stream_id, "state": "live",
                                                           "message": _("You are live.")})
+                    # Simulcast copies the source rendition's HLS of a browser stream.
+                    ladder = stream.playlist_name == hls.MASTER
+                    self._listeners_on_air(stream_id, publisher.talk_id,
+                                           str(hls.source_playlist(publisher.ingest.directory, ladder)))
             finally:
                 db.session.remove()
 
@@ -359,6 +652,12 @@ class StudioNamespace(ArenaNamespace):
         self.socketio.emit(p.STREAM_STATE, payload, to=p.studio_room(talk_id), namespace=self.namespace)
 
     def _tell_studio(self, talk_id: int, stream: LiveStream, reason: str) -> None:
+        if stream.source == "rtmp":
+            self._emit_studio(talk_id, {"stream_id": stream.id, "state": "ended", "reason": reason, "source": "rtmp",
+                                        "message": rtmp_end_message(reason, stream.video_codec),
+                                        "recording": stream.archive_path is not None,
+                                        "duration_seconds": stream.duration_seconds})
+            return
         messages = {
             "ended": _("The stream has ended. The recording is saved."),
             "connection_lost": _("The connection did not come back in time, so the stream ended. "
@@ -398,12 +697,16 @@ class StudioNamespace(ArenaNamespace):
                         self._check_publisher(publisher, now, settings)
                     if self.publishers:
                         self._check_roles()  # a withdrawn link ends its stream within a second
+                    if self.rtmp:
+                        self._check_rtmp(now, settings)
                     if now - last_heartbeat >= HEARTBEAT_SECONDS:
                         last_heartbeat = now
                         live = {s: pub.ingest.bytes_received for s, pub in self.publishers.items()}
+                        # RTMP streams of this process, from their first second: never orphans.
+                        live.update({s: pub.last_bytes for s, pub in self.rtmp.items()})
                         golive.heartbeat(db.session, list(live), live, utcnow())
                         db.session.commit()
-                    if now - last_disk >= DISK_CHECK_SECONDS and self.publishers:
+                    if now - last_disk >= DISK_CHECK_SECONDS and (self.publishers or self.rtmp):
                         last_disk = now
                         self._check_disk(settings)
                     if now - last_orphans >= ORPHAN_CHECK_SECONDS:
@@ -443,6 +746,203 @@ class StudioNamespace(ArenaNamespace):
                 if not publisher.ending:
                     log.error("disk space below golive.min_free_megabytes: ending stream %s", publisher.stream_id)
                     self._end(publisher, "disk_full")
+            for rtmp in list(self.rtmp.values()):
+                if not rtmp.ending:
+                    log.error("disk space below golive.min_free_megabytes: ending RTMP stream %s", rtmp.stream_id)
+                    self._end_rtmp(rtmp, "disk_full")
+
+    # -- RTMP streams, each second ----------------------------------------------------------
+    def _check_rtmp(self, now: float, settings) -> None:
+        running = [pub for pub in self.rtmp.values() if not pub.ending]
+        if not running:
+            return
+        stats = self._rtmp_stats()
+        rows = {row.id: row for row in db.session.scalars(
+            select(LiveStream).where(LiveStream.id.in_([pub.stream_id for pub in running])))}
+        valid = golive.key_still_valid(db.session, [pub.stream_key_id for pub in running
+                                                    if pub.stream_key_id is not None])
+        for publisher in running:
+            row = rows.get(publisher.stream_id)
+            if row is None or row.state is StreamState.ended:
+                # Deleted with its talk, or ended by another process: nothing left to write down.
+                publisher.ending = True
+                self.socketio.start_background_task(self._archive_rtmp, publisher, "server_stopped")
+            elif row.state is StreamState.ending:
+                self._end_rtmp(publisher, row.end_reason or "ended")  # End pressed in another process
+            elif publisher.stream_key_id is None or not valid.get(publisher.stream_key_id, False):
+                self._end_rtmp(publisher, "key_revoked")  # rotated or revoked, here or from the CLI
+            elif row.state is StreamState.reconnecting and publisher.disconnected_at is None:
+                self._rtmp_disconnected(publisher, row)  # on_publish_done answered by another process
+            else:
+                self._check_rtmp_publisher(publisher, row, stats, now, settings)
+
+    def _rtmp_stats(self) -> dict | None:
+        """nginx-rtmp's stat by stream name, or None when nginx cannot be asked."""
+        control = control_for(self._app)
+        if control is None:
+            return None
+        try:
+            return control.stats()
+        except (OSError, ValueError) as error:
+            log.debug("nginx-rtmp's stat: %s", error)
+            return None
+
+    def _check_rtmp_publisher(self, publisher: RtmpPublisher, row: LiveStream, stats: dict | None, now: float,
+                              settings) -> None:
+        if publisher.disconnected_at is not None:
+            if now - publisher.disconnected_at > settings.golive.reconnect_seconds:
+                self._end_rtmp(publisher, "no_data" if publisher.stalled else "connection_lost")
+            return
+        if stats is None:
+            # nginx gone (its supervisor starts it again): as if the encoder left; it may come back.
+            publisher.unreachable_since = publisher.unreachable_since or now
+            if now - publisher.unreachable_since >= NGINX_GONE_SECONDS:
+                log.warning("RTMP stream %s: nginx-rtmp does not answer", publisher.stream_id)
+                self._rtmp_disconnected(publisher, row)
+            return
+        publisher.unreachable_since = None
+        stat = stats.get(publisher.rtmp_name)
+        publishing = stat is not None and stat.publishing
+        if publisher.part is not None and not publisher.part.alive():
+            self._rtmp_part_ended(publisher, row, publishing)
+            return
+        if publisher.part is None:
+            self._await_metadata(publisher, row, stat if publishing else None, now, settings)
+            return
+        if not publishing:
+            publisher.missing_since = publisher.missing_since or now
+            if now - publisher.missing_since >= PUBLISHER_GONE_SECONDS:
+                self._rtmp_disconnected(publisher, row)  # gone, though on_publish_done never came
+            return
+        publisher.missing_since = None
+        if not publisher.on_air and publisher.part.ready():
+            self._rtmp_on_air(publisher, row, settings)
+        if self._over_caps(publisher, stat, settings):
+            self._end_rtmp(publisher, "too_large")
+            return
+        if self._bitrate_kbps(publisher, stat.bytes_in, now) > settings.ingest.max_kbps:
+            self._end_rtmp(publisher, "bitrate_too_high")
+            return
+        if now - publisher.last_growth_at > max(1, settings.ingest.no_data_seconds):
+            # Connected, sending nothing (a frozen encoder): dropped; it may reconnect within the wait.
+            publisher.stalled = True
+            self.socketio.start_background_task(self._drop, publisher.rtmp_name)
+            self._rtmp_disconnected(publisher, row)
+
+    def _await_metadata(self, publisher: RtmpPublisher, row: LiveStream, stat, now: float, settings) -> None:
+        """Before ffmpeg: what does the encoder send? Refused clearly when it is not usable."""
+        waited = now - publisher.connected_at
+        if stat is not None and stat.bytes_in > publisher.last_bytes:
+            publisher.last_bytes = stat.bytes_in
+        if stat is not None and stat.video_codec:
+            publisher.codec_seen_at = publisher.codec_seen_at or now
+            decision = video_decision(stat.video_codec)
+            if decision == "refuse":
+                row.video_codec = str(stat.video_codec)[:20]
+                self._end_rtmp(publisher, "unsupported_codec")
+                return
+            if self._over_caps(publisher, stat, settings):
+                row.video_width, row.video_height = stat.width, stat.height
+                self._end_rtmp(publisher, "too_large")
+                return
+            settled = now - publisher.codec_seen_at >= METADATA_SETTLE_SECONDS
+            if not settled and not (stat.width and stat.height and stat.audio_codec):
+                return  # the size and the sound are usually known a moment later
+            self._start_part(publisher, row, settings, copy_video=decision == "copy",
+                             audio=bool(stat.audio_codec), codec=stat.video_codec, width=stat.width,
+                             height=stat.height)
+            return
+        if waited > max(1, settings.ingest.no_data_seconds):
+            # Sound only, or a video codec nginx does not know: something, but no picture we can use.
+            sent = stat is not None and (bool(stat.audio_codec) or stat.bytes_in >= SENT_SOMETHING_BYTES)
+            self._end_rtmp(publisher, "unsupported_codec" if sent else "no_data")
+
+    def _over_caps(self, publisher: RtmpPublisher, stat, settings) -> bool:
+        too_large = ((stat.width or 0) > settings.ingest.max_width or (stat.height or 0) > settings.ingest.max_height)
+        if too_large:
+            log.warning("RTMP stream %s sends %sx%s, above ingest.max_width/max_height", publisher.stream_id,
+                        stat.width, stat.height)
+        return too_large
+
+    def _bitrate_kbps(self, publisher: RtmpPublisher, bytes_in: int, now: float) -> float:
+        """The input's bitrate over the last RATE_WINDOW_SECONDS (0 until that long is seen)."""
+        if bytes_in > publisher.last_bytes:
+            publisher.last_growth_at = now
+        elif bytes_in < publisher.last_bytes:
+            publisher.rates.clear()  # a new session in nginx counts from 0
+            publisher.last_growth_at = now
+        publisher.last_bytes = bytes_in
+        rates = publisher.rates
+        rates.append((now, bytes_in))
+        while len(rates) > 2 and now - rates[1][0] >= RATE_WINDOW_SECONDS:
+            rates.popleft()
+        first_at, first_bytes = rates[0]
+        if now - first_at < RATE_WINDOW_SECONDS - 0.5:
+            return 0.0
+        return (bytes_in - first_bytes) * 8 / 1000 / (now - first_at)
+
+    def _start_part(self, publisher: RtmpPublisher, row: LiveStream, settings, *, copy_video: bool, audio: bool,
+                    codec: str, width: int | None, height: int | None) -> None:
+        ffmpeg = ffmpeg_binary(settings.golive.ffmpeg)
+        if ffmpeg is None:
+            self._end_rtmp(publisher, "ffmpeg_failed")
+            return
+        number = publisher.parts_started + 1
+        part = RtmpPart(ffmpeg, play_url(settings, publisher.rtmp_name), publisher.directory, publisher.work_dir,
+                        number, copy_video=copy_video, ladder=publisher.ladder,
+                        segment_seconds=settings.golive.segment_seconds, preset=settings.ingest.ladder_preset,
+                        # Continue the playlists viewers already play, after a discontinuity.
+                        append=hls.ready(publisher.directory, publisher.ladder), audio=audio)
+        try:
+            part.start()
+        except RtmpIngestError:
+            log.exception("ffmpeg did not start for RTMP stream %s", publisher.stream_id)
+            self._end_rtmp(publisher, "ffmpeg_failed")
+            return
+        publisher.part, publisher.parts_started = part, number
+        publisher.copy_video = publisher.copy_video and copy_video  # the recording transcodes if any part must
+        publisher.last_growth_at = time.monotonic()
+        row.video_codec = "h264" if copy_video else str(codec)[:20]
+        row.video_width, row.video_height = width, height
+        db.session.commit()
+        log.info("RTMP stream %s: part %s (%s %sx%s, video %s)", publisher.stream_id, number, codec, width, height,
+                 "copied" if copy_video else "transcoded")
+
+    def _rtmp_part_ended(self, publisher: RtmpPublisher, row: LiveStream, publishing: bool) -> None:
+        part = publisher.part
+        publisher.part = None
+        if not publishing:
+            self._rtmp_disconnected(publisher, row)  # the encoder left; on_publish_done follows
+            return
+        # ffmpeg stopped while the encoder still sends.
+        publisher.failures += 1
+        log.warning("ffmpeg of RTMP stream %s stopped (exit code %s): %s", publisher.stream_id,
+                    part.returncode if part else None, part.log_tail() if part else "")
+        if not part.copy_video and not publisher.on_air:
+            self._end_rtmp(publisher, "unsupported_codec")  # ffmpeg cannot decode what arrives
+        elif publisher.failures >= MAX_PART_FAILURES:
+            self._end_rtmp(publisher, "ffmpeg_failed")
+        else:
+            publisher.connected_at = time.monotonic()  # a new part once nginx has the metadata
+            publisher.codec_seen_at = None
+
+    def _rtmp_on_air(self, publisher: RtmpPublisher, row: LiveStream, settings) -> None:
+        """The first segment exists: the talk flips to LIVE for everyone."""
+        publisher.on_air = True
+        golive.mark_on_air(row)
+        db.session.commit()
+        self._push(row)
+        self._emit_studio(publisher.talk_id, {"stream_id": publisher.stream_id, "state": "live", "source": "rtmp",
+                                              "message": _("The encoder is live. Viewers see the stream.")})
+        self._listeners_on_air(publisher.stream_id, publisher.talk_id, play_url(settings, publisher.rtmp_name))
+
+    def _drop(self, rtmp_name: str) -> None:
+        control = control_for(self._app)
+        if control is not None:
+            try:
+                control.drop_publisher(rtmp_name)
+            except (OSError, ValueError) as error:
+                log.warning("dropping an RTMP publisher failed: %s", error)
 
     def _archive_orphans(self, settings) -> None:
         now = utcnow()
@@ -462,11 +962,20 @@ class StudioNamespace(ArenaNamespace):
                     return
                 close_playlist(root / stream.directory)
                 ffmpeg = ffmpeg_binary(configured_ffmpeg)
-                archive = make_archive(ffmpeg, root / stream.archive_directory, stream.video_codec) if ffmpeg else None
+                if ffmpeg is None:
+                    archive = None
+                elif stream.source == "rtmp":
+                    archive = make_recording(ffmpeg, root / stream.archive_directory,
+                                             copy_video=stream.video_codec in ("", "h264"))
+                else:
+                    archive = make_archive(ffmpeg, root / stream.archive_directory, stream.video_codec)
                 path = archive.path if archive else None
                 golive.finish_stream(db.session, stream, reason="server_stopped", now=utcnow(),
                                      archive_path=str(path.relative_to(root)) if path else None,
                                      duration_seconds=archive.duration_seconds if archive else None)
+                if stream.source == "rtmp":
+                    golive.audit_stream(db.session, stream, "ingest.end",
+                                        after={"reason": stream.end_reason, "recording": path is not None})
                 db.session.commit()
                 self._push(stream)
                 self._tell_studio(stream.talk_id, stream, "server_stopped")
@@ -475,4 +984,5 @@ class StudioNamespace(ArenaNamespace):
                 db.session.rollback()
                 log.exception("archiving orphaned stream %s failed", stream_id)
             finally:
+                self._listeners_ended(stream_id)
                 db.session.remove()
