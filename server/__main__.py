@@ -378,6 +378,12 @@ def _serve(app, settings) -> int:
     host, port, mode = settings.server.host, settings.server.port, settings.server.async_mode
     print(f"Arena is serving on {settings.public_base_url} ({mode})", flush=True)
     if mode == "threading":
+        import logging
+
+        from server.web.ingest import RedactSecretFilter
+
+        logging.getLogger("werkzeug").addFilter(RedactSecretFilter())
+        _start_ingest(app, settings)
         socketio.run(app, host=host, port=port, debug=settings.server.debug, use_reloader=False,
                      allow_unsafe_werkzeug=True)
         return 0
@@ -387,6 +393,8 @@ def _serve(app, settings) -> int:
     # page for the client's delayed ACK (about 40 ms on a kept-alive connection).
     listener = socket.create_server((host, port), backlog=2048, reuse_port=False)
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Listening already, so nginx's first callbacks wait in the backlog instead of failing.
+    _start_ingest(app, settings)
     # Long-lived objects made at start-up need no scanning: fewer, shorter full collections,
     # each of which would pause every connection of this process.
     gc.collect()
@@ -396,16 +404,62 @@ def _serve(app, settings) -> int:
     # second under chat load (docs/benchmarks.md). Collect the young generation less often.
     gc.set_threshold(100_000, 50, 100)
     log_output = settings.server.debug
+    # The request log (debug only) would show nginx-rtmp's callbacks with their secret.
+    from server.web.ingest import RedactedLog
+
+    request_log = RedactedLog(sys.stderr)
     if mode == "eventlet":
         import eventlet.wsgi
 
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
-        eventlet.wsgi.server(listener, app, max_size=20000, log_output=log_output)
+        eventlet.wsgi.server(listener, app, max_size=20000, log_output=log_output, log=request_log)
     else:
         from gevent import pywsgi
 
-        pywsgi.WSGIServer(listener, app, log="default" if log_output else None).serve_forever()
+        pywsgi.WSGIServer(listener, app, log=request_log if log_output else None, error_log=request_log).serve_forever()
     return 0
+
+
+def _start_ingest(app, settings) -> None:
+    """RTMP ingest (server/media/rtmp.py): nginx-rtmp as Arena's child, stopped with it, or the
+    system's nginx (ingest.manage_nginx = false). Without it Arena serves everything else."""
+    if not settings.ingest.enabled:
+        return
+    from server.media import rtmp
+
+    if not settings.ingest.manage_nginx:
+        if not settings.ingest.control_url:
+            print("RTMP ingest: the system's nginx answers encoders; set ingest.control_url to its "
+                  "rtmp_stat/rtmp_control location so Arena can read and end streams.", file=sys.stderr, flush=True)
+            return
+        try:
+            rtmp.install(app, rtmp.RtmpRuntime(control=rtmp.RtmpControl(settings.ingest.control_url)))
+        except ValueError as exc:
+            print(f"RTMP ingest: {exc}", file=sys.stderr, flush=True)
+        return
+    runtime = rtmp.start_managed(settings)
+    rtmp.install(app, runtime)
+    if runtime is not None and runtime.nginx is not None:
+        _stop_on_signal(runtime.nginx)
+
+
+def _stop_on_signal(nginx) -> None:
+    """SIGTERM (systemd, docker stop): stop nginx, then end as before. SIGINT ends through
+    KeyboardInterrupt and atexit; SIGKILL through nginx's PR_SET_PDEATHSIG."""
+    import os
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame) -> None:
+        nginx.signal_stop()
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 if __name__ == "__main__":

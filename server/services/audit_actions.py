@@ -53,5 +53,20 @@ ACTIONS = {
     "stream_key.create": _l("Made a stream key for live video from an encoder"),
     "stream_key.rotate": _l("Made a new stream key (the old one stopped working)"),
     "stream_key.revoke": _l("Revoked a stream key"),
+    "ingest.refused": _l("Refused an encoder's stream (RTMP)"),
+}
+
+# Why the RTMP ingest refused an encoder: the reason of an "ingest.refused" entry
+# (server/services/ingest.py PublishRefused).
+INGEST_REFUSALS = {
+    "unknown_key": _l("Unknown stream key"),
+    "revoked_key": _l("The stream key was revoked or replaced by a new one"),
+    "talk_not_published": _l("The event or talk is not published"),
+    "already_live": _l("The talk was already live (from the studio or another encoder)"),
+    "wrong_application": _l("Wrong server address (the path must end in /live)"),
+    "ingest_off": _l("Live video from an encoder is turned off on this server"),
+    "disk_full": _l("The server is running out of disk space"),
+    "stream_not_allowed": _l("The stream was not allowed (resolution, bitrate or format)"),
+    "server_error": _l("An error on the server; the encoder may try again in a moment"),
 }
 

@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     from server.web.api import bp as api_bp
     from server.web.auth import bp as auth_bp
     from server.web.feeds import bp as feeds_bp
+    from server.web.ingest import bp as ingest_bp
     from server.web.public import bp as public_bp
     from server.web.recordings import bp as recordings_bp
     from server.web.staff import bp as staff_bp
@@ -55,6 +56,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(feeds_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(admin_bp)
+    csrf.exempt(ingest_bp)  # nginx-rtmp's callbacks: loopback and a shared secret instead
+    app.register_blueprint(ingest_bp)
 
     @app.before_request
     def _fresh_csrf_token() -> None:

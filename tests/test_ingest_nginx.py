@@ -1,0 +1,308 @@
+"""RTMP ingest through the nginx-rtmp that a real Arena server starts (issue 12,
+server/media/rtmp.py, server/web/ingest.py, server/services/ingest.py).
+
+Real ffmpeg publishes a test pattern with a tone over RTMP to the port the server was given;
+nginx asks Arena (on_publish) and refuses what Arena refuses. The callbacks answer only
+nginx: loopback and the shared secret. nginx is Arena's child: it is started again when it
+dies and never outlives Arena.
+
+nginx with Debian's RTMP module and ffmpeg come from Debian (`make test` installs them):
+missing, they are a failed set-up, not a reason to skip.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.orm import Session
+
+from server.db import utcnow
+from server.media import rtmp
+from server.models import AuditEntry, Event, EventStatus, LiveState, LiveStream, Role, Talk
+from server.services import stream_keys
+from server.services.events import create_event, create_talk
+from server.services.roles import Actor
+from tests.conftest import LiveServer, at, start_live_server
+from tests.waiting import wait_until
+
+SLUG = "sociala-medier-i-offentlig-sektor"
+EVENT_NUMBERS = itertools.count(1)
+ORGANISER = Actor(participant_id="test", role=Role.organiser, staff_name="Karin Kommunikatör")
+
+
+@dataclass
+class Ingest:
+    server: LiveServer
+    engine: Engine
+    instance: Path
+    # Every key a test presented: none may be in a log.
+    presented: list[str] = field(default_factory=list)
+
+    @property
+    def rtmp_port(self) -> int:
+        return int(self.server.env["ARENA_INGEST__RTMP_PORT"])
+
+    def url(self, key: str, application: str = "live") -> str:
+        self.presented.append(key)
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/{application}/{key}"
+
+    def secret(self) -> str:
+        return (self.instance / "ingest_secret").read_text().strip()
+
+    def key_for(self, *, published: bool = True) -> tuple[int, str]:
+        """A talk of a new event of its own, published or a draft, and a key for it."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            n = next(EVENT_NUMBERS)
+            event = create_event(session, title=f"RTMP-dag {n}", slug=f"rtmp-dag-{n}", starts_on=at(9).date(),
+                                 status=EventStatus.published if published else EventStatus.draft)
+            talk = create_talk(session, event, title="Skapa arenor", slug="skapa-arenor", starts_at=at(10),
+                               ends_at=at(11))
+            session.flush()
+            key = stream_keys.make(session, talk, ORGANISER, utcnow())
+            session.commit()
+            return talk.id, key
+
+    def refusals(self, **where) -> list[AuditEntry]:
+        with Session(self.engine) as session:
+            query = select(AuditEntry).where(AuditEntry.action == "ingest.refused").order_by(AuditEntry.id)
+            for name, value in where.items():
+                query = query.where(getattr(AuditEntry, name) == value)
+            return list(session.scalars(query))
+
+    def nginx_pid(self) -> int | None:
+        try:
+            pid = int((self.instance / "ingest" / "nginx.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if running(pid) else None
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def rtmp_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def publish(url: str, seconds: float = 4) -> subprocess.Popen:
+    """ffmpeg sends testsrc2 with a tone, H.264 with a keyframe every second, AAC, as FLV."""
+    return subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30",
+         "-c:a", "aac", "-b:a", "64k", "-f", "flv", url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def refused(process: subprocess.Popen) -> bool:
+    """ffmpeg gave up: nginx closed the connection it was publishing on."""
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+    return process.returncode != 0
+
+
+@pytest.fixture(scope="module")
+def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
+    tmp = tmp_path_factory.mktemp("ingest")
+    # debug: the request log is on, so the test sees that it never shows the secret.
+    server = start_live_server(tmp, extra_env={"ARENA_SERVER__DEBUG": "true"})
+    engine = create_engine(server.env["ARENA_DATABASE__URL"])
+    here = Ingest(server, engine, tmp / "instance")
+    try:
+        wait_until(lambda: rtmp_answers(here.rtmp_port), timeout=60,
+                   message=lambda: f"nginx-rtmp never answered: {server.log()}")
+        yield here
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+# -- refusals -------------------------------------------------------------------------------------
+
+def test_publish_with_wrong_key_is_refused_and_audited_with_address(ingest: Ingest) -> None:
+    wrong = secrets.token_urlsafe(32)
+
+    encoder = publish(ingest.url(wrong))
+
+    assert refused(encoder), "nginx let a wrong key publish"
+    entry = wait_until(lambda: ingest.refusals(reason="unknown_key"), message="the refusal was not audited")[-1]
+    assert entry.after["address"] == "127.0.0.1"
+    assert entry.talk_id is None
+    assert wrong not in repr((entry.actor, entry.after, entry.reason, entry.target_id))
+
+
+def test_publish_for_talk_not_published_is_refused(ingest: Ingest) -> None:
+    talk_id, key = ingest.key_for(published=False)
+
+    encoder = publish(ingest.url(key))
+
+    assert refused(encoder), "nginx let a draft event's talk go live"
+    entry = wait_until(lambda: ingest.refusals(talk_id=talk_id), message="the refusal was not audited")[-1]
+    assert entry.reason == "talk_not_published"
+    assert entry.after["address"] == "127.0.0.1"
+    assert entry.after["key_hint"] == key[-4:]
+    with Session(ingest.engine) as session:
+        assert session.get(Talk, talk_id).live_state is not LiveState.live
+        assert session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).first() is None
+
+
+def test_publish_to_another_application_is_refused(ingest: Ingest) -> None:
+    talk_id, key = ingest.key_for()
+
+    encoder = publish(ingest.url(key, application="other"))
+
+    assert refused(encoder), "nginx took a stream outside /live"
+    with Session(ingest.engine) as session:
+        assert session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).first() is None
+
+
+def test_callback_without_the_secret_is_forbidden(ingest: Ingest) -> None:
+    talk_id, key = ingest.key_for()
+    ingest.presented.append(key)
+    form = {"app": "live", "name": key, "addr": "127.0.0.1", "clientid": "7", "call": "publish"}
+    before = len(ingest.refusals())
+
+    missing = requests.post(f"{ingest.server.url}/_ingest/on_publish", data=form, timeout=30)
+    wrong = requests.post(f"{ingest.server.url}/_ingest/on_publish?secret=guess", data=form, timeout=30)
+    # Through a reverse proxy (its connection is from loopback too), even with the secret.
+    proxied = requests.post(f"{ingest.server.url}/_ingest/on_publish?secret={ingest.secret()}", data=form,
+                            headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    done = requests.post(f"{ingest.server.url}/_ingest/on_publish_done", data=form, timeout=30)
+
+    assert [missing.status_code, wrong.status_code, proxied.status_code, done.status_code] == [403] * 4
+    assert len(ingest.refusals()) == before  # nobody got as far as the key
+    with Session(ingest.engine) as session:
+        assert session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).first() is None
+
+
+def test_callback_from_another_address_is_forbidden(app, client, session) -> None:
+    secret = rtmp.callback_secret(app.extensions["arena.settings"])
+    form = {"app": "live", "name": secrets.token_urlsafe(32), "addr": "203.0.113.9", "clientid": "1"}
+
+    outside = client.post(f"/_ingest/on_publish?secret={secret}", data=form,
+                          environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    # The same from loopback passes the gate: the unknown key is refused and audited.
+    inside = client.post(f"/_ingest/on_publish?secret={secret}", data=form,
+                         environ_base={"REMOTE_ADDR": "127.0.0.1"})
+
+    assert outside.status_code == 403 and inside.status_code == 403
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "ingest.refused")).all()
+    assert [(entry.reason, entry.after["address"]) for entry in entries] == [("unknown_key", "203.0.113.9")]
+
+
+def test_callback_with_wrong_application_is_refused(app, client, session) -> None:
+    secret = rtmp.callback_secret(app.extensions["arena.settings"])
+    form = {"app": "other", "name": secrets.token_urlsafe(32), "addr": "198.51.100.4", "clientid": "3"}
+
+    answer = client.post(f"/_ingest/on_publish?secret={secret}", data=form, environ_base={"REMOTE_ADDR": "::1"})
+
+    assert answer.status_code == 403
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "ingest.refused")).one()
+    assert (entry.reason, entry.after["address"]) == ("wrong_application", "198.51.100.4")
+
+
+# -- the accepted publish (briefly: H5's viewer test and the studio's tests go further) -------------
+
+def test_accepted_publish_makes_the_talk_live(ingest: Ingest) -> None:
+    talk_id, key = ingest.key_for()
+
+    encoder = publish(ingest.url(key), seconds=30)
+    try:
+        def live() -> bool:
+            with Session(ingest.engine) as session:
+                return session.get(Talk, talk_id).live_state is LiveState.live
+
+        wait_until(live, timeout=60, message=lambda: f"the talk never went live: {ingest.server.log()[-3000:]}")
+        with Session(ingest.engine) as session:
+            stream = session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).one()
+            assert stream.source == "rtmp" and stream.client_address == "127.0.0.1"
+            assert stream.rtmp_name and key not in stream.rtmp_name
+    finally:
+        encoder.kill()
+        encoder.wait()
+
+
+# -- nginx's life ---------------------------------------------------------------------------------
+
+def test_generated_config_has_no_access_log_and_no_key(ingest: Ingest) -> None:
+    config_path = ingest.instance / "ingest" / "nginx.conf"
+    config = config_path.read_text()
+
+    rtmp_block = config[config.index("rtmp {"):config.index("http {")]
+    assert "access_log off;" in rtmp_block
+    assert re.search(r"error_log \S+ warn;", config)
+    assert "application live {" in config and config.count("application ") == 1
+    assert not any(key in config for key in ingest.presented)
+    # It holds the callback secret: only Arena's user may read it.
+    assert config_path.stat().st_mode & 0o077 == 0
+    assert (ingest.instance / "ingest_secret").stat().st_mode & 0o077 == 0
+
+
+def test_nginx_killed_is_started_again(ingest: Ingest) -> None:
+    first = wait_until(ingest.nginx_pid, message="nginx wrote no pid file")
+
+    os.kill(first, signal.SIGKILL)
+
+    second = wait_until(lambda: (pid := ingest.nginx_pid()) and pid != first and rtmp_answers(ingest.rtmp_port)
+                        and pid, timeout=90, message=lambda: f"nginx was not started again: {ingest.server.log()}")
+    assert parent_of(second) == ingest.server.process.pid
+    # And it still asks Arena: a wrong key is refused and audited.
+    before = len(ingest.refusals(reason="unknown_key"))
+    assert refused(publish(ingest.url(secrets.token_urlsafe(32))))
+    wait_until(lambda: len(ingest.refusals(reason="unknown_key")) > before, message="no refusal after the restart")
+
+
+def test_logs_show_no_key_and_no_secret(ingest: Ingest) -> None:
+    """Runs after the publishes above: Arena's log (with its request log on) and nginx's."""
+    logs = {"arena": ingest.server.log(), "nginx": (ingest.instance / "ingest" / "error.log").read_text()}
+
+    for name, text in logs.items():
+        assert ingest.secret() not in text, f"the callback secret is in {name}'s log"
+        leaked = [key for key in ingest.presented if key in text]
+        assert not leaked, f"a stream key is in {name}'s log"
+    assert "/_ingest/on_publish?secret=[redacted]" in logs["arena"]
+
+
+def test_nginx_dies_with_arena(tmp_path: Path) -> None:
+    server = start_live_server(tmp_path)
+    try:
+        here = Ingest(server, None, tmp_path / "instance")  # type: ignore[arg-type]
+        pid = wait_until(here.nginx_pid, timeout=60, message=lambda: f"nginx never started: {server.log()}")
+        assert parent_of(pid) == server.process.pid
+
+        server.process.kill()  # SIGKILL: no atexit, no signal handler runs
+        server.process.wait()
+
+        wait_until(lambda: not running(pid), timeout=30, message="nginx outlived Arena")
+        assert not rtmp_answers(here.rtmp_port)
+    finally:
+        server.stop()
