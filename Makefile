@@ -48,22 +48,30 @@ translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d translations
 
 # Arena itself needs Debian's ffmpeg at run time: recording imports (yt-dlp merges and checks
-# with ffmpeg/ffprobe), uploaded videos (ffprobe) and go-live.
+# with ffmpeg/ffprobe), uploaded videos (ffprobe) and go-live; and nginx with its RTMP module
+# for RTMP ingest, which `serve` runs as its own child process (server/media/rtmp.py; Debian
+# may also start the nginx service on port 80: `systemctl disable --now nginx` if unwanted).
+RTMP_MODULE := /usr/lib/nginx/modules/ngx_rtmp_module.so
+
 system-packages:
-	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
-		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq ffmpeg; \
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! [ -x /usr/sbin/nginx ] \
+		|| ! [ -f $(RTMP_MODULE) ]; then \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq ffmpeg nginx \
+			libnginx-mod-rtmp; \
 	fi
 
 # Browser tests drive Debian's chromium; media tests need ffmpeg; tests/test_golive_nginx.py
-# runs docs/nginx.conf with its own nginx process (Debian may also start the nginx service on
+# runs docs/nginx.conf with its own nginx process, and the RTMP tests (tests/test_ingest_nginx.py)
+# the nginx-rtmp that each test server starts (Debian may also start the nginx service on
 # port 80: `systemctl disable --now nginx` if that is unwanted). The fault tests
 # (tests/live/test_faults.py) start, kill and restart a Redis and a PostgreSQL of their own
 # (tests/services.py), so they need Debian's server binaries. Nothing downloads a browser.
 system-test-packages:
 	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! [ -x /usr/sbin/nginx ] \
-		|| ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		|| ! [ -f $(RTMP_MODULE) ] || ! command -v redis-server >/dev/null \
+		|| ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx \
-			redis-server postgresql; \
+			libnginx-mod-rtmp redis-server postgresql; \
 	fi
 
 # The benchmarks' own clients (websockets, uvloop) are not needed by Arena or its tests, nor is
