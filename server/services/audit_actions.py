@@ -53,6 +53,9 @@ ACTIONS = {
     "stream_key.create": _l("Made a stream key for live video from an encoder"),
     "stream_key.rotate": _l("Made a new stream key (the old one stopped working)"),
     "stream_key.revoke": _l("Revoked a stream key"),
+    "simulcast.create": _l("Added a destination the live stream is also sent to"),
+    "simulcast.update": _l("Changed a destination the live stream is also sent to"),
+    "simulcast.delete": _l("Removed a destination the live stream is also sent to"),
     "ingest.refused": _l("Refused an encoder's stream (RTMP)"),
 }
 

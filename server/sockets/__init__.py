@@ -29,3 +29,7 @@ def register_namespaces(socketio: SocketIO, app: Flask) -> None:
     admin = AdminNamespace()
     socketio.on_namespace(admin)
     app.extensions["arena.admin"] = admin
+
+    from server.sockets.simulcast import register_simulcast
+
+    register_simulcast(socketio, app)  # a stream listener: pushes live streams to their destinations

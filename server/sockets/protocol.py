@@ -60,6 +60,11 @@ RESUME = "resume"      # {"stream_id"} -> {"stream_id", "next_seq", "state"}, af
 END = "end"            # {"stream_id"} -> {"stream_id", "state": "ending"}
 STUDIO_EVENTS = (START, CHUNK, RESUME, END)
 STREAM_STATE = "stream_state"  # to the studio: {"stream_id", "state", "message", "reason"?, "recording"?}
+# Simulcast (server/sockets/simulcast.py): {"talk_id"} -> {"destinations": [destination view]}, joins the
+# studio room; then SIMULCAST_STATE brings each change: {"id", "talk_id", "label", "enabled", "state",
+# "reason", "next_attempt_at"} (no URL, no key).
+WATCH_SIMULCAST = "watch_simulcast"
+SIMULCAST_STATE = "simulcast_state"
 
 # Error codes in acks.
 E_INVALID_PAYLOAD = "invalid_payload"

@@ -49,3 +49,4 @@ def _never_cached(response: Response) -> Response:
 # The modules below add their routes to `bp`.
 from server.web.admin import activity, dashboard, organisers, people, programme, records, recordings  # noqa: E402,F401
 from server.web.admin import ingest  # noqa: E402,F401
+from server.web.admin import simulcast  # noqa: E402,F401
