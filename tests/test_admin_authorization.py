@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import utcnow
-from server.models import AuditEntry, Event, Organiser, Role, RoleGrant, Speaker, Talk
+from server.models import AuditEntry, Event, Organiser, Role, RoleGrant, Speaker, StreamKey, Talk
 from server.services.roles import grant_role
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token
 
@@ -63,7 +63,7 @@ def concrete(app, endpoint: str, values: dict) -> str:
 def rows(session) -> dict[str, int]:
     session.expire_all()
     return {model.__name__: session.scalar(select(func.count()).select_from(model))
-            for model in (Event, Talk, Speaker, RoleGrant, AuditEntry, Organiser)}
+            for model in (Event, Talk, Speaker, RoleGrant, AuditEntry, Organiser, StreamKey)}
 
 
 def test_every_admin_route_is_for_organisers_only(app, session, world):

@@ -189,14 +189,16 @@ def test_server_url_uses_the_public_host_or_the_base_urls(make_settings):
 
 
 def test_recent_refusals_reads_the_ingests_audit_entries(session, talk):
-    from server.services.moderation import record_audit
+    from server.services.ingest import record_refusal
 
-    record_audit(session, Actor(participant_id="ingest", role=Role.organiser, staff_name="ingest"), talk,
-                 "ingest.refused", "stream_key", "", after={"code": "revoked_key", "address": "192.0.2.7"})
+    key = stream_keys.make(session, talk, ORGANISER, NOW)
+    stream_keys.make(session, talk, ORGANISER, NOW)
+    record_refusal(session, talk=talk, code="revoked_key", address="192.0.2.7",
+                   stream_key=stream_keys.lookup(session, key))
     session.commit()
 
     [refusal] = stream_keys.recent_refusals(session, talk.id)
-    assert (refusal.code, refusal.address) == ("revoked_key", "192.0.2.7")
+    assert (refusal.code, refusal.address, refusal.key_hint) == ("revoked_key", "192.0.2.7", key[-4:])
 
 
 # -- the admin's Live video page -------------------------------------------------------
@@ -303,10 +305,9 @@ def test_admin_post_without_csrf_is_refused(organiser_client, talk, session):
 def test_admin_page_shows_refusals_and_that_ingest_is_off(make_settings, database_url, session, talk):
     from server import create_app
     from server.models import Organiser  # noqa: F401
-    from server.services.moderation import record_audit
+    from server.services.ingest import record_refusal
 
-    record_audit(session, Actor(participant_id="ingest", role=Role.organiser, staff_name="ingest"), talk,
-                 "ingest.refused", "stream_key", "", after={"code": "already_live", "address": "198.51.100.23"})
+    record_refusal(session, talk=talk, code="already_live", address="198.51.100.23")
     session.commit()
     off = create_app(make_settings(database={"url": database_url}, ingest={"enabled": False}))
     off.config["TESTING"] = True
@@ -326,6 +327,21 @@ def test_admin_page_shows_refusals_and_that_ingest_is_off(make_settings, databas
 
     assert "turned off on this server" in html
     assert "198.51.100.23" in html and "already live" in html
+
+
+def test_admin_page_shows_the_rtmp_stream_arriving_now(organiser_client, talk, session):
+    from server.models import LiveStream, StreamState
+
+    stream_keys.make(session, talk, ORGANISER, NOW)
+    session.add(LiveStream(talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live, source="rtmp",
+                           stream_key_id=stream_keys.active(session, talk.id).id, rtmp_name="n" * 32,
+                           client_address="203.0.113.9", video_width=1280, video_height=720, started_at=NOW))
+    session.commit()
+
+    html = organiser_client.get(page_url(talk), headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+    assert "Live from an encoder" in html
+    assert "1280×720" in html and "203.0.113.9" in html
 
 
 def test_the_talk_form_links_to_the_live_video_page(organiser_client, talk):

@@ -151,6 +151,7 @@ class Refusal:
     code: str
     address: str
     detail: str
+    key_hint: str = ""  # the last four characters of the key the encoder sent, when Arena knew it
 
 
 def recent_refusals(session: Session, talk_id: int, limit: int = 10) -> list[Refusal]:
@@ -162,7 +163,8 @@ def recent_refusals(session: Session, talk_id: int, limit: int = 10) -> list[Ref
     refusals = []
     for entry in rows:
         after = entry.after if isinstance(entry.after, dict) else {}
-        refusals.append(Refusal(at=entry.created_at, code=str(after.get("code") or entry.target_id or ""),
+        refusals.append(Refusal(at=entry.created_at, code=str(after.get("code") or entry.reason or ""),
                                 address=str(after.get("address") or ""),
-                                detail=str(after.get("detail") or entry.reason or "")))
+                                detail=str(after.get("detail") or ""),
+                                key_hint=str(after.get("key_hint") or "")))
     return refusals

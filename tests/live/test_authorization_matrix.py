@@ -160,3 +160,63 @@ def test_revoked_moderator_link_closes_the_connection_and_ends_the_role(arena: A
     assert rejoined["me"]["moderator"] is False and rejoined["me"]["role"] == ""
     assert (after["ok"], after["error"]) == (False, FORBIDDEN)
     assert link_again.status_code == 403
+
+
+# -- stream keys over HTTP (issue 12): the studio's key section and the admin's Live video page --
+
+SIGN_IN, REFUSED = "sign_in", "refused"
+KEY_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
+    #                                      anonymous participant banned  speaker_here speaker_elsewhere moderator_here moderator_elsewhere organiser
+    ("GET", "studio"):                    (REFUSED,  REFUSED,    REFUSED, OK,         REFUSED,          REFUSED,       REFUSED,            OK),
+    ("POST", "studio/stream-key"):        (REFUSED,  REFUSED,    REFUSED, OK,         REFUSED,          REFUSED,       REFUSED,            OK),
+    ("GET", "admin/live-video"):          (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
+    ("POST", "admin/live-video/key"):     (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
+    ("POST", "admin/live-video/revoke"):  (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
+}
+KEY_CELLS = [(role, route, expected) for route, row in KEY_ROUTES.items() for role, expected in zip(ROLES, row)]
+
+
+def key_route_url(arena: Arena, route: str) -> str:
+    if route.startswith("admin/"):
+        return f"{arena.url}/admin/events/{SLUG}/talks/{TALK_SLUGS[0]}/{route.removeprefix('admin/')}"
+    return f"{arena.url}/events/{SLUG}/{TALK_SLUGS[0]}/{route}"
+
+
+def http_as(arena: Arena, room: Room, role: str) -> requests.Session:
+    if role == "banned":
+        return room.banned_http
+    http = requests.Session()
+    if role == "participant":
+        assert http.get(arena.page(), timeout=10).status_code == 200
+    elif role != "anonymous":
+        assert http.get(room.grants[role].link, timeout=10).status_code == 200
+    return http
+
+
+@pytest.mark.parametrize(("role", "route", "expected"), KEY_CELLS,
+                         ids=[f"{role}-{route[0]}-{route[1]}-{expected}" for role, route, expected in KEY_CELLS])
+def test_role_may_or_may_not_use_stream_key_route(room: Room, role: str, route: tuple[str, str], expected: str):
+    import re
+
+    arena = room.arena
+    http = http_as(arena, room, role)
+    method, path = route
+    url = key_route_url(arena, path)
+    if method == "GET":
+        response = http.get(url, allow_redirects=False, timeout=10)
+    else:
+        # The person's own valid CSRF token: only the role decides.
+        page = http.get(f"{arena.url}/sign-in", timeout=10).text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        data = {"csrf_token": token, "make-csrf_token": token, "revoke-csrf_token": token, "confirm": "yes",
+                "make-confirm": "y", "revoke-confirm": "y"}
+        response = http.post(url, data=data, allow_redirects=False, timeout=10)
+    location = response.headers.get("Location", "")
+
+    if expected == OK:
+        assert response.status_code in (200, 303) and "/sign-in" not in location, (response.status_code, location)
+    elif expected == SIGN_IN:
+        assert response.status_code == 303 and "/sign-in?next=" in location, (response.status_code, location)
+    else:
+        assert response.status_code == 403, response.status_code
+        assert "rtmp://" not in response.text
