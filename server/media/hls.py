@@ -1,12 +1,13 @@
 """The HLS a live stream is played from: one playlist, or a quality ladder (issue 12).
 
 Browser and RTMP go-lives alike. With the ladder (settings.ingest.ladder), one ffmpeg writes
-three renditions, each in its own folder, and a master playlist that lists them:
+three renditions and a master playlist that lists them, all in the stream's own folder (the
+one public.recording_file and nginx's media_access check: no subfolders):
 
-    <directory>/master.m3u8          what players open (written by Arena, see `ready`)
-    <directory>/source/index.m3u8    the input's own picture, copied (H.264) or encoded once
-    <directory>/360p/index.m3u8      H.264 about 600 kbit/s, short side 360, keyframe every segment
-    <directory>/audio/index.m3u8     AAC 64 kbit/s only: for the poorest connections
+    <directory>/master.m3u8    what players open (written by Arena, see `ready`)
+    <directory>/source.m3u8    the input's own picture, copied (H.264) or encoded once; source-NNNNNN.ts
+    <directory>/360p.m3u8      H.264 about 600 kbit/s, short side 360, keyframe every segment; 360p-NNNNNN.ts
+    <directory>/audio.m3u8     AAC 64 kbit/s only, for the poorest connections; audio-NNNNNN.ts
 
 Without the ladder: `<directory>/index.m3u8` and its segments, as before issue 12.
 
@@ -31,7 +32,7 @@ from pathlib import Path
 MASTER = "master.m3u8"
 SINGLE = "index.m3u8"
 FFMPEG_MASTER = "ffmpeg-master.m3u8"  # ffmpeg's own, rewritten into MASTER by `ready`
-RENDITIONS = ("source", "360p", "audio")  # folder names, in the master playlist's order
+RENDITIONS = ("source", "360p", "audio")  # "<name>.m3u8", in the master playlist's order
 ENDLIST = "#EXT-X-ENDLIST"
 
 LADDER_HEIGHT = 360
@@ -99,17 +100,17 @@ def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seco
         variants = "v:0,name:source v:1,name:360p"
     return [*maps, *source_video, *small_video, *audio_args, *hls,
             "-master_pl_name", FFMPEG_MASTER, "-var_stream_map", variants,
-            "-hls_segment_filename", str(directory / "%v" / "segment-%06d.ts"), str(directory / "%v" / SINGLE)]
+            "-hls_segment_filename", str(directory / "%v-%06d.ts"), str(directory / "%v.m3u8")]
 
 
 def source_playlist(directory: Path, ladder: bool) -> Path:
     """The source rendition's media playlist (the only one without the ladder)."""
-    return directory / "source" / SINGLE if ladder else directory / SINGLE
+    return directory / "source.m3u8" if ladder else directory / SINGLE
 
 
 def media_playlists(directory: Path) -> list[Path]:
     """Every media playlist of a stream's HLS folder, with or without the ladder."""
-    found = [directory / SINGLE] + [directory / name / SINGLE for name in RENDITIONS]
+    found = [directory / SINGLE] + [directory / f"{name}.m3u8" for name in RENDITIONS]
     return [path for path in found if path.exists()]
 
 
@@ -151,7 +152,7 @@ def _master_with_measured_source(master: str, source: Path, source_text: str) ->
     bandwidth = peak_bandwidth(source.parent, source_text)
     lines = master.splitlines()
     for index, line in enumerate(lines):
-        if line.strip() == f"source/{SINGLE}" and index > 0 and lines[index - 1].startswith("#EXT-X-STREAM-INF"):
+        if line.strip() == "source.m3u8" and index > 0 and lines[index - 1].startswith("#EXT-X-STREAM-INF"):
             if bandwidth:
                 declared = int(_BANDWIDTH.search(lines[index - 1]).group(0).split("=")[1])
                 if bandwidth > declared:

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from server.db import db, utcnow
-from server.models import Event, Talk
+from server.models import Event, LiveStream, StreamState, Talk
 from server.services import events as event_service
 from server.services.text import render_markdown
 from server.web.public import absolute_url
@@ -37,9 +37,22 @@ def _event_summary(event: Event) -> dict[str, Any]:
     }
 
 
-def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
+def _own_playlists(talks: list[Talk]) -> dict[int, str]:
+    """The HLS playlist (the ladder's master, or the single one) of each talk streaming now
+    from Arena's own ingest (the studio or RTMP), in one query."""
+    if not talks:
+        return {}
+    streams = db.session.scalars(select(LiveStream).where(
+        LiveStream.active_talk_id.in_([talk.id for talk in talks]),
+        LiveStream.state.in_([StreamState.live, StreamState.reconnecting])))
+    return {stream.talk_id: stream.playlist_path for stream in streams}
+
+
+def _talk(event: Event, talk: Talk, now, playlists: dict[int, str]) -> dict[str, Any]:
     # While the talk is live the live stream wins (stream_url); the recording comes once it has ended.
     recording = talk.recording if talk.shows_recording(now) else None
+    # Only once the talk is live: a stream that has not written its first segment has no playlist yet.
+    playlist = playlists.get(talk.id) if talk.is_live(now) else None
     return {
         "slug": talk.slug,
         "title": talk.title,
@@ -54,6 +67,7 @@ def _talk(event: Event, talk: Talk, now) -> dict[str, Any]:
         "slides_url": (absolute_url("public.recording_file", name=talk.slides_file) if talk.slides_file
                        else talk.slides_url or None),
         "stream_url": talk.stream_url or None,
+        "playlist_url": absolute_url("public.recording_file", name=playlist) if playlist else None,
         "recording": None if recording is None else _recording(event, talk, recording),
         "url": absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
     }
@@ -89,7 +103,8 @@ def event_detail(slug: str):
     now = utcnow()
     body = _event_summary(event)
     body["invitation_text"] = event.invitation_text
-    body["talks"] = [_talk(event, talk, now) for talk in event.talks]
+    playlists = _own_playlists(event.talks)
+    body["talks"] = [_talk(event, talk, now, playlists) for talk in event.talks]
     return jsonify(body)
 
 

@@ -1,9 +1,18 @@
 // Players. A third-party player is only inserted when its facade button is pressed, so no
 // request reaches the provider before the visitor chooses it. HLS plays natively where the
 // browser can (Safari), else through hls.js, loaded from our own /static only when needed.
+//
+// A live stream with the quality ladder (server/media/hls.py: master.m3u8 over source.m3u8,
+// 360p.m3u8 and audio.m3u8) gets a quality menu beside the player: Automatic (the player switches
+// by bandwidth), each picture by its height, and audio only. The choice is kept in this
+// browser (localStorage) for every talk. hls.js leaves the master's audio-only variant out of
+// its levels, so Automatic never falls to sound only; choosing audio only plays that
+// rendition's own playlist, natively or through hls.js alike.
 (function () {
   "use strict";
   var HLS_SCRIPT = "/static/vendor/hls.min.js";
+  var QUALITY_KEY = "arena.quality";  // "auto" | "source" | "360p" | "audio"
+  var SETTLE_MS = 400;  // arrow keys on a closed <select> change it at every step: act once
 
   function loadScript(src) {
     return new Promise(function (resolve, reject) {
@@ -15,6 +24,14 @@
     });
   }
 
+  function storedQuality() {
+    try { return window.localStorage.getItem(QUALITY_KEY) || "auto"; } catch (error) { return "auto"; }
+  }
+
+  function storeQuality(quality) {
+    try { window.localStorage.setItem(QUALITY_KEY, quality); } catch (error) { /* kept for this page only */ }
+  }
+
   // The studio's live streams go through hls.js wherever Media Source Extensions exist, so
   // their low-latency settings apply; native HLS (Safari, iPhone, newer Chromium) otherwise.
   function playsNatively(video) {
@@ -22,25 +39,189 @@
     return !(video.hasAttribute("data-hls-live") && (window.MediaSource || window.ManagedMediaSource));
   }
 
+  // -- the ladder ------------------------------------------------------------------------
+  function isLadder(video) { return video.hasAttribute("data-hls-ladder"); }
+
+  function renditionUrl(master, name) {
+    return master.replace(/master\.m3u8(\?.*)?$/, name + ".m3u8");
+  }
+
+  // What the viewer chose, as far as this stream has it ("source" of a ladder without a
+  // 360p rendition is still the source; a choice the stream lacks means Automatic).
+  function qualityOf(video) {
+    var quality = video._quality || storedQuality();
+    var offered = video._offered;
+    if (offered && offered.indexOf(quality) === -1) { return "auto"; }
+    return quality;
+  }
+
+  // The playlist to open for a quality: the master for Automatic (and, in hls.js, for a
+  // picture: the level is pinned once the master is read), else the rendition's own.
+  function playlistFor(video, quality, natively) {
+    var master = video.getAttribute("data-hls-src");
+    if (!isLadder(video) || quality === "auto") { return master; }
+    if (quality === "audio" || natively) { return renditionUrl(master, quality); }
+    return master;
+  }
+
+  function pinLevel(hls, quality) {
+    if (quality === "auto" || quality === "audio") { hls.nextLevel = -1; return; }
+    var wanted = "/" + quality + ".m3u8";
+    for (var index = 0; index < hls.levels.length; index += 1) {
+      var uri = hls.levels[index].uri || "";
+      if (uri.split("?")[0].slice(-wanted.length) === wanted) { hls.nextLevel = index; return; }
+    }
+  }
+
   function startHls(video, src) {
-    if (playsNatively(video)) {
-      video.src = src;
+    var natively = playsNatively(video);
+    var quality = isLadder(video) ? qualityOf(video) : "auto";
+    var url = src ? src : playlistFor(video, quality, natively);
+    video._playing = url;
+    if (natively) {
+      video.src = url;
       return Promise.resolve();
     }
     return (window.Hls ? Promise.resolve() : loadScript(HLS_SCRIPT)).then(function () {
-      if (!window.Hls || !window.Hls.isSupported()) { video.src = src; return; }
+      if (!window.Hls || !window.Hls.isSupported()) { video.src = url; return; }
+      if (video._hls) { video._hls.destroy(); }
       // The studio's streams have 1 s segments: stay close to the live edge (docs/golive.md).
       var hls = new window.Hls(video.hasAttribute("data-hls-live")
         // No worker: the CSP allows scripts from our own files only, not hls.js's blob: worker.
         ? { liveSyncDuration: 1.5, liveMaxLatencyDuration: 5, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30,
             enableWorker: false }
         : { liveSyncDurationCount: 2 });
-      hls.loadSource(src);
+      if (isLadder(video) && quality !== "audio") {
+        hls.on(window.Hls.Events.MANIFEST_PARSED, function () { pinLevel(hls, qualityOf(video)); });
+      }
+      hls.loadSource(url);
       hls.attachMedia(video);
       video._hls = hls;
     });
   }
 
+  // A new choice while the stream plays: a picture level in hls.js switches at the next
+  // segment; audio only (or back from it), or native HLS, opens another playlist.
+  function applyQuality(video) {
+    var quality = qualityOf(video);
+    var natively = playsNatively(video);
+    var wanted = playlistFor(video, quality, natively);
+    var started = natively ? !!video.getAttribute("src") : !!video._hls;
+    showAudioNote(video, quality === "audio");
+    if (!started) { return; }  // the viewer has not pressed play: the choice applies then
+    if (!natively && video._hls && wanted === video._playing) { pinLevel(video._hls, quality); return; }
+    var wasPlaying = !video.paused;
+    startHls(video, wanted).then(function () {
+      if (wasPlaying) {
+        var playing = video.play();
+        if (playing && playing.catch) { playing.catch(function () { /* the viewer presses play */ }); }
+      }
+    });
+  }
+
+  function showAudioNote(video, audioOnly) {
+    var player = video.closest(".player");
+    var note = player && player.querySelector("[data-player-audio-note]");
+    if (note) { note.hidden = !audioOnly; }
+  }
+
+  function parseMaster(text) {
+    // [{name: "source", short: 720, audioOnly: false}, ...] in the master's order.
+    var renditions = [];
+    var lines = text.split(/\r?\n/);
+    for (var index = 0; index < lines.length; index += 1) {
+      if (lines[index].indexOf("#EXT-X-STREAM-INF:") !== 0) { continue; }
+      var uri = "";
+      for (var next = index + 1; next < lines.length && !uri; next += 1) {
+        if (lines[next] && lines[next].charAt(0) !== "#") { uri = lines[next].trim(); }
+      }
+      var size = /RESOLUTION=(\d+)x(\d+)/.exec(lines[index]);
+      var name = uri.split("?")[0].replace(/\.m3u8$/, "");
+      if (!name) { continue; }
+      renditions.push({ name: name, short: size ? Math.min(+size[1], +size[2]) : 0, audioOnly: !size });
+    }
+    return renditions;
+  }
+
+  var menus = 0;
+
+  function buildMenu(video, renditions) {
+    var root = video.closest("[data-golive]") || document.body;
+    var text = function (name) { return root.getAttribute("data-text-" + name) || ""; };
+    var player = video.closest(".player");
+    menus += 1;
+    var box = document.createElement("div");
+    box.className = "player-quality";
+    var label = document.createElement("label");
+    label.htmlFor = "player-quality-" + menus;
+    label.textContent = text("quality");
+    var select = document.createElement("select");
+    select.id = label.htmlFor;
+    select.setAttribute("data-player-quality", "");
+    var options = [{ value: "auto", label: text("quality-auto") }];
+    var seen = {};
+    renditions.forEach(function (rendition) {
+      if (rendition.audioOnly) { return; }
+      var name = rendition.short ? rendition.short + "p" : rendition.name;
+      if (seen[name]) { return; }  // a 360p source needs no second 360p
+      seen[name] = true;
+      options.push({ value: rendition.name, label: name });
+    });
+    renditions.forEach(function (rendition) {
+      if (rendition.audioOnly) { options.push({ value: rendition.name, label: text("quality-audio") }); }
+    });
+    video._offered = options.map(function (option) { return option.value; });
+    options.forEach(function (option) {
+      var element = document.createElement("option");
+      element.value = option.value;
+      element.textContent = option.label;
+      select.appendChild(element);
+    });
+    select.value = qualityOf(video);
+    box.appendChild(label);
+    box.appendChild(select);
+    player.insertAdjacentElement("afterend", box);
+
+    var note = document.createElement("p");
+    note.className = "player-audio-note";
+    note.setAttribute("data-player-audio-note", "");
+    note.textContent = text("audio-note");
+    player.appendChild(note);
+    showAudioNote(video, select.value === "audio");
+
+    var timer = null;
+    select.addEventListener("change", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        if (video._quality === select.value) { return; }
+        video._quality = select.value;
+        storeQuality(select.value);
+        applyQuality(video);
+        // Said once, when the viewer has settled, in the stage's own status line.
+        var status = root.querySelector("[data-golive-status]");
+        var chosen = select.options[select.selectedIndex].textContent;
+        if (status) { status.textContent = text("quality-changed").replace("%s", chosen); }
+      }, SETTLE_MS);
+    });
+    video._quality = select.value;
+  }
+
+  function prepareLadder(video) {
+    var master = video.getAttribute("data-hls-src");
+    if (!window.fetch) { return; }
+    window.fetch(master, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+      return response.ok ? response.text() : "";
+    }).then(function (text) {
+      var renditions = parseMaster(text);
+      if (renditions.length > 1 && video.isConnected && !video._menu) {
+        video._menu = true;
+        buildMenu(video, renditions);
+        if (playsNatively(video)) { applyQuality(video); }
+      }
+    }).catch(function () { /* no menu: the master playlist still plays in Automatic */ });
+  }
+
+  // -- third-party players ----------------------------------------------------------------
   function makeVideo(container, kind, url) {
     var video = document.createElement("video");
     video.controls = true;
@@ -71,21 +252,36 @@
     element.focus();
   }
 
-  document.querySelectorAll(".player[data-player-url]").forEach(function (container) {
-    var button = container.querySelector(".player-load");
-    button.addEventListener("click", function () { loadPlayer(container); });
-  });
   // Our own HLS: Safari plays it natively (and with preload="none" fetches nothing yet);
   // elsewhere hls.js and the playlist load only when the viewer presses play.
   function prepareHls(video) {
-    var src = video.getAttribute("data-hls-src");
-    if (playsNatively(video)) { video.src = src; return; }
+    if (isLadder(video)) { prepareLadder(video); }
+    if (playsNatively(video)) { startHls(video); return; }
     video.addEventListener("play", function start() {
       video.removeEventListener("play", start);
-      startHls(video, src).then(function () { video.play(); });
+      startHls(video).then(function () { video.play(); });
     });
   }
-  document.querySelectorAll("video[data-hls-src]").forEach(prepareHls);
-  // For players put in the page later (static/js/stage.js, when a speaker goes live).
-  window.ArenaPlayer = { prepareHls: prepareHls };
+
+  function bind(root) {
+    root.querySelectorAll(".player[data-player-url]").forEach(function (container) {
+      var button = container.querySelector(".player-load");
+      if (button) { button.addEventListener("click", function () { loadPlayer(container); }); }
+    });
+    root.querySelectorAll("video[data-hls-src]").forEach(prepareHls);
+  }
+
+  // Stops every player under root (a third-party one that was loaded, our own HLS), before
+  // stage.js takes them out of the page.
+  function stop(root) {
+    root.querySelectorAll("video").forEach(function (video) {
+      video.pause();
+      if (video._hls) { video._hls.destroy(); video._hls = null; }
+    });
+  }
+
+  bind(document);
+  // For players put in the page later (static/js/stage.js, when a speaker goes live or the
+  // stream ends).
+  window.ArenaPlayer = { prepareHls: prepareHls, bind: bind, stop: stop };
 })();

@@ -22,10 +22,13 @@
   });
 })();
 
-// A talk page's stage follows the studio (docs/golive.md): when the speaker goes live, the
-// live room pushes `live_state` (static/js/live.js passes it on as "arena:live-state") and
-// the page shows the stream in place of what it showed, without a reload; the LIVE badge
-// follows; when the stream ends, the player plays to the end and the page says so.
+// A talk page's stage follows the studio (docs/golive.md): when the speaker goes live (from
+// the studio or a venue's encoder), the live room pushes `live_state` (static/js/live.js
+// passes it on as "arena:live-state") and the page shows the stream in place of what it
+// showed, without a reload; the LIVE badge follows. One player (issue 12): while the stream
+// is on, it is the only player (a third-party player that was loaded stops and goes) and
+// the talk's stream address is a link under it. When the stream ends, the player plays to
+// the end of the closed playlist, then the stage returns to what it showed before.
 (function () {
   "use strict";
   var root = document.querySelector("[data-golive]");
@@ -33,26 +36,62 @@
   var stage = root.closest(".stage");
   var status = root.querySelector("[data-golive-status]");
   var badge = document.querySelector("[data-live-badge]");
+  var also = stage.querySelector("[data-stage-also]");
+  // What the stage shows without the stream, as the server made it: a <template> when the
+  // page was made while the stream was on (nothing of it loaded), else the element itself.
+  var fallback = stage.querySelector("[data-stage-fallback]");
+  var fallbackHtml = fallback ? fallback.innerHTML : "";
 
   function text(name) { return root.getAttribute("data-text-" + name) || ""; }
 
+  function hideFallback() {
+    if (!fallback || fallback.tagName === "TEMPLATE" || fallback.hidden) { return; }
+    if (window.ArenaPlayer) { window.ArenaPlayer.stop(fallback); }
+    fallback.hidden = true;
+    fallback.innerHTML = "";  // a loaded third-party player must not play on, unseen
+  }
+
+  function showFallback() {
+    if (!fallback) { return; }
+    if (fallback.tagName === "TEMPLATE") {
+      var shown = document.createElement("div");
+      shown.className = "stage-fallback";
+      shown.setAttribute("data-stage-fallback", "");
+      fallback.replaceWith(shown);
+      fallback = shown;
+    } else if (!fallback.hidden) {
+      return;
+    }
+    fallback.innerHTML = fallbackHtml;
+    fallback.hidden = false;
+    if (window.ArenaPlayer) { window.ArenaPlayer.bind(fallback); }
+  }
+
+  function removePlayer() {
+    var player = root.querySelector(".player");
+    if (!player) { return; }
+    if (window.ArenaPlayer) { window.ArenaPlayer.stop(player); }
+    var menu = root.querySelector(".player-quality");
+    if (menu) { menu.remove(); }
+    player.remove();
+  }
+
   function showPlayer(data) {
     var current = root.querySelector("video[data-hls-src]");
+    hideFallback();
+    if (also) { also.hidden = false; }
     if (current && root.getAttribute("data-stream-id") === String(data.stream_id)) { return; }
-    if (current) { current.closest(".player").remove(); }
-    // Whatever the stage showed before (an embedded player, "no video yet") gives way.
-    Array.prototype.forEach.call(stage.children, function (child) {
-      if (child !== root && !child.classList.contains("visually-hidden")) { child.hidden = true; }
-    });
+    removePlayer();
     var player = document.createElement("div");
     player.className = "player";
-    player.id = "stream-player";
+    player.id = "live-player";
     var video = document.createElement("video");
     video.controls = true;
     video.playsInline = true;
     video.preload = "none";
     video.setAttribute("data-hls-src", data.playlist_url);
     video.setAttribute("data-hls-live", "");
+    if (/\/master\.m3u8(\?|$)/.test(data.playlist_url || "")) { video.setAttribute("data-hls-ladder", ""); }
     video.setAttribute("aria-label", text("player"));
     player.appendChild(video);
     root.appendChild(player);
@@ -62,6 +101,24 @@
     // viewer presses play.
     var playing = video.play();
     if (playing && playing.catch) { playing.catch(function () { /* the viewer presses play */ }); }
+  }
+
+  // The stream is over: a viewer still watching sees its last seconds, then the stage is
+  // as it was before the stream.
+  function endStream() {
+    var video = root.querySelector("video[data-hls-src]");
+    function restore() {
+      if (root.getAttribute("data-state") !== "ended") { return; }  // live again meanwhile
+      removePlayer();
+      if (also) { also.hidden = true; }
+      showFallback();
+    }
+    if (video && !video.paused && !video.ended) {
+      video.addEventListener("ended", restore, { once: true });
+      video.addEventListener("pause", restore, { once: true });
+    } else {
+      restore();
+    }
   }
 
   function setStatus(state) {
@@ -77,9 +134,10 @@
     if (badge && previous !== data.state) { badge.hidden = data.state === "ended"; }
     if (data.state === "live" || data.state === "reconnecting") {
       showPlayer(data);
-      setStatus(data.state);
+      if (previous !== data.state) { setStatus(data.state); }
     } else if (data.state === "ended" && previous && previous !== "ended") {
-      setStatus("ended");  // the player (if any) plays to the closed playlist's end
+      setStatus("ended");
+      endStream();
     }
   });
 })();
