@@ -262,3 +262,219 @@ def test_watch_simulcast_is_for_the_talks_speaker_and_organisers(app, session, o
 
     assert outcomes == {"speaker_here": ["YouTube"], "speaker_elsewhere": p.E_FORBIDDEN, "moderator": p.E_FORBIDDEN,
                         "organiser": ["YouTube"], "participant": p.E_FORBIDDEN}
+
+
+# -- the push, with real processes ------------------------------------------------------------------
+
+class RtmpServer:
+    """Debian's nginx with its RTMP module, on a free port in a folder of its own: a stand-in
+    for YouTube, or for the nginx that carries Arena's source."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+        # Run as root (a container), nginx's workers would be "nobody": keep them as this user.
+        user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
+        (directory / "nginx.conf").write_text(f"""
+load_module {RTMP_MODULE};
+{user}
+daemon off;
+master_process on;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+events {{ worker_connections 256; }}
+rtmp {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{self.port};
+        application live2 {{ live on; }}
+        application live {{ live on; }}
+    }}
+}}
+""")
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([NGINX, "-c", str(self.directory / "nginx.conf"), "-p", str(self.directory)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(self._listening, timeout=30, message=lambda: f"nginx-rtmp did not start: {self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group, as a crash (or YouTube going away) would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+        wait_until(lambda: not self._listening(), timeout=30, message="nginx-rtmp still listens after SIGKILL")
+
+    def _listening(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        path = self.directory / "error.log"
+        return path.read_text()[-2000:] if path.exists() else ""
+
+    def url(self, app: str = "live2") -> str:
+        return f"rtmp://127.0.0.1:{self.port}/{app}"
+
+
+def probe(url: str) -> dict | None:
+    """What ffprobe reads at `url` (a stream a destination receives), or None."""
+    try:
+        result = subprocess.run(["ffprobe", "-hide_banner", "-v", "error", "-rw_timeout", "10000000",
+                                 "-show_entries", "stream=codec_type,codec_name,width", "-of", "json", url],
+                                capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return None
+    if result.returncode != 0:
+        return None
+    streams = json.loads(result.stdout or "{}").get("streams", [])
+    return {s["codec_type"]: s for s in streams} or None
+
+
+def encoder_pattern(output: list[str]) -> subprocess.Popen:
+    """A venue's encoder: a test pattern with a tone, H.264 with a keyframe every second."""
+    return subprocess.Popen(["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-re",
+                             "-f", "lavfi", "-i", "testsrc2=size=426x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+                             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
+                             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", *output],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[str]:
+    """Arena's side: an RTMP stream inside an nginx, as an RTMP go-live's source_url is."""
+    with tempfile.TemporaryDirectory(prefix="simulcast-source-") as folder:
+        server = RtmpServer(Path(folder))
+        server.start()
+        url = f"{server.url('live')}/arena-stream-1"
+        encoder = encoder_pattern(["-f", "flv", url])
+        try:
+            wait_until(lambda: probe(url), timeout=60, message="the source stream never arrived in nginx")
+            yield url
+        finally:
+            stop(encoder)
+            server.kill()
+
+
+@dataclass
+class States:
+    seen: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def __call__(self, state: str, reason: str, attempts: int, next_at) -> None:
+        self.seen.append((state, reason, attempts))
+
+    @property
+    def last(self) -> str:
+        return self.seen[-1][0] if self.seen else ""
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if text.encode() in (proc / "cmdline").read_bytes():
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_push_reaches_the_destination_retries_while_it_is_down_and_resumes(tmp_path, source):
+    youtube = RtmpServer(tmp_path / "youtube")
+    youtube.start()
+    states = States()
+    pusher = Pusher("ffmpeg", source, Target(youtube.url(), KEY), on_state=states, allowed_hosts=["127.0.0.1"],
+                    retry_max_seconds=4, name="YouTube")
+    received = f"{youtube.url()}/{KEY}"
+    try:
+        pusher.start()
+        wait_until(lambda: states.last == SENDING, timeout=60, message=lambda: f"never sending: {states.seen}")
+        seen = wait_until(lambda: probe(received), timeout=60, message="the destination never received the stream")
+        assert seen["video"]["codec_name"] == "h264" and seen["audio"]["codec_name"] == "aac"
+        assert processes_mentioning(KEY) == []  # not on any command line (ps, /proc)
+
+        youtube.kill()
+        wait_until(lambda: states.last == RETRYING, timeout=60, message=lambda: f"never retrying: {states.seen}")
+        retrying = [s for s in states.seen if s[0] == RETRYING]
+        assert retrying[0][1] in ("connection_lost", "refused", "timeout")
+        assert probe(source) is not None  # Arena's own stream goes on
+
+        youtube.start()
+        wait_until(lambda: states.last == SENDING and probe(received), timeout=90,
+                   message=lambda: f"the push never resumed: {states.seen[-5:]}")
+    finally:
+        pusher.stop()
+        pusher.join(30)
+        youtube.kill()
+    assert states.last == IDLE
+    assert not pusher.running
+
+
+def test_push_follows_a_browser_streams_live_hls_playlist(tmp_path):
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    youtube = RtmpServer(tmp_path / "youtube")
+    youtube.start()
+    # A browser go-live's source rendition: 1 s segments, old ones deleted, no end mark.
+    encoder = encoder_pattern(["-f", "hls", "-hls_time", "1", "-hls_list_size", "10",
+                            "-hls_flags", "delete_segments+independent_segments+temp_file",
+                            "-hls_segment_filename", str(hls / "segment-%06d.ts"), str(hls / "index.m3u8")])
+    states = States()
+    pusher = Pusher("ffmpeg", str(hls / "index.m3u8"), Target(youtube.url(), KEY), on_state=states,
+                    allowed_hosts=["127.0.0.1"], retry_max_seconds=4, name="Facebook")
+    try:
+        wait_until(lambda: len(list(hls.glob("segment-*.ts"))) >= 2, timeout=60, message="no HLS from the encoder")
+        pusher.start()
+        wait_until(lambda: states.last == SENDING, timeout=60, message=lambda: f"never sending: {states.seen}")
+        seen = wait_until(lambda: probe(f"{youtube.url()}/{KEY}"), timeout=60,
+                          message="the destination never received the stream")
+        assert seen["video"]["codec_name"] == "h264"
+    finally:
+        pusher.stop()
+        pusher.join(30)
+        stop(encoder)
+        youtube.kill()
+
+
+def test_push_to_a_server_that_is_not_there_retries_with_growing_waits(tmp_path, source):
+    nobody = free_port()
+    states = States()
+    pusher = Pusher("ffmpeg", source, Target(f"rtmp://127.0.0.1:{nobody}/live2", KEY), on_state=states,
+                    allowed_hosts=["127.0.0.1"], retry_max_seconds=4, name="nowhere")
+    try:
+        pusher.start()
+        wait_until(lambda: len([s for s in states.seen if s[0] == RETRYING]) >= 3, timeout=60,
+                   message=lambda: f"not retrying: {states.seen}")
+    finally:
+        pusher.stop()
+        pusher.join(30)
+    retrying = [s for s in states.seen if s[0] == RETRYING]
+    assert [s[1] for s in retrying[:3]] == ["refused"] * 3
+    assert [s[2] for s in retrying[:3]] == [1, 2, 3]  # failures in a row: waits of 2, 4, then at most 4 s
+    assert CONNECTING in [s[0] for s in states.seen]
+
+
+def test_push_to_a_private_address_is_refused_and_not_tried(source):
+    states = States()
+    pusher = Pusher("ffmpeg", source, Target("rtmp://10.20.30.40/live2", KEY), on_state=states, allowed_hosts=[],
+                    name="intranet")
+
+    pusher.start()
+    pusher.join(30)
+
+    assert states.seen[-1][:2] == ("failed", "address_refused")
