@@ -454,3 +454,15 @@ def test_cli_stream_key_prints_the_key_and_ends_with_the_publish_url(cli_env, tm
     assert [row[0] for row in rows] == ["rotated", None]
     assert rows[0][1].startswith("command line (")
     assert actions == ["stream_key.create", "stream_key.rotate"]
+
+
+def test_the_answers_address_opened_again_shows_the_page_with_the_key_masked(organiser_client, role_client, talk):
+    key = shown_key(make_key(organiser_client, talk).get_data(as_text=True))
+    speaker = role_client("speaker", talk=talk, name="Sara Talare")
+
+    admin = organiser_client.get(page_url(talk) + "/key")  # e.g. the language switch on the answer
+    studio = speaker.get(studio_url(talk) + "/stream-key")
+
+    assert admin.status_code == 303 and admin.headers["Location"].endswith(page_url(talk))
+    assert studio.status_code == 303 and studio_url(talk) in studio.headers["Location"]
+    assert key not in organiser_client.get(admin.headers["Location"]).get_data(as_text=True)

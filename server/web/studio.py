@@ -10,7 +10,7 @@ in the answer to the POST that made it, once in full.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from server.db import db, utcnow
@@ -99,6 +99,14 @@ def studio_stream_key(slug: str, talk_slug: str) -> Response:
         db.session.rollback()
         return _studio(talk, status=error.http_status, key_error=str(error.message))
     return _studio(talk, new_key=key)
+
+
+@bp.get("/events/<slug>/<talk_slug>/studio/stream-key")
+def studio_after_stream_key(slug: str, talk_slug: str) -> Response:
+    """The address of the key's answer, opened again (the language switch, a bookmark): the
+    studio, the key masked."""
+    talk, _actor = _publisher(slug, talk_slug)
+    return redirect(url_for_studio(talk), code=303)
 
 
 def url_for_studio(talk: Talk) -> str:

@@ -169,9 +169,11 @@ KEY_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     #                                      anonymous participant banned  speaker_here speaker_elsewhere moderator_here moderator_elsewhere organiser
     ("GET", "studio"):                    (REFUSED,  REFUSED,    REFUSED, OK,         REFUSED,          REFUSED,       REFUSED,            OK),
     ("POST", "studio/stream-key"):        (REFUSED,  REFUSED,    REFUSED, OK,         REFUSED,          REFUSED,       REFUSED,            OK),
+    ("GET", "studio/stream-key"):         (REFUSED,  REFUSED,    REFUSED, OK,         REFUSED,          REFUSED,       REFUSED,            OK),
     ("GET", "admin/live-video"):          (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
     ("POST", "admin/live-video/key"):     (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
     ("POST", "admin/live-video/revoke"):  (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
+    ("GET", "admin/live-video/key"):      (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
 }
 KEY_CELLS = [(role, route, expected) for route, row in KEY_ROUTES.items() for role, expected in zip(ROLES, row)]
 

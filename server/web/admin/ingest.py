@@ -110,6 +110,14 @@ def talk_ingest_key(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     return _page(talk, new_key=key)
 
 
+@bp.get("/events/<slug>/talks/<talk_slug>/live-video/key")
+@bp.get("/events/<slug>/talks/<talk_slug>/live-video/revoke")
+def talk_ingest_after_post(slug: str, talk_slug: str) -> Response:
+    """The address of a POST's answer, opened again (the language switch, a bookmark): the
+    page itself, the key masked."""
+    return redirect(_page_url(_talk(slug, talk_slug)), code=303)
+
+
 @bp.post("/events/<slug>/talks/<talk_slug>/live-video/revoke")
 def talk_ingest_revoke(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     talk = _talk(slug, talk_slug)
