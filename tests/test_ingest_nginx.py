@@ -34,7 +34,7 @@ from server.models import AuditEntry, Event, EventStatus, LiveState, LiveStream,
 from server.services import stream_keys
 from server.services.events import create_event, create_talk
 from server.services.roles import Actor
-from tests.conftest import LiveServer, at, start_live_server
+from tests.conftest import LiveServer, at, free_port, start_live_server
 from tests.waiting import wait_until
 
 SLUG = "sociala-medier-i-offentlig-sektor"
@@ -292,17 +292,49 @@ def test_logs_show_no_key_and_no_secret(ingest: Ingest) -> None:
     assert "/_ingest/on_publish?secret=[redacted]" in logs["arena"]
 
 
-def test_nginx_dies_with_arena(tmp_path: Path) -> None:
-    server = start_live_server(tmp_path)
+@pytest.mark.parametrize(("async_mode", "how"), [("gevent", signal.SIGKILL), ("eventlet", signal.SIGTERM)],
+                         ids=["gevent-killed", "eventlet-terminated"])
+def test_nginx_dies_with_arena(tmp_path: Path, async_mode: str, how: signal.Signals) -> None:
+    server = start_live_server(tmp_path, async_mode=async_mode)
     try:
         here = Ingest(server, None, tmp_path / "instance")  # type: ignore[arg-type]
         pid = wait_until(here.nginx_pid, timeout=60, message=lambda: f"nginx never started: {server.log()}")
         assert parent_of(pid) == server.process.pid
 
-        server.process.kill()  # SIGKILL: no atexit, no signal handler runs
-        server.process.wait()
+        server.process.send_signal(how)  # SIGKILL: no atexit, no signal handler runs
+        server.process.wait(timeout=60)
 
         wait_until(lambda: not running(pid), timeout=30, message="nginx outlived Arena")
         assert not rtmp_answers(here.rtmp_port)
     finally:
         server.stop()
+
+
+def test_missing_rtmp_module_is_said_with_its_package(make_settings, tmp_path: Path, caplog) -> None:
+    settings = make_settings(ingest={"rtmp_module": str(tmp_path / "none.so"), "rtmp_port": free_port()})
+
+    runtime = rtmp.start_managed(settings)  # what `serve` does; it then serves without ingest
+
+    assert runtime is None
+    assert "libnginx-mod-rtmp" in caplog.text and "ingest.rtmp_module" in caplog.text
+    assert not (settings.instance_dir / "ingest" / "nginx.pid").exists()
+
+
+def test_rtmp_port_taken_is_said_and_nginx_starts_once_it_is_free(make_settings, caplog) -> None:
+    squatter = socket.create_server(("127.0.0.1", 0))
+    port = squatter.getsockname()[1]
+    settings = make_settings(ingest={"rtmp_port": port})
+    nginx = rtmp.ManagedNginx(settings, callback_base="http://127.0.0.1:9", secret="s")
+    try:
+        assert not nginx.start()
+        assert "ARENA_INGEST__RTMP_PORT" in caplog.text
+        nginx.supervise(interval=0.2)
+
+        squatter.close()
+
+        wait_until(lambda: nginx.alive() and rtmp_answers(port), timeout=60, message="nginx never took the freed port")
+        assert nginx.control().stats() == {}
+    finally:
+        squatter.close()
+        nginx.stop()
+    assert not running(nginx.pid)
