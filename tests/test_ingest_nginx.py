@@ -246,6 +246,20 @@ def test_accepted_publish_makes_the_talk_live(ingest: Ingest) -> None:
             stream = session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).one()
             assert stream.source == "rtmp" and stream.client_address == "127.0.0.1"
             assert stream.rtmp_name and key not in stream.rtmp_name
+        # nginx knows the stream by its new name only, and says what arrives.
+        control = rtmp.RtmpControl(ingest.instance / "ingest" / "control.sock")
+        stats = wait_until(lambda: (found := control.stats()).get(stream.rtmp_name, None) and
+                           found[stream.rtmp_name].width and found, message="nginx never saw the stream's metadata")
+        seen = stats[stream.rtmp_name]
+        assert key not in stats
+        assert (seen.publishing, seen.width, seen.height, seen.video_codec, seen.audio_codec, seen.address) == (
+            True, 640, 360, "H264", "AAC", "127.0.0.1")
+        assert seen.bytes_in > 0
+
+        assert control.drop_publisher(stream.rtmp_name)
+
+        assert refused(encoder), "the encoder was not disconnected"
+        assert not control.drop_publisher(stream.rtmp_name)  # nobody left to drop
     finally:
         encoder.kill()
         encoder.wait()
