@@ -478,3 +478,101 @@ def test_push_to_a_private_address_is_refused_and_not_tried(source):
     pusher.join(30)
 
     assert states.seen[-1][:2] == ("failed", "address_refused")
+
+
+# -- through a real Arena server: an encoder publishes over RTMP, Arena pushes to "YouTube" ---------
+
+def _destination_state(arena, destination_id: int) -> tuple[str, str]:
+    from sqlalchemy.orm import Session
+
+    with Session(arena.engine) as session:
+        destination = session.get(SimulcastDestination, destination_id)
+        return destination.state, destination.state_message
+
+
+def _media_playlist_tail(directory: Path) -> str:
+    """The newest segment of Arena's own HLS (what its viewers load next)."""
+    names = []
+    for playlist in directory.rglob("*.m3u8"):
+        if playlist.name == "master.m3u8":
+            continue
+        lines = [line for line in playlist.read_text().splitlines() if line and not line.startswith("#")]
+        names.extend(f"{playlist.parent.name}/{line}" for line in lines[-1:])
+    return ",".join(sorted(names))
+
+
+def test_arena_pushes_a_live_rtmp_stream_and_a_dead_destination_never_disturbs_its_viewers(tmp_path):
+    from sqlalchemy.orm import Session
+
+    from server.media.simulcast import KeyBox as Box
+    from server.models import LiveStream, Role, Talk
+    from server.services import simulcast as service
+    from server.services import stream_keys
+    from server.services.roles import Actor
+    from tests.conftest import start_live_server
+    from tests.live.conftest import Arena
+
+    server = start_live_server(tmp_path / "arena", extra_env={"ARENA_MEDIA__IMPORT_ALLOWED_HOSTS": "127.0.0.1",
+                                                              "ARENA_INGEST__SIMULCAST_RETRY_MAX_SECONDS": "4",
+                                                              # An encoder that stops ends the stream soon.
+                                                              "ARENA_GOLIVE__RECONNECT_SECONDS": "3"})
+    arena = Arena(server)
+    youtube = RtmpServer(tmp_path / "youtube")
+    organiser = Actor(participant_id="test-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
+    encoder = None
+    try:
+        youtube.start()
+        talk_id, _slug = arena.new_talk("Simulcast till YouTube")
+        keys = Box(Path(server.env["ARENA_SERVER__INSTANCE_PATH"]))
+        with Session(arena.engine, expire_on_commit=False) as session:
+            talk = session.get(Talk, talk_id)
+            destination = service.add(session, organiser, talk, label="YouTube", url=youtube.url(), stream_key=KEY,
+                                      enabled=True, keys=keys, allowed_hosts=["127.0.0.1"], now=utcnow())
+            publish_key = stream_keys.make(session, talk, organiser, utcnow())
+            session.commit()
+            destination_id = destination.id
+        rtmp_port = server.env["ARENA_INGEST__RTMP_PORT"]
+        wait_until(lambda: _listening(int(rtmp_port)), timeout=60, message="Arena's nginx-rtmp never listened")
+        encoder = encoder_pattern(["-f", "flv", f"rtmp://127.0.0.1:{rtmp_port}/live/{publish_key}"])
+
+        wait_until(lambda: _destination_state(arena, destination_id)[0] == SENDING, timeout=90,
+                   message=lambda: f"never sending: {_destination_state(arena, destination_id)} {server.log()[-3000:]}")
+        received = f"{youtube.url()}/{KEY}"
+        seen = wait_until(lambda: probe(received), timeout=60, message="YouTube never received the stream")
+        assert seen["video"]["codec_name"] == "h264"
+        with Session(arena.engine) as session:
+            stream = session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).one()
+            hls = Path(server.env["ARENA_MEDIA__RECORDINGS_DIR"]) / stream.directory
+
+        youtube.kill()
+        wait_until(lambda: _destination_state(arena, destination_id)[0] == RETRYING, timeout=60,
+                   message=lambda: f"never retrying: {_destination_state(arena, destination_id)}")
+        before = _media_playlist_tail(hls)
+        wait_until(lambda: _media_playlist_tail(hls) != before, timeout=30,
+                   message="Arena's own playlist stopped growing while the destination was down")
+
+        youtube.start()
+        wait_until(lambda: _destination_state(arena, destination_id)[0] == SENDING and probe(received), timeout=90,
+                   message=lambda: f"the push never resumed: {_destination_state(arena, destination_id)}")
+        assert KEY not in server.log()
+
+        stop(encoder)
+        wait_until(lambda: _destination_state(arena, destination_id)[0] == IDLE, timeout=90,
+                   message=lambda: f"not idle after the stream ended: {_destination_state(arena, destination_id)}")
+    finally:
+        if encoder is not None:
+            stop(encoder)
+        if youtube.process is not None:
+            youtube.kill()
+        arena.close()
+        server.stop()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

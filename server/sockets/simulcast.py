@@ -80,7 +80,8 @@ class Simulcast:
                 for running in stream.pushes.values():
                     running.pusher.set_source(source_url)
         self._start_ticker()
-        self.reconcile(stream_id)
+        # In a task of its own: the caller's database session is never touched here.
+        self.socketio.start_background_task(self.reconcile, stream_id)
 
     def ended(self, stream_id: int) -> None:
         with self._lock:
@@ -89,7 +90,10 @@ class Simulcast:
             return
         for running in stream.pushes.values():
             running.pusher.stop()
-        # Idle at once, also for a push that had failed (its thread is gone).
+        self.socketio.start_background_task(self._all_idle, stream)
+
+    def _all_idle(self, stream: StreamPushes) -> None:
+        """Idle at once, also a push that had failed (its thread is gone)."""
         with self.app.app_context():
             try:
                 for destination in service.destinations(db.session, stream.talk_id):
@@ -100,17 +104,20 @@ class Simulcast:
                     self._emit(service.view(destination))
             except Exception:
                 db.session.rollback()
-                log.exception("simulcast: setting the destinations of stream %s idle failed", stream_id)
+                log.exception("simulcast: setting the destinations of stream %s idle failed", stream.stream_id)
             finally:
                 db.session.remove()
 
     # -- matching the database ------------------------------------------------------------------
     def reconcile_talk(self, talk_id: int) -> None:
-        """After an organiser's change in this process: act on it now, not at the next tick."""
+        """After an organiser's change in this process: act on it now, not at the next tick
+        (in a task of its own, away from the request's database session)."""
         for stream_id in [s.stream_id for s in list(self.streams.values()) if s.talk_id == talk_id]:
-            self.reconcile(stream_id)
+            self.socketio.start_background_task(self.reconcile, stream_id)
 
     def reconcile(self, stream_id: int) -> None:
+        """Start, stop and restart pushes to match the database. Runs in the ticker or a task
+        of its own (it ends with its own database session removed)."""
         with self._lock, self.app.app_context():
             try:
                 self._reconcile(stream_id)
@@ -210,10 +217,13 @@ class Simulcast:
                 self.reconcile(stream_id)
 
     def stop(self) -> None:
-        """Stop every push (tests, shutdown)."""
+        """Stop every push of this process (tests, shutdown); the states are left as they are."""
         self._stopped = True
-        for stream_id in list(self.streams):
-            self.ended(stream_id)
+        with self._lock:
+            streams, self.streams = list(self.streams.values()), {}
+        for stream in streams:
+            for running in stream.pushes.values():
+                running.pusher.stop()
 
 
 def _fingerprint(destination) -> tuple:
