@@ -246,6 +246,9 @@ def test_admin_key_is_shown_once_then_masked(organiser_client, talk, session):
     again = organiser_client.get(page_url(talk), headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert key not in again and key[:-4] not in again
     assert key[-4:] in again and "Make a new key" in again
+    path = session.get_bind().url.database
+    with sqlite3.connect(path) as connection:  # the form token's row, the audit log: nowhere
+        assert key[:-4] not in "\n".join(connection.iterdump())
 
 
 def test_admin_double_submit_makes_one_key_and_shows_it_no_more(organiser_client, talk, session):
