@@ -30,14 +30,13 @@ from sqlalchemy.orm import Session
 
 from server.db import utcnow
 from server.media import rtmp
-from server.models import AuditEntry, Event, EventStatus, LiveState, LiveStream, Role, Talk
+from server.models import AuditEntry, EventStatus, LiveState, LiveStream, Role, Talk
 from server.services import stream_keys
 from server.services.events import create_event, create_talk
 from server.services.roles import Actor
 from tests.conftest import LiveServer, at, free_port, start_live_server
 from tests.waiting import wait_until
 
-SLUG = "sociala-medier-i-offentlig-sektor"
 EVENT_NUMBERS = itertools.count(1)
 ORGANISER = Actor(participant_id="test", role=Role.organiser, staff_name="Karin Kommunikatör")
 

@@ -28,6 +28,7 @@ import http.client
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -54,6 +55,7 @@ SECRET_PARAMETER = "secret"
 # A unix socket's path has room for 107 bytes on Linux.
 _MAX_SOCKET_PATH = 100
 _PR_SET_PDEATHSIG = 1
+_MAX_ERROR_LOG = 10 * 1024 * 1024
 
 
 # -- settings-derived values ----------------------------------------------------------------
@@ -407,7 +409,8 @@ class ManagedNginx:
             if exc.errno == errno.EADDRINUSE:
                 return (f"the RTMP port {_url_host(host)}:{ingest.rtmp_port} is taken by another program: "
                         f"stop it, or set ingest.rtmp_port (ARENA_INGEST__RTMP_PORT)")
-            return f"the RTMP port {_url_host(host)}:{ingest.rtmp_port} cannot be used ({exc.strerror}): see ingest.rtmp_bind"
+            return (f"the RTMP port {_url_host(host)}:{ingest.rtmp_port} cannot be used ({exc.strerror}): "
+                    f"see ingest.rtmp_bind")
         return None
 
     # -- life -----------------------------------------------------------------------------------
@@ -427,6 +430,9 @@ class ManagedNginx:
             self._write_config()
             try:
                 self._log_offset = self.error_log.stat().st_size
+                if self._log_offset > _MAX_ERROR_LOG:  # kept one generation back, not forever
+                    os.replace(self.error_log, self.error_log.with_suffix(".log.1"))
+                    self._log_offset = 0
             except OSError:
                 self._log_offset = 0
             try:
@@ -438,7 +444,11 @@ class ManagedNginx:
             except OSError as exc:
                 log.error("RTMP ingest is off: nginx (%s) could not be started: %s", self.nginx, exc)
                 return False
-            if self._wait_until_listening(timeout):
+            started = self._wait_until_listening(timeout)
+            if self._stopping:  # Arena is ending while this start waited
+                self._process_gone_or_stop()
+                return False
+            if started:
                 if self._last_reason is not None:
                     log.warning("RTMP ingest is on again (nginx pid %s)", self._process.pid)
                 self._last_reason = None
@@ -515,7 +525,8 @@ class ManagedNginx:
             return ""
         for line in reversed(lines):
             if "[emerg]" in line or "[alert]" in line or "[crit]" in line:
-                return line.split("] ", 1)[-1].strip()
+                # "2026/11/28 15:38:52 [emerg] 13120#13120: bind() to ... failed": from "bind()"
+                return re.sub(r"^\d+#\d+: ", "", line.split("] ", 1)[-1].strip())
         return ""
 
     def alive(self) -> bool:
