@@ -229,6 +229,23 @@ def test_callback_with_wrong_application_is_refused(app, client, session) -> Non
     assert (entry.reason, entry.after["address"]) == ("wrong_application", "198.51.100.4")
 
 
+def test_callback_with_revoked_key_is_refused_with_its_reason(app, client, session, make_event, make_talk) -> None:
+    talk = make_talk(make_event())
+    key = stream_keys.make(session, talk, ORGANISER, utcnow())
+    stream_keys.make(session, talk, ORGANISER, utcnow())  # rotated: the first key stops working
+    session.commit()
+    secret = rtmp.callback_secret(app.extensions["arena.settings"])
+
+    answer = client.post(f"/_ingest/on_publish?secret={secret}", environ_base={"REMOTE_ADDR": "127.0.0.1"},
+                         data={"app": "live", "name": key, "addr": "192.0.2.7", "clientid": "12"})
+
+    assert answer.status_code == 403
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "ingest.refused")).one()
+    assert (entry.reason, entry.talk_id, entry.after["address"]) == ("revoked_key", talk.id, "192.0.2.7")
+    assert (entry.after["key_hint"], entry.after["revoke_reason"]) == (key[-4:], "rotated")
+    assert key not in repr((entry.actor, entry.after, entry.reason))
+
+
 # -- the accepted publish (briefly: H5's viewer test and the studio's tests go further) -------------
 
 def test_accepted_publish_makes_the_talk_live(ingest: Ingest) -> None:
@@ -245,6 +262,11 @@ def test_accepted_publish_makes_the_talk_live(ingest: Ingest) -> None:
             stream = session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).one()
             assert stream.source == "rtmp" and stream.client_address == "127.0.0.1"
             assert stream.rtmp_name and key not in stream.rtmp_name
+        # A second encoder on the same talk (the same key, as a crew's backup encoder would) is refused.
+        second = publish(ingest.url(key))
+        assert refused(second), "a second publisher got through"
+        entry = wait_until(lambda: ingest.refusals(talk_id=talk_id), message="the second one was not audited")[-1]
+        assert (entry.reason, entry.after["address"]) == ("already_live", "127.0.0.1")
         # nginx knows the stream by its new name only, and says what arrives.
         control = rtmp.RtmpControl(ingest.instance / "ingest" / "control.sock")
         stats = wait_until(lambda: (found := control.stats()).get(stream.rtmp_name, None) and
