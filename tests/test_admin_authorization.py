@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import utcnow
-from server.models import AuditEntry, Event, Organiser, Role, RoleGrant, Speaker, StreamKey, Talk
+from server.models import AuditEntry, Event, Organiser, Role, RoleGrant, SimulcastDestination, Speaker, StreamKey, Talk
 from server.services.roles import grant_role
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token
 
@@ -29,8 +29,12 @@ def world(app, session, make_event, make_talk, make_speaker, every_kind_of_perso
     browsers = every_kind_of_person(talk, other_talk, other_event)
     # The organiser's cell of the "withdraw a link" route really withdraws one: not a browser's.
     grant = grant_role(session, role=Role.moderator, name="Till återkallelse", event=event, now=utcnow())
+    # The simulcast routes' cells refer to a real destination of the talk.
+    destination = SimulcastDestination(talk_id=talk.id, label="YouTube", url="rtmp://a.rtmp.youtube.com/live2")
+    session.add(destination)
     session.commit()
-    values = {"slug": event.slug, "talk_slug": talk.slug, "speaker_id": speaker.id, "grant_id": grant.id}
+    values = {"slug": event.slug, "talk_slug": talk.slug, "speaker_id": speaker.id, "grant_id": grant.id,
+              "destination_id": destination.id}
     return browsers, values
 
 
@@ -63,7 +67,7 @@ def concrete(app, endpoint: str, values: dict) -> str:
 def rows(session) -> dict[str, int]:
     session.expire_all()
     return {model.__name__: session.scalar(select(func.count()).select_from(model))
-            for model in (Event, Talk, Speaker, RoleGrant, AuditEntry, Organiser, StreamKey)}
+            for model in (Event, Talk, Speaker, RoleGrant, AuditEntry, Organiser, StreamKey, SimulcastDestination)}
 
 
 def test_every_admin_route_is_for_organisers_only(app, session, world):
