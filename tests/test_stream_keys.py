@@ -207,13 +207,19 @@ def page_url(talk) -> str:
     return f"/admin/events/{talk.event.slug}/talks/{talk.slug}/live-video"
 
 
-def make_key(client, talk, *, confirm: bool = False, token: str | None = None):
+def make_form(client, talk, *, confirm: bool = False) -> dict[str, str]:
+    """The Make key form of the page as the browser would send it."""
     page = client.get(page_url(talk)).get_data(as_text=True)
     data = {"make-csrf_token": re.search(r'name="make-csrf_token"[^>]*value="([^"]+)"', page).group(1),
-            "form_token": token or re.search(r'name="form_token" value="([^"]+)"', page).group(1)}
+            "form_token": re.search(r'name="form_token" value="([^"]+)"', page).group(1)}
     if confirm:
         data["make-confirm"] = "y"
-    return client.post(page_url(talk) + "/key", data=data, headers={"Accept-Language": "en"})
+    return data
+
+
+def make_key(client, talk, *, confirm: bool = False, data: dict[str, str] | None = None):
+    return client.post(page_url(talk) + "/key", data=data or make_form(client, talk, confirm=confirm),
+                       headers={"Accept-Language": "en"})
 
 
 def shown_key(html: str) -> str | None:
@@ -252,11 +258,10 @@ def test_admin_key_is_shown_once_then_masked(organiser_client, talk, session):
 
 
 def test_admin_double_submit_makes_one_key_and_shows_it_no_more(organiser_client, talk, session):
-    page = organiser_client.get(page_url(talk)).get_data(as_text=True)
-    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    form = make_form(organiser_client, talk)
 
-    first = make_key(organiser_client, talk, token=token)
-    repeat = make_key(organiser_client, talk, token=token)
+    first = make_key(organiser_client, talk, data=form)
+    repeat = make_key(organiser_client, talk, data=form)  # the same form sent again
 
     key = shown_key(first.get_data(as_text=True))
     assert repeat.status_code == 303
