@@ -136,6 +136,7 @@ def test_destination_key_is_in_no_audit_entry(app, session, organiser_client, ta
     ("rtmp://10.20.30.40/live", "inne i vårt eget nätverk"),
     ("rtmp://localhost/live", "inne i vårt eget nätverk"),
     ("rtmp://user:pw@127.0.0.1/live", "användarnamn"),
+    (f"rtmp://127.0.0.1/live2/{KEY}", "verkar sluta med strömnyckeln"),
 ])
 def test_destination_with_a_bad_server_address_is_refused_in_swedish(session, organiser_client, talk, url, swedish):
     response = add(organiser_client, talk, url=url)

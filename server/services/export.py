@@ -151,6 +151,8 @@ NOT_EXPORTED = {
     "event_old_slugs": "earlier addresses kept to redirect old links; the audit log records each change of address",
     "talk_old_slugs": "earlier addresses kept to redirect old links; the audit log records each change of address",
     "form_tokens": "one-time tokens against a form sent twice, kept a day; what the form did is in the audit log",
+    "simulcast_destinations": "where a talk's live stream was also sent, with the channel's encrypted stream key; "
+                              "the audit log records each destination added, changed or removed (never the key)",
 }
 
 

@@ -111,6 +111,12 @@ def check_url(value: Any, allowed_hosts: Iterable[str]) -> str:
     if not parts.path.strip("/"):
         raise ValidationError(_l("The server address must end with the application, such as /live2 in "
                                  "rtmp://a.rtmp.youtube.com/live2."), code="missing_application", field=field)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if len(segments) >= 2 and len(segments[-1]) >= 16:
+        # The whole publish address pasted: its key would be stored (and audited) as part of the URL.
+        raise ValidationError(_l("The server address seems to end with the stream key. Put its last part, after "
+                                 "/%(app)s/, in the stream key field.", app="/".join(segments[:-1])),
+                              code="key_in_url", field=field)
     try:
         check_host(url, allowed_hosts)
     except GuardRefused as refusal:

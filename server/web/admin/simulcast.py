@@ -89,6 +89,13 @@ def _page(talk, status: int = 200, *, add_form: DestinationForm | None = None,
     return render_template("admin/talk_simulcast.html", **context), status
 
 
+def _refused(form: DestinationForm, error: ServiceError) -> None:
+    show_error(form, error)
+    if error.code == "key_in_url":
+        # Never shown back: the address as typed ends with the key. Offer it without.
+        form.url.data = str(form.url.data or "").strip().rstrip("/").rsplit("/", 1)[0]
+
+
 def _follow(talk) -> None:
     """A running push follows the change now (in this process; others at their next tick)."""
     try:
@@ -142,7 +149,7 @@ def simulcast_add(slug: str, talk_slug: str) -> Response | tuple[str, int]:
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
-        show_error(form, error)
+        _refused(form, error)
         return _page(talk, error.http_status, add_form=form)
     _follow(talk)
     flash(message, "success")
@@ -163,7 +170,7 @@ def simulcast_edit(slug: str, talk_slug: str, destination_id: int) -> Response |
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
-        show_error(form, error)
+        _refused(form, error)
         return _page(talk, error.http_status, edited=(destination.id, form))
     _follow(talk)
     flash(_("%(label)s was saved.", label=destination.label) if changed else _("Nothing was changed."), "success")
