@@ -57,6 +57,10 @@ ACTIONS = {
     "simulcast.update": _l("Changed a destination the live stream is also sent to"),
     "simulcast.delete": _l("Removed a destination the live stream is also sent to"),
     "ingest.refused": _l("Refused an encoder's stream (RTMP)"),
+    "ingest.publish": _l("An encoder went live on the talk (RTMP)"),
+    "ingest.resume": _l("An encoder came back and its stream continued (RTMP)"),
+    "ingest.stop": _l("Ended an encoder's stream from the studio (RTMP)"),
+    "ingest.end": _l("An encoder's stream ended (RTMP)"),
 }
 
 # Why the RTMP ingest refused an encoder: the reason of an "ingest.refused" entry
