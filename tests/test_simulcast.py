@@ -481,6 +481,52 @@ def test_push_to_a_private_address_is_refused_and_not_tried(source):
     assert states.seen[-1][:2] == ("failed", "address_refused")
 
 
+def test_destination_changed_while_live_restarts_its_push_and_removed_stops_it(app, session, organiser_client, talk,
+                                                                             source, tmp_path):
+    from server.models import LiveStream
+
+    youtube = RtmpServer(tmp_path / "youtube")
+    youtube.start()
+    simulcast = app.extensions["arena.simulcast"]
+    add(organiser_client, talk, url=youtube.url())
+    [destination] = destinations(session)
+    stream = LiveStream(talk_id=talk.id, active_talk_id=talk.id, source="rtmp", directory="d", archive_directory="a")
+    session.add(stream)
+    session.commit()
+
+    def state() -> str:
+        session.expire_all()
+        found = session.get(SimulcastDestination, destination.id)
+        return found.state if found is not None else "gone"
+
+    def pusher():
+        running = simulcast.streams[stream.id].pushes.get(destination.id)
+        return running.pusher if running is not None else None
+
+    try:
+        simulcast.on_air(stream.id, talk.id, source)
+        wait_until(lambda: state() == SENDING, timeout=60, message=lambda: f"never sending: {state()}")
+        wait_until(lambda: probe(f"{youtube.url()}/{KEY}"), timeout=60, message="never received")
+        first = pusher()
+
+        prefix = f"d{destination.id}-"
+        organiser_client.post(f"{page_url(talk)}/{destination.id}", data={
+            "csrf_token": form_token(organiser_client, page_url(talk)), f"{prefix}label": "YouTube",
+            f"{prefix}url": youtube.url(), f"{prefix}stream_key": OTHER_KEY, f"{prefix}enabled": "y"})
+        wait_until(lambda: probe(f"{youtube.url()}/{OTHER_KEY}"), timeout=60,
+                   message="the push never restarted with the new key")
+        assert not first.running and pusher() is not first
+        second = pusher()
+
+        organiser_client.post(f"{page_url(talk)}/{destination.id}/remove", data={
+            "csrf_token": form_token(organiser_client, page_url(talk)), "form_token": "bort", "confirm": "yes"})
+        wait_until(lambda: not second.running, timeout=30, message="the push went on after its destination was removed")
+        assert pusher() is None and state() == "gone"
+    finally:
+        simulcast.ended(stream.id)
+        youtube.kill()
+
+
 # -- through a real Arena server: an encoder publishes over RTMP, Arena pushes to "YouTube" ---------
 
 def _destination_state(arena, destination_id: int) -> tuple[str, str]:
