@@ -75,6 +75,21 @@ PUBLISHER_GONE_SECONDS = 3.0
 METADATA_SETTLE_SECONDS = 2.0
 # ffmpeg stopping while the encoder still sends: started again this many times, then the end.
 MAX_PART_FAILURES = 3
+# The studio page follows an encoder's stream: {"talk_id"} -> {"stream": {...} | None}, and
+# the studio room's stream_state from then on (docs/golive.md).
+WATCH = "watch"
+
+
+def rtmp_state_message(state: str, reconnect_seconds: int) -> str:
+    """What the studio says of an encoder's stream while it runs."""
+    if state == "live":
+        return _("The encoder is live. Viewers see the stream.")
+    if state == "reconnecting":
+        return _("The encoder's connection dropped. The stream continues if it comes back within "
+                 "%(seconds)s seconds.", seconds=reconnect_seconds)
+    if state == "ending":
+        return _("Ending the stream…")
+    return _("An encoder is connecting over RTMP. Viewers see it in a few seconds.")
 
 
 def rtmp_end_message(reason: str, codec: str = "") -> str:
@@ -373,7 +388,7 @@ class StudioNamespace(ArenaNamespace):
             db.session.commit()
             self._rtmp_reconnected(publisher, client_id)
             self._push(resumable)
-            self._emit_studio(talk.id, {"stream_id": resumable.id, "state": "connecting", "source": "rtmp",
+            self._emit_studio(talk.id, {"stream_id": resumable.id, "state": "live", "source": "rtmp",
                                         "message": _("The encoder is back. The stream continues.")})
             log.info("RTMP stream %s: the encoder came back (client %s)", resumable.id, client_id)
             return resumable.rtmp_name or ""
@@ -390,8 +405,7 @@ class StudioNamespace(ArenaNamespace):
                                              root / stream.directory, root / stream.archive_directory,
                                              settings.ingest.ladder)
         self._emit_studio(talk.id, {"stream_id": stream.id, "state": "connecting", "source": "rtmp",
-                                    "message": _("An encoder is connecting over RTMP. Viewers see it in a few "
-                                                 "seconds.")})
+                                    "message": rtmp_state_message("connecting", settings.golive.reconnect_seconds)})
         log.info("RTMP stream %s started for talk %s (client %s)", stream.id, talk.id, client_id)
         return stream.rtmp_name or ""
 
@@ -444,10 +458,8 @@ class StudioNamespace(ArenaNamespace):
             db.session.rollback()
             log.exception("marking RTMP stream %s reconnecting failed", publisher.stream_id)
         seconds = self._settings_of_app().golive.reconnect_seconds
-        self._emit_studio(publisher.talk_id, {
-            "stream_id": publisher.stream_id, "state": "reconnecting", "source": "rtmp",
-            "message": _("The encoder's connection dropped. The stream continues if it comes back within "
-                         "%(seconds)s seconds.", seconds=seconds)})
+        self._emit_studio(publisher.talk_id, {"stream_id": publisher.stream_id, "state": "reconnecting",
+                                              "source": "rtmp", "message": rtmp_state_message("reconnecting", seconds)})
 
     def _end_rtmp_from_studio(self, stream: LiveStream, actor: Actor) -> dict[str, Any]:
         """End pressed on the studio page for a stream an encoder sends: the encoder is
@@ -549,6 +561,25 @@ class StudioNamespace(ArenaNamespace):
 
     def _settings_of_app(self):
         return self._app.extensions["arena.settings"]
+
+    @acked
+    def on_watch(self, data: Any) -> dict[str, Any]:
+        """The studio page learns of the talk's stream now (an encoder may already send it)
+        and hears of every change: it can show it and end it."""
+        fields = _fields(data, {"talk_id": int})
+        actor = self._actor()
+        talk = self._talk(fields["talk_id"])
+        golive.require_publisher(actor, talk)
+        join_room(p.studio_room(talk.id))
+        stream = golive.active_stream(db.session, talk.id)
+        if stream is None or stream.source != "rtmp":
+            return {"stream": None}
+        publisher = self.rtmp.get(stream.id)
+        live = publisher.on_air if publisher is not None else stream.talk.live_state.value == "live"
+        state = {StreamState.reconnecting: "reconnecting", StreamState.ending: "ending"}.get(
+            stream.state, "live" if live else "connecting")
+        return {"stream": {"stream_id": stream.id, "source": "rtmp", "state": state,
+                           "message": rtmp_state_message(state, self._settings().golive.reconnect_seconds)}}
 
     # -- the stream's life --------------------------------------------------------------
     def _end(self, publisher: Publisher, reason: str) -> None:
@@ -933,7 +964,7 @@ class StudioNamespace(ArenaNamespace):
         db.session.commit()
         self._push(row)
         self._emit_studio(publisher.talk_id, {"stream_id": publisher.stream_id, "state": "live", "source": "rtmp",
-                                              "message": _("The encoder is live. Viewers see the stream.")})
+                                              "message": rtmp_state_message("live", settings.golive.reconnect_seconds)})
         self._listeners_on_air(publisher.stream_id, publisher.talk_id, play_url(settings, publisher.rtmp_name))
 
     def _drop(self, rtmp_name: str) -> None:
