@@ -92,20 +92,22 @@ def rtmp_state_message(state: str, reconnect_seconds: int) -> str:
     return _("An encoder is connecting over RTMP. Viewers see it in a few seconds.")
 
 
-def rtmp_end_message(reason: str, codec: str = "") -> str:
-    """What the studio says when an encoder's stream ends, in the speaker's language."""
+def rtmp_end_message(reason: str, ingest) -> str:
+    """What the studio says when an encoder's stream ends, in the speaker's language
+    (`ingest`: settings.ingest, whose caps the encoder must keep to)."""
     messages = {
         "ended": _("The stream has ended. The recording is saved."),
         "connection_lost": _("The encoder did not come back in time, so the stream ended. What was sent is saved."),
         "no_data": _("The encoder connected but sent no picture, so the stream ended. Check the encoder's output "
                      "settings and start streaming again."),
-        "too_large": _("The encoder sends a picture larger than this server takes, so the stream ended. Lower the "
-                       "output resolution (1920x1080 at most unless the organiser says otherwise) and start "
-                       "again."),
+        "too_large": _("The encoder sends a picture larger than this server takes, so the stream ended. Set the "
+                       "output resolution to at most %(width)d×%(height)d and start again.", width=ingest.max_width,
+                       height=ingest.max_height),
         "unsupported_codec": _("The encoder sends video in a format Arena cannot take, so the stream ended. Set the "
                                "encoder to H.264 video with AAC sound and start again."),
-        "bitrate_too_high": _("The encoder sends more data than this server takes, so the stream ended. Lower the "
-                              "bitrate (CBR, about 4500 kbit/s for 1080p) and start again. What was sent is saved."),
+        "bitrate_too_high": _("The encoder sends more data than this server takes, so the stream ended. Set a "
+                              "constant bitrate (CBR) below %(kbps)d kbit/s in all and start again. What was sent "
+                              "is saved.", kbps=ingest.max_kbps),
         "key_revoked": _("The stream key was replaced or revoked, so the stream ended. What was sent is saved. "
                          "Put the new key in the encoder to go live again."),
         "ffmpeg_failed": _("The stream stopped because of a fault on the server. What was sent is saved. Start "
@@ -684,8 +686,9 @@ class StudioNamespace(ArenaNamespace):
 
     def _tell_studio(self, talk_id: int, stream: LiveStream, reason: str) -> None:
         if stream.source == "rtmp":
+            settings = self._app.extensions["arena.settings"]
             self._emit_studio(talk_id, {"stream_id": stream.id, "state": "ended", "reason": reason, "source": "rtmp",
-                                        "message": rtmp_end_message(reason, stream.video_codec),
+                                        "message": rtmp_end_message(reason, settings.ingest),
                                         "recording": stream.archive_path is not None,
                                         "duration_seconds": stream.duration_seconds})
             return
