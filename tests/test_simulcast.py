@@ -623,3 +623,29 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_push_to_an_rtmps_server_whose_certificate_does_not_verify_sends_nothing(tmp_path, source):
+    """The key travels inside TLS only to the server the address names: a self-signed
+    certificate (a man in the middle, say) is refused, and the page says why."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    port = free_port()
+    impostor = subprocess.Popen(["openssl", "s_server", "-accept", str(port), "-cert", str(tmp_path / "cert.pem"),
+                                 "-key", str(tmp_path / "key.pem"), "-quiet"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    states = States()
+    pusher = Pusher("ffmpeg", source, Target(f"rtmps://127.0.0.1:{port}/rtmp", KEY), on_state=states,
+                    allowed_hosts=["127.0.0.1"], retry_max_seconds=4, name="Facebook")
+    try:
+        pusher.start()
+        wait_until(lambda: any(s[0] == RETRYING for s in states.seen), timeout=60,
+                   message=lambda: f"never retrying: {states.seen}")
+    finally:
+        pusher.stop()
+        pusher.join(30)
+        stop(impostor)
+    assert [s[1] for s in states.seen if s[0] == RETRYING][0] == "tls"
+    assert SENDING not in [s[0] for s in states.seen]

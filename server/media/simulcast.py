@@ -42,6 +42,7 @@ SCHEMES = ("rtmp", "rtmps")
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
 KEY_FILE = "simulcast_key"
 MASK = "\u2022\u2022\u2022\u2022"
+CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates
 # ffmpeg's -progress comes every half second; this long without new bytes is a hung push.
 STALLED_SECONDS = 20.0
 # Sending this long without a failure: the next failure starts the backoff again at 2 s.
@@ -166,6 +167,12 @@ def preset_text(target: Target, tcurl: str | None) -> bytes:
              "rw_timeout=15000000"]
     if tcurl:
         lines.append(f"rtmp_tcurl={tcurl}")
+    if target.parts.scheme.lower() == "rtmps":
+        # The key travels inside TLS: only to the server the name says (ffmpeg verifies nothing
+        # by default).
+        lines.append("tls_verify=1")
+        if Path(CA_FILE).exists():
+            lines.append(f"ca_file={CA_FILE}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -185,15 +192,16 @@ def failure_reason(stderr: str, source: str, returncode: int | None) -> str:
         return "refused"
     if "timed out" in text or "timeout" in text:
         return "timeout"
-    if ("broken pipe" in text or "connection reset" in text or "end of file" in text
-            or "error writing" in text or "i/o error" in text):
-        return "connection_lost"
-    if "server error" in text or "unauthorized" in text or "forbidden" in text or "rejected" in text:
-        return "rejected"
     if "name or service not known" in text or "failed to resolve" in text or "temporary failure in name" in text:
         return "unresolvable"
-    if "tls" in text or "ssl" in text or "certificate" in text:
+    # The TLS layer's own complaint (an rtmps server whose certificate does not verify).
+    if "[tls @" in text or "certificate" in text:
         return "tls"
+    if "server error" in text or "unauthorized" in text or "forbidden" in text or "rejected" in text:
+        return "rejected"
+    if ("broken pipe" in text or "connection reset" in text or "end of file" in text
+            or "error writing" in text or "i/o error" in text or "input/output error" in text):
+        return "connection_lost"
     return "ended" if returncode == 0 else "error"
 
 
