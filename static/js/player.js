@@ -109,7 +109,10 @@
     var started = natively ? !!video.getAttribute("src") : !!video._hls;
     showAudioNote(video, quality === "audio");
     if (!started) { return; }  // the viewer has not pressed play: the choice applies then
-    if (!natively && video._hls && wanted === video._playing) { pinLevel(video._hls, quality); return; }
+    if (wanted === video._playing) {
+      if (!natively && video._hls) { pinLevel(video._hls, quality); }
+      return;
+    }
     var wasPlaying = !video.paused;
     startHls(video, wanted).then(function () {
       if (wasPlaying) {
