@@ -548,36 +548,61 @@ def _media_playlist_tail(directory: Path) -> str:
     return ",".join(sorted(names))
 
 
-def test_arena_pushes_a_live_rtmp_stream_and_a_dead_destination_never_disturbs_its_viewers(tmp_path):
-    from sqlalchemy.orm import Session
-
-    from server.media.simulcast import KeyBox as Box
-    from server.models import LiveStream, Role, Talk
-    from server.services import simulcast as service
-    from server.services import stream_keys
-    from server.services.roles import Actor
+@pytest.fixture(scope="module")
+def arena(tmp_path_factory):
+    """One real Arena for the module: `python -m server serve` (eventlet, its own nginx-rtmp),
+    127.0.0.1 allowed as a destination, short waits."""
     from tests.conftest import start_live_server
     from tests.live.conftest import Arena
 
-    server = start_live_server(tmp_path / "arena", extra_env={"ARENA_MEDIA__IMPORT_ALLOWED_HOSTS": "127.0.0.1",
-                                                              "ARENA_INGEST__SIMULCAST_RETRY_MAX_SECONDS": "4",
-                                                              # An encoder that stops ends the stream soon.
-                                                              "ARENA_GOLIVE__RECONNECT_SECONDS": "3"})
+    server = start_live_server(tmp_path_factory.mktemp("simulcast-arena"), extra_env={
+        "ARENA_MEDIA__IMPORT_ALLOWED_HOSTS": "127.0.0.1",
+        "ARENA_INGEST__SIMULCAST_RETRY_MAX_SECONDS": "4",
+        # An encoder or a studio that stops ends the stream soon.
+        "ARENA_GOLIVE__RECONNECT_SECONDS": "3"})
     arena = Arena(server)
+    yield arena
+    arena.close()
+    server.stop()
+
+
+ORGANISER_ACTOR_NAME = "Karin Kommunikatör"
+
+
+def _add_destination(arena, talk_id: int, url: str) -> int:
+    from sqlalchemy.orm import Session
+
+    from server.models import Role, Talk
+    from server.services import simulcast as service
+    from server.services.roles import Actor
+
+    organiser = Actor(participant_id="test-organiser", role=Role.organiser, staff_name=ORGANISER_ACTOR_NAME)
+    keys = KeyBox(Path(arena.server.env["ARENA_SERVER__INSTANCE_PATH"]))
+    with Session(arena.engine, expire_on_commit=False) as session:
+        destination = service.add(session, organiser, session.get(Talk, talk_id), label="YouTube", url=url,
+                                  stream_key=KEY, enabled=True, keys=keys, allowed_hosts=["127.0.0.1"], now=utcnow())
+        session.commit()
+        return destination.id
+
+
+def test_arena_pushes_a_live_rtmp_stream_and_a_dead_destination_never_disturbs_its_viewers(arena, tmp_path):
+    from sqlalchemy.orm import Session
+
+    from server.models import LiveStream, Role, Talk
+    from server.services import stream_keys
+    from server.services.roles import Actor
+
+    server = arena.server
     youtube = RtmpServer(tmp_path / "youtube")
-    organiser = Actor(participant_id="test-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
+    organiser = Actor(participant_id="test-organiser", role=Role.organiser, staff_name=ORGANISER_ACTOR_NAME)
     encoder = None
     try:
         youtube.start()
         talk_id, _slug = arena.new_talk("Simulcast till YouTube")
-        keys = Box(Path(server.env["ARENA_SERVER__INSTANCE_PATH"]))
+        destination_id = _add_destination(arena, talk_id, youtube.url())
         with Session(arena.engine, expire_on_commit=False) as session:
-            talk = session.get(Talk, talk_id)
-            destination = service.add(session, organiser, talk, label="YouTube", url=youtube.url(), stream_key=KEY,
-                                      enabled=True, keys=keys, allowed_hosts=["127.0.0.1"], now=utcnow())
-            publish_key = stream_keys.make(session, talk, organiser, utcnow())
+            publish_key = stream_keys.make(session, session.get(Talk, talk_id), organiser, utcnow())
             session.commit()
-            destination_id = destination.id
         rtmp_port = server.env["ARENA_INGEST__RTMP_PORT"]
         wait_until(lambda: _listening(int(rtmp_port)), timeout=60, message="Arena's nginx-rtmp never listened")
         encoder = encoder_pattern(["-f", "flv", f"rtmp://127.0.0.1:{rtmp_port}/live/{publish_key}"])
@@ -611,8 +636,47 @@ def test_arena_pushes_a_live_rtmp_stream_and_a_dead_destination_never_disturbs_i
             stop(encoder)
         if youtube.process is not None:
             youtube.kill()
-        arena.close()
-        server.stop()
+
+
+def test_arena_pushes_a_browser_go_live_and_the_studio_hears_the_state(arena, tmp_path):
+    import threading
+
+    from tests.golive_media import recorder_output
+    from tests.test_golive_server import speaker_of
+
+    youtube = RtmpServer(tmp_path / "youtube")
+    youtube.start()
+    talk_id, slug = arena.new_talk("Simulcast från studion")
+    destination_id = _add_destination(arena, talk_id, youtube.url())
+    media = recorder_output(tmp_path / "input.mkv", seconds=20, size="426x240").read_bytes()
+    speaker = speaker_of(arena, slug)
+    heard: list[dict] = []
+    speaker.sio.on(p.SIMULCAST_STATE, heard.append, namespace=p.STUDIO_NAMESPACE)
+    sender = None
+    try:
+        watched = speaker.call(p.WATCH_SIMULCAST, {"talk_id": talk_id})
+        assert watched["ok"] and [d["label"] for d in watched["destinations"]] == ["YouTube"]
+        assert "url" not in watched["destinations"][0] and KEY not in json.dumps(watched)
+        assert speaker.start()["ok"]
+        # As a browser sends: in real time, a piece at a time.
+        sender = threading.Thread(target=speaker.send, args=(media,), kwargs={"pace": 20 / (len(media) / 30_000)},
+                                  daemon=True)
+        sender.start()
+
+        wait_until(lambda: any(h["id"] == destination_id and h["state"] == SENDING for h in heard), timeout=60,
+                   message=lambda: f"the studio never heard 'sending': {heard} {arena.server.log()[-2000:]}")
+        seen = wait_until(lambda: probe(f"{youtube.url()}/{KEY}"), timeout=60,
+                          message="YouTube never received the studio's stream")
+        assert seen["video"]["codec_name"] == "h264"
+    finally:
+        if sender is not None:
+            sender.join(60)
+        if speaker.stream_id is not None:
+            speaker.call(p.END, {"stream_id": speaker.stream_id})
+        speaker.close()
+        youtube.kill()
+    wait_until(lambda: _destination_state(arena, destination_id)[0] == IDLE, timeout=90,
+               message=lambda: f"not idle after the stream ended: {_destination_state(arena, destination_id)}")
 
 
 def _listening(port: int) -> bool:
