@@ -238,3 +238,41 @@ def test_api_playlist_url_only_while_live_from_our_own_ingest(client, demo_event
     session.commit()
     ended = client.get(f"/api/events/{demo_event.slug}").get_json()["talks"]
     assert ended[1]["playlist_url"] is None
+
+
+# -- the browser's ingest -------------------------------------------------------------------
+
+def feed_all(tmp_path: Path, data: bytes) -> tuple[Path, list[str]]:
+    from server.media.ingest import Ingest
+
+    told: list[str] = []
+    ingest = Ingest(FFMPEG, tmp_path / "live", tmp_path / "archive", "h264", 1, ladder=True, preset="veryfast",
+                    on_ready=lambda: told.append("ready"), on_failed=told.append)
+    ingest.start()
+    for offset in range(0, len(data), 30_000):
+        ingest.feed(data[offset:offset + 30_000])
+    wait_until(lambda: ingest.check_ready() or ingest.failed, timeout=60)
+    ingest.finish()
+    ingest.wait()
+    return tmp_path / "live", told
+
+
+def test_ladder_of_a_browser_stream_with_sound_has_the_audio_rendition(tmp_path, landscape):
+    directory, told = feed_all(tmp_path, landscape.read_bytes())
+
+    assert told == ["ready"]
+    assert list(variants((directory / hls.MASTER).read_text())) == ["source", "360p", "audio"]
+    assert all(playlist.read_text().rstrip().endswith(hls.ENDLIST) for playlist in hls.media_playlists(directory))
+
+
+def test_ladder_of_a_browser_stream_without_a_microphone_has_pictures_only(tmp_path):
+    silent = tmp_path / "silent.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=25",
+                    "-t", "3", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "25",
+                    "-f", "matroska", str(silent)], check=True, timeout=120)
+
+    directory, told = feed_all(tmp_path, silent.read_bytes())
+
+    assert told == ["ready"]  # not "ffmpeg stopped"
+    assert list(variants((directory / hls.MASTER).read_text())) == ["source", "360p"]
+    assert not (directory / "audio.m3u8").exists()

@@ -17,8 +17,9 @@ within the reconnect grace, and a new ffmpeg then continues the same playlists
 playlists itself when the stream is really over (`close_playlists`).
 
 ffmpeg's own master playlist is not what players get: for a copied video stream ffmpeg knows
-no bitrate, and would declare the source at its audio's 100 kbit/s, below the 360p rendition,
-which misleads players' bandwidth switching. ffmpeg writes its master under FFMPEG_MASTER;
+no bitrate (it would declare the source at its audio's 100 kbit/s, below the 360p rendition,
+which misleads players' bandwidth switching), so it is told a nominal one. ffmpeg writes its
+master under FFMPEG_MASTER;
 once the source has its first segment, `ready` writes MASTER from it with the source's
 BANDWIDTH measured from its segments (the peak segment bitrate, as RFC 8216 defines it).
 """
@@ -39,6 +40,7 @@ LADDER_HEIGHT = 360
 LADDER_VIDEO_KBPS = 536  # + 64 kbit/s of audio: about 600 kbit/s in all
 AUDIO_KBPS = 64
 SOURCE_AUDIO_KBPS = 96
+SOURCE_NOMINAL_KBPS = 2500  # what a copied source is declared at until its segments are measured
 # Short segments at a reconnect (ffmpeg's last partial one) say little about the bitrate.
 _MIN_MEASURED_SECONDS = 0.5
 _EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
@@ -69,7 +71,9 @@ def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seco
     aac = ["-c:a", "aac", "-ac", "1", "-ar", "48000"]
     if copy_video:
         # mp4toannexb puts the SPS in the stream's header, so ffmpeg can name the profile in CODECS.
-        source_video = ["-c:v:0", "copy", "-bsf:v:0", "h264_mp4toannexb"]
+        # A copy has no bitrate ffmpeg knows: without one it leaves a silent source out of its
+        # master playlist. The nominal one here is replaced by the measured one (`ready`).
+        source_video = ["-c:v:0", "copy", "-bsf:v:0", "h264_mp4toannexb", "-b:v:0", f"{SOURCE_NOMINAL_KBPS}k"]
     else:
         # VP8/VP9 cannot go into MPEG-TS for every player: H.264, one keyframe per segment;
         # ultrafast: a live transcode must keep up on a small server (about half of veryfast's CPU).
@@ -154,9 +158,7 @@ def _master_with_measured_source(master: str, source: Path, source_text: str) ->
     for index, line in enumerate(lines):
         if line.strip() == "source.m3u8" and index > 0 and lines[index - 1].startswith("#EXT-X-STREAM-INF"):
             if bandwidth:
-                declared = int(_BANDWIDTH.search(lines[index - 1]).group(0).split("=")[1])
-                if bandwidth > declared:
-                    lines[index - 1] = _BANDWIDTH.sub(f"BANDWIDTH={bandwidth}", lines[index - 1], count=1)
+                lines[index - 1] = _BANDWIDTH.sub(f"BANDWIDTH={bandwidth}", lines[index - 1], count=1)
     return "\n".join(lines) + "\n"
 
 

@@ -90,7 +90,7 @@ def ffmpeg_binary(configured: str = "") -> str | None:
 
 
 def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int, *, ladder: bool = False,
-                preset: str = "veryfast") -> list[str]:
+                preset: str = "veryfast", audio: bool = True) -> list[str]:
     """ffmpeg reading the browser's WebM/Matroska from stdin, writing HLS (server/media/hls.py)."""
     return [
         ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning",
@@ -100,8 +100,26 @@ def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int, 
         "-probesize", "65536", "-analyzeduration", "500000",
         "-f", "matroska", "-i", "pipe:0",
         *hls.output_args(directory, copy_video=codec == "h264", ladder=ladder, segment_seconds=segment_seconds,
-                         preset=preset),
+                         preset=preset, audio=audio),
     ]
+
+
+# Matroska's first Cluster follows the header (EBML, Segment info, Tracks): once its id has
+# arrived, the Tracks are whole. MediaRecorder's first slice holds both.
+_CLUSTER_ID = b"\x1f\x43\xb6\x75"
+_MAX_HEADER_BYTES = 1024 * 1024  # a header is a few hundred bytes: beyond this, start anyway
+_AUDIO_CODEC_IDS = (b"A_OPUS", b"A_VORBIS", b"A_AAC", b"A_MPEG", b"A_PCM", b"A_FLAC")
+
+
+def header_complete(head: bytes) -> bool:
+    return _CLUSTER_ID in head or len(head) >= _MAX_HEADER_BYTES
+
+
+def has_audio_track(head: bytes) -> bool:
+    """Does the input's header list a sound track? A speaker without a microphone sends
+    video only, and the ladder's audio-only rendition then has nothing to carry."""
+    header = head.split(_CLUSTER_ID, 1)[0]
+    return any(codec in header for codec in _AUDIO_CODEC_IDS)
 
 
 def archive_command(ffmpeg: str, source: Path, target: Path, codec: str) -> list[str]:
@@ -184,20 +202,27 @@ class Ingest:
         self._worker: threading.Thread | None = None
 
     def start(self) -> None:
+        """Ready to take pieces. ffmpeg itself starts with the first piece that ends the
+        input's header (`_launch`): whether the stream has sound decides its renditions."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        if not (Path(self.ffmpeg).exists() or shutil.which(self.ffmpeg)):
+            raise IngestError(f"no ffmpeg at {self.ffmpeg}")
+        self._worker = threading.Thread(target=self._run, name=f"ingest:{self.directory.name}", daemon=True)
+        self._worker.start()
+
+    def _launch(self, head: bytes) -> None:
+        audio = has_audio_track(head)
         log_file = (self.work_dir / "ffmpeg.log").open("ab")
         try:
             self.process = subprocess.Popen(hls_command(self.ffmpeg, self.directory, self.codec,
                                                         self.segment_seconds, ladder=self.ladder,
-                                                        preset=self.preset),
+                                                        preset=self.preset, audio=audio),
                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log_file)
         except OSError as error:
             raise IngestError(str(error)) from error
         finally:
             log_file.close()
-        self._worker = threading.Thread(target=self._run, name=f"ingest:{self.directory.name}", daemon=True)
-        self._worker.start()
 
     def feed(self, data: bytes) -> None:
         """Queue one piece, in order. Raises IngestError when ffmpeg is gone or stuck."""
@@ -233,8 +258,8 @@ class Ingest:
         return self.process is not None and self.process.poll() is None
 
     def _run(self) -> None:
-        assert self.process is not None and self.process.stdin is not None
         source = source_path(self.work_dir, self.codec).open("ab")
+        head = b""  # the input until its header is whole: ffmpeg starts then
         try:
             while True:
                 data = self._queue.get()
@@ -244,6 +269,17 @@ class Ingest:
                     self._backlog -= len(data)
                 source.write(data)
                 source.flush()
+                if self.process is None:
+                    head += data
+                    if not header_complete(head):
+                        continue
+                    data, head = head, b""
+                    try:
+                        self._launch(data)
+                    except IngestError as error:
+                        self._fail(f"ffmpeg did not start: {error}")
+                        return
+                assert self.process.stdin is not None
                 try:
                     self.process.stdin.write(data)
                     self.process.stdin.flush()
@@ -253,6 +289,15 @@ class Ingest:
                 if not self.ready and hls.ready(self.directory, self.ladder):
                     self.ready = True
                     self._tell_ready()
+            if self.process is None and head:
+                self._launch(head)  # a stream shorter than its header: what there is
+                assert self.process.stdin is not None
+                try:
+                    self.process.stdin.write(head)
+                except (BrokenPipeError, ValueError, OSError):
+                    pass
+            if self.process is None:
+                return  # nothing came
             # End of input: ffmpeg finishes the last segment (`wait` then closes the playlists).
             try:
                 self.process.stdin.close()
