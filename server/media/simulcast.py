@@ -45,6 +45,7 @@ MASK = "\u2022\u2022\u2022\u2022"
 CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates
 # ffmpeg's -progress comes every half second; this long without new bytes is a hung push.
 STALLED_SECONDS = 20.0
+SOURCE_RETRY_SECONDS = 2
 # Sending this long without a failure: the next failure starts the backoff again at 2 s.
 STEADY_SECONDS = 30.0
 
@@ -202,7 +203,8 @@ def failure_reason(stderr: str, source: str, returncode: int | None) -> str:
     if ("broken pipe" in text or "connection reset" in text or "end of file" in text
             or "error writing" in text or "i/o error" in text or "input/output error" in text):
         return "connection_lost"
-    return "ended" if returncode == 0 else "error"
+    # Only the input ends a push by itself: Arena's stream paused (an encoder reconnecting).
+    return "source" if returncode == 0 else "error"
 
 
 StateCallback = Callable[[str, str, int, "datetime | None"], None]
@@ -265,8 +267,13 @@ class Pusher:
                 if permanent:
                     self._set(FAILED, reason)
                     return
-                self.failures += 1
-                delay = min(2 ** self.failures, self.retry_max_seconds)
+                if reason == "source":
+                    # Arena's own stream is away (an encoder reconnecting within the wait): look
+                    # again soon, it costs the destination nothing.
+                    delay = SOURCE_RETRY_SECONDS
+                else:
+                    self.failures += 1
+                    delay = min(2 ** self.failures, self.retry_max_seconds)
                 self._set(RETRYING, reason, datetime.now(UTC) + timedelta(seconds=delay))
                 log.info("simulcast %s: %s; trying again in %s s", self.name, reason, delay)
                 if self._stop.wait(delay):

@@ -61,7 +61,6 @@ REASONS = {
     "unresolvable": _l("The server's name could not be found."),
     "tls": _l("The secure connection (rtmps) could not be set up."),
     "source": _l("Waiting for Arena's own stream."),
-    "ended": _l("The push stopped."),
     "error": _l("The push stopped because of an error."),
     "address_refused": _l("The server is inside our own network, which is not allowed."),
     "key_unreadable": _l("The stream key can no longer be read on this server. Type it again."),
