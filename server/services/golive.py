@@ -304,9 +304,10 @@ def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since:
 
 
 def finished_live_recordings(session: Session, talk: Talk) -> list[LiveStream]:
-    """The talk's finished browser streams that have a recording file, newest first: what the
-    admin offers as a source for the talk's Recording (issue 5). `archive_path` is relative
-    to media.recordings_dir, like Recording.file_path; `duration_seconds` is measured."""
+    """The talk's finished live streams (from the browser studio or an RTMP encoder) that have
+    a recording file, newest first: what the admin offers as a source for the talk's Recording
+    (issue 5). `archive_path` is relative to media.recordings_dir, like Recording.file_path;
+    `duration_seconds` is measured."""
     return list(session.scalars(
         select(LiveStream).where(LiveStream.talk_id == talk.id, LiveStream.state == StreamState.ended,
                                  LiveStream.archive_path.is_not(None))

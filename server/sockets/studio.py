@@ -75,6 +75,7 @@ PUBLISHER_GONE_SECONDS = 3.0
 METADATA_SETTLE_SECONDS = 2.0
 # ffmpeg stopping while the encoder still sends: started again this many times, then the end.
 MAX_PART_FAILURES = 3
+NO_STATS: dict = {}  # no nginx stat to ask at all (compared by identity)
 # The studio page follows an encoder's stream: {"talk_id"} -> {"stream": {...} | None}, and
 # the studio room's stream_state from then on (docs/golive.md).
 WATCH = "watch"
@@ -159,6 +160,7 @@ class RtmpPublisher:
     ladder: bool
     connected_at: float = field(default_factory=time.monotonic)  # this publish session's start
     part: RtmpPart | None = None
+    stopping: RtmpPart | None = None  # the last session's ffmpeg, finishing after its encoder left
     parts_started: int = 0
     copy_video: bool = True
     codec_seen_at: float | None = None
@@ -447,8 +449,9 @@ class StudioNamespace(ArenaNamespace):
             self._end_rtmp(publisher, "no_data")  # nothing to continue: the talk is free again
             return
         publisher.disconnected_at = time.monotonic()
-        part = publisher.part
+        part, publisher.part = publisher.part, None
         if part is not None and part.alive():
+            publisher.stopping = part
             self.socketio.start_background_task(part.stop)  # its input ends with the publisher anyway
         try:
             stream = stream or db.session.get(LiveStream, publisher.stream_id)
@@ -511,8 +514,9 @@ class StudioNamespace(ArenaNamespace):
                         control.drop_publisher(publisher.rtmp_name)
                     except (OSError, ValueError) as error:
                         log.warning("dropping the encoder of stream %s failed: %s", publisher.stream_id, error)
-                if publisher.part is not None:
-                    publisher.part.stop()
+                for part in (publisher.part, publisher.stopping):
+                    if part is not None:
+                        part.stop()
                 hls.close_playlists(publisher.directory)
                 ffmpeg = ffmpeg_binary(settings.golive.ffmpeg)
                 if ffmpeg is not None:
@@ -523,6 +527,16 @@ class StudioNamespace(ArenaNamespace):
                 self._finish(publisher.stream_id, reason, archive, settings.recordings_path)
                 self.rtmp.pop(publisher.stream_id, None)
                 db.session.remove()
+
+    def _forget_rtmp(self, publisher: RtmpPublisher) -> None:
+        """A stream ended or deleted elsewhere: drop its encoder and stop its ffmpeg, nothing more."""
+        try:
+            self._drop(publisher.rtmp_name)
+            for part in (publisher.part, publisher.stopping):
+                if part is not None:
+                    part.stop(timeout=1)
+        finally:
+            self.rtmp.pop(publisher.stream_id, None)
 
     def _finish(self, stream_id: int, reason: str, archive: Archive, root: Path) -> None:
         """Write the end down (never leaving the talk LIVE), tell viewers, the studio and the listeners."""
@@ -791,30 +805,35 @@ class StudioNamespace(ArenaNamespace):
         if not running:
             return
         stats = self._rtmp_stats()
+        read_at = time.monotonic()
         rows = {row.id: row for row in db.session.scalars(
             select(LiveStream).where(LiveStream.id.in_([pub.stream_id for pub in running])))}
         valid = golive.key_still_valid(db.session, [pub.stream_key_id for pub in running
                                                     if pub.stream_key_id is not None])
         for publisher in running:
+            if publisher.ending:
+                continue  # ended meanwhile (a callback ran while this loop waited)
             row = rows.get(publisher.stream_id)
             if row is None or row.state is StreamState.ended:
-                # Deleted with its talk, or ended by another process: nothing left to write down.
+                # Deleted with its talk, or ended elsewhere: stop, and write nothing over it.
                 publisher.ending = True
-                self.socketio.start_background_task(self._archive_rtmp, publisher, "server_stopped")
+                self.socketio.start_background_task(self._forget_rtmp, publisher)
             elif row.state is StreamState.ending:
                 self._end_rtmp(publisher, row.end_reason or "ended")  # End pressed in another process
             elif publisher.stream_key_id is None or not valid.get(publisher.stream_key_id, False):
                 self._end_rtmp(publisher, "key_revoked")  # rotated or revoked, here or from the CLI
-            elif row.state is StreamState.reconnecting and publisher.disconnected_at is None:
+            elif (row.state is StreamState.reconnecting and publisher.disconnected_at is None
+                  and publisher.connected_at < read_at):  # (not an encoder that came back just now)
                 self._rtmp_disconnected(publisher, row)  # on_publish_done answered by another process
             else:
                 self._check_rtmp_publisher(publisher, row, stats, now, settings)
 
     def _rtmp_stats(self) -> dict | None:
-        """nginx-rtmp's stat by stream name, or None when nginx cannot be asked."""
+        """nginx-rtmp's stat by stream name; None when nginx does not answer; NO_STATS when
+        this server has no stat to ask (a system nginx without ingest.control_url)."""
         control = control_for(self._app)
         if control is None:
-            return None
+            return NO_STATS
         try:
             return control.stats()
         except (OSError, ValueError) as error:
@@ -826,6 +845,9 @@ class StudioNamespace(ArenaNamespace):
         if publisher.disconnected_at is not None:
             if now - publisher.disconnected_at > settings.golive.reconnect_seconds:
                 self._end_rtmp(publisher, "no_data" if publisher.stalled else "connection_lost")
+            return
+        if stats is NO_STATS:
+            self._check_rtmp_blind(publisher, row, settings)
             return
         if stats is None:
             # nginx gone (its supervisor starts it again): as if the encoder left; it may come back.
@@ -863,8 +885,23 @@ class StudioNamespace(ArenaNamespace):
             self.socketio.start_background_task(self._drop, publisher.rtmp_name)
             self._rtmp_disconnected(publisher, row)
 
+    def _check_rtmp_blind(self, publisher: RtmpPublisher, row: LiveStream, settings) -> None:
+        """Without nginx's stat (docs/ingest.md: set ingest.control_url) there are no caps or
+        codec checks: ffmpeg copies what comes, and the encoder leaving ends its part."""
+        if publisher.part is None:
+            if publisher.stopping is None or not publisher.stopping.alive():
+                self._start_part(publisher, row, settings, copy_video=True, audio=True, codec="", width=None,
+                                 height=None)
+        elif not publisher.part.alive():
+            publisher.part = None
+            self._rtmp_disconnected(publisher, row)
+        elif not publisher.on_air and publisher.part.ready():
+            self._rtmp_on_air(publisher, row, settings)
+
     def _await_metadata(self, publisher: RtmpPublisher, row: LiveStream, stat, now: float, settings) -> None:
         """Before ffmpeg: what does the encoder send? Refused clearly when it is not usable."""
+        if publisher.stopping is not None and publisher.stopping.alive():
+            return  # the last session's ffmpeg still closes its files: the next one appends after it
         waited = now - publisher.connected_at
         if stat is not None and stat.bytes_in > publisher.last_bytes:
             publisher.last_bytes = stat.bytes_in
@@ -999,6 +1036,8 @@ class StudioNamespace(ArenaNamespace):
                 if ffmpeg is None:
                     archive = None
                 elif stream.source == "rtmp":
+                    if stream.rtmp_name:
+                        self._drop(stream.rtmp_name)  # a system nginx outlives a crashed Arena
                     archive = make_recording(ffmpeg, root / stream.archive_directory,
                                              copy_video=stream.video_codec in ("", "h264"))
                 else:
