@@ -206,3 +206,26 @@ def test_quality_menu_the_stage_flips_to_the_stream_and_back_without_a_reload(op
     expect(page.locator("[data-player-quality]")).to_have_count(0)
     expect(page.locator("[data-golive-status]")).to_have_text(
         translate("sv", "The live stream has ended. The recording is coming."))
+
+
+def test_quality_menu_in_a_browser_playing_hls_natively_opens_the_chosen_playlist(open_context, live_talk):
+    # Safari's way (Chromium plays HLS natively too): without Media Source Extensions the
+    # page hands the playlist to the <video> itself, and the menu hands it another one.
+    context = open_context()
+    context.add_init_script("delete window.MediaSource; delete window.ManagedMediaSource;")
+    page = context.new_page()
+    page.goto(talk_path(live_talk))
+    menu = page.get_by_label(translate("sv", "Quality"), exact=True)
+    expect(menu).to_have_value("auto")
+    assert page.evaluate("document.querySelector('[data-golive] video').src").endswith("/master.m3u8")
+
+    menu.select_option("360p")
+    page.wait_for_function("() => document.querySelector('[data-golive] video').src.endsWith('/360p.m3u8')")
+    play_muted(page)
+    page.wait_for_function(PLAYS, arg=[0.5, True], timeout=WAIT_MS)
+    assert page.evaluate("document.querySelector('[data-golive] video').videoHeight") == 360
+
+    menu.select_option("audio")
+    page.wait_for_function("() => document.querySelector('[data-golive] video').src.endsWith('/audio.m3u8')")
+    page.wait_for_function(PLAYS, arg=[0.5, False], timeout=WAIT_MS)
+    assert page.evaluate("!document.querySelector('[data-golive] video')._hls")
