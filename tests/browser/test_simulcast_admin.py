@@ -90,6 +90,9 @@ def test_organiser_keeps_simulcast_destinations_by_keyboard_and_follows_their_st
     expect(page.locator("main")).to_contain_text("\u2022\u2022\u2022\u2022q7Xz")
     assert KEY not in page.content()
     assert_no_axe_violations(page, "the simulcast page with a destination")
+    page.set_viewport_size({"width": 320, "height": 900})  # a phone: nothing scrolls sideways
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # The push retries (in the server's process): the list follows, the status line says it once.
     set_state(arena, destination_id, RETRYING, "connection_lost")
