@@ -19,8 +19,12 @@ back `on_state(state, reason, attempts, next_attempt_at)`.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -207,6 +211,34 @@ def failure_reason(stderr: str, source: str, returncode: int | None) -> str:
     return "source" if returncode == 0 else "error"
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def _die_with_arena() -> Callable[[], None] | None:
+    """A preexec_fn: the kernel ends the push's ffmpeg when Arena ends, however it ends
+    (a browser stream's HLS input would otherwise keep it waiting for segments for ever).
+    The pusher's thread waits for its ffmpeg, so the thread never ends first."""
+    libc = _libc()
+    if libc is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # Arena ended before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
 StateCallback = Callable[[str, str, int, "datetime | None"], None]
 
 
@@ -308,7 +340,8 @@ class Pusher:
         try:
             process = subprocess.Popen(push_command(self.ffmpeg, self.source, target, read_fd, connect_to),
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       pass_fds=(read_fd,), start_new_session=True)
+                                       pass_fds=(read_fd,), start_new_session=True,
+                                       preexec_fn=_die_with_arena())
         except OSError:
             log.exception("simulcast %s: ffmpeg did not start", self.name)
             return "no_ffmpeg", True
