@@ -282,10 +282,15 @@ def finish_stream(session: Session, stream: LiveStream, *, reason: str, now: dat
         talk.live_state = LiveState.ended
 
 
+MAX_COUNTED_BYTES = 2**31 - 1  # bytes_received is a 32-bit column: a long 10 Mbit/s stream passes it
+
+
 def heartbeat(session: Session, stream_ids: list[int], bytes_by_stream: dict[int, int], now: datetime) -> None:
     for stream_id in stream_ids:
+        # Capped: an overflow would fail the heartbeat, and another process would take the stream.
+        received = min(bytes_by_stream.get(stream_id, 0), MAX_COUNTED_BYTES)
         session.execute(update(LiveStream).where(LiveStream.id == stream_id)
-                        .values(heartbeat_at=now, bytes_received=bytes_by_stream.get(stream_id, 0)))
+                        .values(heartbeat_at=now, bytes_received=received))
 
 
 def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since: datetime) -> list[LiveStream]:
