@@ -209,19 +209,25 @@
     video._quality = select.value;
   }
 
-  function prepareLadder(video) {
+  // The menu lists what the master playlist offers. A master not there yet (a stream in its
+  // first seconds) or not reached (a network hiccup) is asked for again, for a while.
+  function prepareLadder(video, tries) {
     var master = video.getAttribute("data-hls-src");
-    if (!window.fetch) { return; }
+    if (!window.fetch || !video.isConnected || video._menu) { return; }
+    var again = function () {
+      if ((tries || 0) < 15) { window.setTimeout(function () { prepareLadder(video, (tries || 0) + 1); }, 2000); }
+    };
     window.fetch(master, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
       return response.ok ? response.text() : "";
     }).then(function (text) {
       var renditions = parseMaster(text);
-      if (renditions.length > 1 && video.isConnected && !video._menu) {
+      if (renditions.length < 2) { again(); return; }
+      if (video.isConnected && !video._menu) {
         video._menu = true;
         buildMenu(video, renditions);
         if (playsNatively(video)) { applyQuality(video); }
       }
-    }).catch(function () { /* no menu: the master playlist still plays in Automatic */ });
+    }).catch(again);  // meanwhile the master playlist plays in Automatic
   }
 
   // -- third-party players ----------------------------------------------------------------
