@@ -86,25 +86,33 @@ class Simulcast:
     def ended(self, stream_id: int) -> None:
         with self._lock:
             stream = self.streams.pop(stream_id, None)
-        if stream is None:
-            return
-        for running in stream.pushes.values():
-            running.pusher.stop()
-        self.socketio.start_background_task(self._all_idle, stream)
+        if stream is not None:
+            for running in stream.pushes.values():
+                running.pusher.stop()
+        # Also a stream this process never pushed: one a stopped process left behind, whose
+        # destinations still say what that process last saw.
+        self.socketio.start_background_task(self._all_idle, stream_id)
 
-    def _all_idle(self, stream: StreamPushes) -> None:
+    def _all_idle(self, stream_id: int) -> None:
         """Idle at once, also a push that had failed (its thread is gone)."""
         with self.app.app_context():
             try:
-                for destination in service.destinations(db.session, stream.talk_id):
-                    if not self._current(destination.id):
-                        service.record_state(db.session, destination.id, IDLE, "", 0, utcnow())
+                live = db.session.get(LiveStream, stream_id)
+                if live is None:
+                    return
+                newer = golive.active_stream(db.session, live.talk_id)
+                if newer is not None and newer.id != stream_id:
+                    return  # the talk is live again meanwhile: its pushes report for themselves
+                changed = [d for d in service.destinations(db.session, live.talk_id)
+                           if d.state != IDLE and not self._current(d.id)]
+                for destination in changed:
+                    service.record_state(db.session, destination.id, IDLE, "", 0, utcnow())
                 db.session.commit()
-                for destination in service.destinations(db.session, stream.talk_id):
+                for destination in changed:
                     self._emit(service.view(destination))
             except Exception:
                 db.session.rollback()
-                log.exception("simulcast: setting the destinations of stream %s idle failed", stream.stream_id)
+                log.exception("simulcast: setting the destinations of stream %s idle failed", stream_id)
             finally:
                 db.session.remove()
 
