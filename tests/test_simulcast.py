@@ -180,6 +180,17 @@ def test_destination_added_twice_by_a_double_click_is_added_once(session, organi
     assert len(destinations(session)) == 1
 
 
+def test_destination_eleventh_is_refused(session, organiser_client, talk):
+    for number in range(10):
+        assert add(organiser_client, talk, label=f"Kanal {number}", token=f"t{number}").status_code == 303
+
+    response = add(organiser_client, talk, label="En för mycket", token="t11")
+
+    assert response.status_code == 400
+    assert "högst 10 mottagare" in response.get_data(as_text=True)
+    assert len(destinations(session)) == 10
+
+
 def test_destination_removed_is_audited_and_gone(session, organiser_client, talk):
     add(organiser_client, talk)
     [destination] = destinations(session)
@@ -253,6 +264,7 @@ def test_watch_simulcast_is_for_the_talks_speaker_and_organisers(app, session, o
     participant = app.test_client()
     participant.get(f"/events/{talk.event.slug}/{talk.slug}")
     browsers["participant"] = participant
+    browsers["anonymous"] = app.test_client()  # not even the participant cookie
     outcomes = {}
 
     for role, client in browsers.items():
@@ -262,7 +274,8 @@ def test_watch_simulcast_is_for_the_talks_speaker_and_organisers(app, session, o
         socket.disconnect(namespace=p.STUDIO_NAMESPACE)
 
     assert outcomes == {"speaker_here": ["YouTube"], "speaker_elsewhere": p.E_FORBIDDEN, "moderator": p.E_FORBIDDEN,
-                        "organiser": ["YouTube"], "participant": p.E_FORBIDDEN}
+                        "organiser": ["YouTube"], "participant": p.E_FORBIDDEN,
+                        "anonymous": p.E_COOKIES_REQUIRED}
 
 
 # -- the push, with real processes ------------------------------------------------------------------

@@ -41,6 +41,8 @@ from server.services.roles import Actor
 MAX_LABEL = 80
 MAX_URL = 500
 MAX_KEY = 300
+# Each destination is an ffmpeg process and the stream's bitrate once more out of the server.
+MAX_DESTINATIONS = 10
 AUDITED = ("label", "url", "enabled", "key_hint")
 
 STATES = (IDLE, CONNECTING, SENDING, RETRYING, FAILED)
@@ -152,6 +154,9 @@ def add(session: Session, actor: Actor, talk: Talk, *, label: Any, url: Any, str
     label = check_label(label)
     url = check_url(url, allowed_hosts)
     stream_key = check_key(stream_key, required=True)
+    if len(destinations(session, talk.id)) >= MAX_DESTINATIONS:
+        raise ValidationError(_l("A talk can be sent to at most %(count)d destinations. Remove one first.",
+                                 count=MAX_DESTINATIONS), code="too_many_destinations")
     destination = SimulcastDestination(talk_id=talk.id, label=label, url=url, key_ciphertext=keys.encrypt(stream_key),
                                        key_hint=key_hint(stream_key), enabled=bool(enabled), created_at=now,
                                        created_by=actor.label, state=IDLE, state_at=now)
