@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -32,9 +31,8 @@ from sqlalchemy.orm import Session
 
 from server.db import utcnow
 from server.media import hls
-from server.models import AuditEntry, LiveStream, Role, StreamKey, Talk
-from server.services import golive
-from server.services import stream_keys
+from server.models import AuditEntry, LiveStream, Role, Talk
+from server.services import golive, recordings, stream_keys
 from server.services.roles import Actor
 from server.sockets import protocol as p
 from tests.conftest import start_live_server
@@ -349,8 +347,12 @@ def test_rtmp_stream_goes_live_and_ends_with_a_recording_as_long_as_it_was_live(
     assert recording["video"] == "h264" and recording["audio"] == "aac"
     assert sent - 4 <= recording["duration"] <= sent + 1
     with Session(arena.engine) as session:
-        offered = golive.finished_live_recordings(session, session.get(Talk, talk_id))
+        talk = session.get(Talk, talk_id)
+        offered = golive.finished_live_recordings(session, talk)
         assert [s.id for s in offered] == [ended.id]  # the admin's recording page offers it
+        used = recordings.use_live_recording(session, talk, ended.id, actor=ORGANISER)
+        assert used.file_path == ended.archive_path and used.file_type == "video/mp4"
+        session.rollback()
     actions = [entry.action for entry in audit_actions(arena, talk_id)]
     assert "ingest.publish" in actions and "ingest.end" in actions
 
