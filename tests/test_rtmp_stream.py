@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
-from server.media import hls
+from server.media import hls, rtmp_ingest
 from server.models import AuditEntry, LiveStream, Role, Talk
 from server.services import golive, recordings, stream_keys
 from server.services.roles import Actor
@@ -576,3 +576,46 @@ def test_rtmp_stream_ends_with_its_recording_when_nginx_dies(arena, encoders):
     assert ended.end_reason == "connection_lost" and not api_talk(arena, talk_id)["live"]
     assert recording_of(arena, ended)["duration"] > 1
     wait_until(lambda: rtmp_listening(arena), timeout=60, message="nginx was not started again")
+
+
+# -- the recording from several parts (server/media/rtmp_ingest.py, no server) ----------------
+
+def encoder_part(path: Path, *, seconds: float, size: str = "320x240", video: str = "libx264") -> Path:
+    """What one publish session leaves: the input copied into Matroska."""
+    codec = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"] if video == "libx264" else ["-c:v", video]
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", str(seconds), *codec,
+                    "-c:a", "aac", "-f", "matroska", str(path)], check=True, timeout=120)
+    return path
+
+
+def test_rtmp_recording_joins_every_part_in_order(tmp_path):
+    encoder_part(rtmp_ingest.part_path(tmp_path, 1), seconds=2)
+    encoder_part(rtmp_ingest.part_path(tmp_path, 2), seconds=3)
+    (tmp_path / "source-10.mkv").write_bytes(b"")  # a session that sent nothing is left out
+
+    archive = rtmp_ingest.make_recording(FFMPEG, tmp_path, copy_video=True)
+
+    assert archive.path == tmp_path / "recording.mp4" and 4.5 <= archive.duration_seconds <= 5.5
+    info = probe(archive.path)
+    assert {s["codec_type"]: s["codec_name"] for s in info["streams"]} == {"video": "h264", "audio": "aac"}
+    assert rtmp_ingest.parts(tmp_path) == [tmp_path / "source-10.mkv"]  # the joined parts are gone
+
+
+def test_rtmp_recording_of_an_encoder_that_changed_its_picture_is_encoded_once(tmp_path):
+    encoder_part(rtmp_ingest.part_path(tmp_path, 1), seconds=2, video="flv1")
+    encoder_part(rtmp_ingest.part_path(tmp_path, 2), seconds=2, size="480x270", video="flv1")
+
+    archive = rtmp_ingest.make_recording(FFMPEG, tmp_path, copy_video=False)
+
+    assert archive.path is not None and archive.duration_seconds >= 3.5
+    assert probe(archive.path)["streams"][0]["codec_name"] == "h264"
+
+
+def test_rtmp_codecs_nginx_names_are_copied_transcoded_or_refused():
+    assert rtmp_ingest.video_decision("H264") == "copy"
+    assert rtmp_ingest.video_decision("Sorenson-H263") == "transcode"
+    assert rtmp_ingest.video_decision("On2-VP6") == "transcode"
+    assert rtmp_ingest.video_decision("Jpeg") == "refuse"
+    assert rtmp_ingest.video_decision("") == "refuse"
+    assert rtmp_ingest.video_decision(None) == "refuse"
