@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import DEMO_SLUG, LOCALES, describe_violations, run_axe, translate
 from tests.browser.test_admin import sign_in
+from tests.browser.test_phone_width import assert_no_sideways_scrolling
 from tests.live.conftest import Arena
 
 pytestmark = pytest.mark.browser
@@ -53,12 +54,15 @@ def test_organiser_makes_copies_and_rotates_a_stream_key_by_keyboard(open_contex
     key = page.locator("#admin-new-key-value").input_value()
     publish_url = page.locator("#admin-new-publish-url").input_value()
     copy = page.locator("[data-copy-target=admin-new-publish-url]")
+    expect(copy).to_be_visible()  # shown by the script once the browser can copy
     copy.focus()
     page.keyboard.press("Enter")
     status = copy.locator("xpath=..").get_by_role("status")
     expect(status).to_have_text(t("Copied."))
     copied = page.evaluate("() => navigator.clipboard.readText()")
     assert_no_axe_violations(page, "Live video page with the new key")
+    page.set_viewport_size({"width": 320, "height": 800})
+    assert_no_sideways_scrolling(page, "Live video page with the new key at 320 px")
 
     page.reload()  # the POST's answer again: the browser sends the form again, the server sees a repeat
     masked = page.goto(f"/admin/events/{DEMO_SLUG}/talks/{slug}/live-video")
@@ -86,6 +90,8 @@ def test_speaker_makes_a_key_in_the_studio(open_context, arena):
     expect(section.get_by_role("heading", name=translate("sv", "The new stream key: copy it now"))).to_be_visible()
     key = page.locator("#studio-new-key-value").input_value()
     assert_no_axe_violations(page, "studio with the new key")
+    page.set_viewport_size({"width": 320, "height": 800})
+    assert_no_sideways_scrolling(page, "studio with the new key at 320 px")
     page.goto(f"/events/{DEMO_SLUG}/{slug}/studio")
 
     assert KEY.match(key)
