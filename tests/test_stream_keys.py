@@ -312,7 +312,6 @@ def test_admin_post_without_csrf_is_refused(organiser_client, talk, session):
 
 def test_admin_page_shows_refusals_and_that_ingest_is_off(make_settings, database_url, session, talk):
     from server import create_app
-    from server.models import Organiser  # noqa: F401
     from server.services.ingest import record_refusal
 
     record_refusal(session, talk=talk, code="already_live", address="198.51.100.23")
@@ -474,3 +473,12 @@ def test_the_answers_address_opened_again_shows_the_page_with_the_key_masked(org
     assert admin.status_code == 303 and admin.headers["Location"].endswith(page_url(talk))
     assert studio.status_code == 303 and studio_url(talk) in studio.headers["Location"]
     assert key not in organiser_client.get(admin.headers["Location"]).get_data(as_text=True)
+
+
+def test_studio_post_without_csrf_is_refused(role_client, talk, session):
+    speaker = role_client("speaker", talk=talk, name="Sara Talare")
+
+    response = speaker.post(studio_url(talk) + "/stream-key", data={"confirm": "yes"})
+
+    assert response.status_code == 400
+    assert session.scalar(select(func.count()).select_from(StreamKey)) == 0
