@@ -16,6 +16,7 @@ import pytest
 
 from server.extensions import socketio
 from server.db import db, utcnow
+from server.media import hls
 from server.models import LiveState, LiveStream, Role, StreamState, Talk
 from server.services import golive
 from server.services.errors import ValidationError
@@ -215,7 +216,7 @@ def test_going_live_writes_hls_and_end_keeps_the_recording(app, session, talk, s
     assert [s["state"] for s in collected] == ["live", "ended"]
     assert final["recording"] is True and final["reason"] == "ended"
     stream = db.session.get(LiveStream, started["stream_id"])
-    playlist = (recordings / stream.playlist_path).read_text()
+    playlist = hls.source_playlist(recordings / stream.directory, stream.playlist_name == hls.MASTER).read_text()
     assert "#EXT-X-ENDLIST" in playlist and ".ts" in playlist
     assert stream.state is StreamState.ended and stream.active_talk_id is None
     assert db.session.get(Talk, talk.id).live_state is LiveState.ended
@@ -264,7 +265,7 @@ def test_late_joiner_of_the_live_room_learns_the_stream(app, talk, speaker_grant
         p.JOIN, {"talk_id": talk.id}, namespace=p.LIVE_NAMESPACE, callback=True)
 
     assert joined["stream"]["state"] == "live"
-    assert joined["stream"]["playlist_url"].endswith("/index.m3u8")
+    assert joined["stream"]["playlist_url"].endswith(f"/{hls.MASTER}")
     studio.end()
     wait_until(lambda: ended_state(studio, []), timeout=60)
 

@@ -18,6 +18,7 @@ import socketio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.media import hls
 from server.models import LiveStream
 from server.sockets import protocol as p
 from tests.conftest import start_live_server
@@ -54,6 +55,11 @@ def hasty_arena(tmp_path_factory) -> Iterator[Arena]:
     yield arena
     arena.close()
     server.stop()
+
+
+def source_playlist(arena: Arena, row: LiveStream) -> Path:
+    """The source rendition's playlist: the one a recording's end mark is checked on."""
+    return hls.source_playlist(recordings_dir(arena) / row.directory, row.playlist_name == hls.MASTER)
 
 
 class Speaker:
@@ -274,7 +280,7 @@ def test_an_ffmpeg_crash_keeps_the_recording_and_tells_the_speaker(arena, media)
     told = speaker.wait_for_state("ended")
 
     assert told["reason"] == "ffmpeg_failed" and told["recording"] is True
-    assert "#EXT-X-ENDLIST" in (recordings_dir(arena) / row.playlist_path).read_text()
+    assert "#EXT-X-ENDLIST" in source_playlist(arena, row).read_text()
     final = stream_row(arena, speaker.stream_id)
     assert float(probe(recordings_dir(arena) / final.archive_path)["format"]["duration"]) > 3
     speaker.close()
@@ -300,7 +306,7 @@ def test_a_server_crash_keeps_the_recording_and_the_next_process_closes_it(tmp_p
         arena.close()
 
     assert row.end_reason == "server_stopped" and row.active_talk_id is None
-    playlist = (recordings_dir(arena) / row.playlist_path).read_text()
+    playlist = source_playlist(arena, row).read_text()
     assert "#EXT-X-ENDLIST" in playlist
     assert float(probe(recordings_dir(arena) / row.archive_path)["format"]["duration"]) == pytest.approx(6, abs=0.5)
 
