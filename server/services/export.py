@@ -48,7 +48,7 @@ UTF8_BOM = "\ufeff"
 # semicolon; at a comma it puts every row in column A. One dialect for every CSV Arena writes.
 CSV_DELIMITER = ";"
 # A column whose name says it holds a secret is never exported (a sign-in link is a key, not a record).
-SECRET_COLUMN = re.compile(r"token|secret|password", re.IGNORECASE)
+SECRET_COLUMN = re.compile(r"token|secret|password|ciphertext|key_hash", re.IGNORECASE)
 # Excel runs a cell that starts with one of these as a formula; participants' text must not.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -153,6 +153,8 @@ NOT_EXPORTED = {
     "form_tokens": "one-time tokens against a form sent twice, kept a day; what the form did is in the audit log",
     "simulcast_destinations": "where a talk's live stream was also sent, with the channel's encrypted stream key; "
                               "the audit log records each destination added, changed or removed (never the key)",
+    "stream_keys": "hashes of the talks' RTMP stream keys, a credential rather than a record; the audit log records "
+                   "each key made, replaced or revoked (by its last four characters)",
 }
 
 
