@@ -496,14 +496,16 @@ def test_recordings_folder_does_not_serve_outside_itself(client, recordings):
 def test_a_streams_working_files_are_never_served(organiser_client, recordings):
     folder = recordings / "dag" / "pass" / "archive" / "1-0123456789abcdef"
     folder.mkdir(parents=True)
-    for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4"):
+    names = ("source.mkv", "source.webm", "source-1.mkv", "parts.txt", "ffmpeg.log", "push.log", "recording.mp4")
+    for name in names:
         (folder / name).write_bytes(b"\0" * 16)
 
     # Not even to an organiser, who may fetch the unpublished recording beside them.
     status = {name: organiser_client.get(f"/recordings/dag/pass/archive/1-0123456789abcdef/{name}").status_code
-              for name in ("source.mkv", "source.webm", "ffmpeg.log", "recording.mp4")}
+              for name in names}
 
-    assert status == {"source.mkv": 404, "source.webm": 404, "ffmpeg.log": 404, "recording.mp4": 200}
+    assert status == {"source.mkv": 404, "source.webm": 404, "source-1.mkv": 404, "parts.txt": 404,
+                      "ffmpeg.log": 404, "push.log": 404, "recording.mp4": 200}
 
 
 def test_signing_out_ends_the_stream_and_keeps_the_recording(app, talk, speaker_grant, h264_input):

@@ -167,7 +167,7 @@ def add_live_stream(front: Front, *, event_published: bool) -> LiveStream:
         stream.archive_directory = golive.archive_directory(talk, stream.id)
         front.store(f"{stream.directory}/index.m3u8", b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n")
         front.store(f"{stream.directory}/segment-000001.ts", b"\x47" * 188 * 10)
-        for name in ("source.mkv", "ffmpeg.log", "recording.mp4"):
+        for name in ("source.mkv", "source-1.mkv", "parts.txt", "ffmpeg.log", "recording.mp4"):
             front.store(f"{stream.archive_directory}/{name}", b"\0" * 64)
         session.commit()
         return stream
@@ -293,10 +293,10 @@ def test_nginx_refuses_a_streams_working_files_even_to_an_organiser(behind_nginx
     stream = add_live_stream(behind_nginx, event_published=True)
     archive = f"{behind_nginx.url}/recordings/{stream.archive_directory}"
 
-    answers = {name: organiser.get(f"{archive}/{name}", timeout=30) for name in ("source.mkv", "ffmpeg.log",
-                                                                               "recording.mp4")}
+    answers = {name: organiser.get(f"{archive}/{name}", timeout=30)
+               for name in ("source.mkv", "source-1.mkv", "parts.txt", "ffmpeg.log", "recording.mp4")}
 
-    assert answers["source.mkv"].status_code == 404 and answers["ffmpeg.log"].status_code == 404
+    assert all(answers[name].status_code == 404 for name in ("source.mkv", "source-1.mkv", "parts.txt", "ffmpeg.log"))
     assert answers["recording.mp4"].status_code == 200
     assert answers["recording.mp4"].headers["Content-Type"] == "video/mp4"
 

@@ -69,9 +69,14 @@ def media_headers(name: str) -> tuple[str | None, str]:
 
 
 def is_private(name: str) -> bool:
-    """Working files of a stream (the raw input, ffmpeg's log) are never served, under any name."""
+    """Working files of a stream are never served, under any name: the raw input (`source.*`
+    from the browser, `source-<n>.mkv` per RTMP session), the list of those parts
+    (`parts.txt`) and ffmpeg's logs."""
     parts = Path(name).parts
-    return "archive" in parts and (parts[-1] == "ffmpeg.log" or parts[-1].startswith("source."))
+    if "archive" not in parts:
+        return False
+    last = parts[-1]
+    return last == "parts.txt" or last.endswith(".log") or last.startswith(("source.", "source-"))
 
 
 def ffmpeg_binary(configured: str = "") -> str | None:
