@@ -411,6 +411,35 @@ def test_audit_page_names_a_deleted_talk_without_a_link_and_recordings_in_words(
     assert rows[1][3:] == ["Publicerad på passets sida nej", "Publicerad på passets sida ja"]
 
 
+def test_audit_page_shows_stream_keys_and_an_encoders_refusal_in_words(organiser_client, make_event, make_talk,
+                                                                         session):
+    from server.db import utcnow
+    from server.models import Role
+    from server.services import ingest, stream_keys
+    from server.services.roles import Actor
+
+    event = make_event()
+    talk = make_talk(event, title="Sändning från scenen")
+    actor = Actor(participant_id="test", role=Role.organiser, staff_name="Karin Kommunikatör")
+    key = stream_keys.make(session, talk, actor, utcnow())
+    session.flush()
+    stored = stream_keys.active(session, talk.id)
+    ingest.record_refusal(session, talk=talk, code="revoked_key", address="203.0.113.7", stream_key=stored)
+    session.commit()
+
+    body = page(organiser_client.get(f"/admin/events/{event.slug}/audit", headers=SV))
+    rows = audit_table_rows(body)
+
+    refused, made = rows[0], rows[1]
+    assert refused[1] == "rtmp:203.0.113.7 (RTMP-kodare)"
+    assert refused[2].endswith("Skäl: Strömnyckeln var återkallad eller ersatt av en ny")
+    assert "Kodarens adress 203.0.113.7" in refused[4]
+    assert made[2].endswith("Strömnyckeln för ”Sändning från scenen”")
+    assert made[4] == f"Strömnyckel (fyra sista tecknen) {key[-4:]}"
+    assert f'href="/admin/events/{event.slug}/talks/{talk.slug}/live-video"' in body
+    assert key not in body and "revoked_key" not in body
+
+
 # -- programme order ----------------------------------------------------------------------
 
 def test_moving_a_talk_up_swaps_the_slots_and_keeps_lengths_and_the_break(organiser_client, make_event, make_talk,

@@ -22,7 +22,7 @@ from server.services.errors import ServiceError
 APPLICATION = "live"
 AUDIT_ACTION = "ingest.refused"
 # Who refused, in the audit log: the ingest itself, on behalf of nobody signed in.
-AUDIT_ACTOR_ROLE = "participant"
+AUDIT_ACTOR_ROLE = "encoder"  # an RTMP encoder: no person Arena knows
 
 # The refusal codes and what they mean, for the organiser reading why an encoder did not
 # get through (the audit page and the admin's Live video page say the same words).

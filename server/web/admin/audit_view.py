@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _, _l, local_date, local_datetime
 from server.models import AuditEntry, Ban, Event, RoleGrant, Speaker, Talk
-from server.services.audit_actions import ACTIONS
+from server.services.audit_actions import ACTIONS, INGEST_REFUSALS
 from server.web.admin import bp
 
 ROLES = {
@@ -27,6 +27,8 @@ ROLES = {
     "moderator": _l("moderator"),
     "speaker": _l("speaker"),
     "participant": _l("participant"),
+    "encoder": _l("RTMP encoder"),
+    "system": _l("Arena itself"),
 }
 
 # The snapshot's field names (server/services/programme.py and the moderation services).
@@ -77,6 +79,19 @@ FIELDS = {
     "talk_id": _l("Talk"),
     "expires_at": _l("Valid until"),
     "revoked_at": _l("Withdrawn"),
+    # Live video (issue 12): stream keys are audited by their last four characters only.
+    "hint": _l("Stream key (last four characters)"),
+    "key_hint": _l("Stream key (last four characters)"),
+    "stream_key_id": _l("Stream key (number)"),
+    "revoke_reason": _l("Why the key no longer works"),
+    "address": _l("Encoder's address"),
+    "code": _l("Refusal"),
+    "detail": _l("Details"),
+    "reason": _l("Why it ended"),
+    "recording": _l("Recording kept"),
+    "label": _l("Name"),
+    "url": _l("Server address"),
+    "enabled": _l("Sending"),
 }
 # A role link's "role" is the role it gives, not a speaker's title.
 GRANT_FIELDS = {"role": _l("Role"), "name": _l("Name")}
@@ -90,6 +105,16 @@ VALUES = {
     "scope": {"event": _l("the whole event"), "talk": _l("this talk")},
     "origin": {"upload": _l("uploaded"), "import": _l("imported"), "golive": _l("live broadcast")},
     "role": ROLES,
+    "code": INGEST_REFUSALS,
+    # Why a live stream ended (server/sockets/studio.py).
+    "reason": {"ended": _l("End was pressed"), "connection_lost": _l("the sender did not come back in time"),
+               "ffmpeg_failed": _l("a fault on the server"), "disk_full": _l("the server's disk was full"),
+               "server_stopped": _l("the server restarted"), "role_withdrawn": _l("the sign-in link was withdrawn"),
+               "key_revoked": _l("the stream key was replaced or revoked"), "no_data": _l("no video arrived"),
+               "too_large": _l("the picture was larger than allowed"),
+               "unsupported_codec": _l("a video format Arena cannot take"),
+               "bitrate_too_high": _l("the bitrate was higher than allowed")},
+    "revoke_reason": {"rotated": _l("replaced by a new key"), "revoked": _l("revoked")},
 }
 
 ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
@@ -114,6 +139,7 @@ class AuditRow:
     subject_url: str | None
     talk_title: str | None
     changes: list[Change] = field(default_factory=list)
+    reason: str = ""
 
 
 class _Names:
@@ -147,9 +173,13 @@ def _row(names: _Names, entry: AuditEntry) -> AuditRow:
     subject, url = _subject(names, entry)
     talk = names.talks.get(entry.talk_id) if entry.talk_id else None
     # Which talk, where the subject does not say it already (a message, a question, a ban, a link).
-    talk_title = talk.title if talk is not None and entry.target_type not in ("talk", "recording", "import_job") else None
+    talk_title = (talk.title if talk is not None
+                  and entry.target_type not in ("talk", "recording", "import_job", "stream_key", "live_stream")
+                  else None)
+    # An encoder's refusal keeps its code as the reason: shown in words.
+    reason = str(INGEST_REFUSALS.get(entry.reason, entry.reason)) if entry.action == "ingest.refused" else entry.reason
     return AuditRow(entry=entry, action=action, code=entry.action, role=role, subject=subject, subject_url=url,
-                    talk_title=talk_title, changes=_changes(names, entry))
+                    talk_title=talk_title, changes=_changes(names, entry), reason=reason)
 
 
 def _int(value: Any) -> int | None:
@@ -187,6 +217,17 @@ def _subject(names: _Names, entry: AuditEntry) -> tuple[str, str | None]:
             return _("A deleted talk"), None
         return (_("The recording of \u201c%(title)s\u201d", title=talk.title),
                 url_for("admin.talk_recording", slug=event.slug, talk_slug=talk.slug))
+    if kind in ("stream_key", "live_stream"):
+        if talk is None:
+            return _("A deleted talk"), None
+        label = (_("The stream key of “%(title)s”", title=talk.title) if kind == "stream_key"
+                 else _("The live stream of “%(title)s”", title=talk.title))
+        return label, url_for("admin.talk_ingest", slug=event.slug, talk_slug=talk.slug)
+    if kind == "simulcastdestination":
+        name = _remembered(entry, "label") or _("A destination")
+        if talk is None:
+            return name, None
+        return name, url_for("admin.talk_simulcast", slug=event.slug, talk_slug=talk.slug)
     if kind == "rolegrant":
         grant = names.grants.get(target)
         name = grant.name if grant is not None else _remembered(entry, "name")

@@ -18,24 +18,16 @@ from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import StreamKey
 from server.services import golive, stream_keys
+from server.services.audit_actions import INGEST_REFUSALS
 from server.services.errors import ServiceError
 from server.services.events import get_talk
 from server.web.admin import bp
 from server.web.admin.forms import show_error
 from server.web.admin.repeats import Once
 
-# What the ingest's refusal codes (server/services/ingest.py PublishRefused) mean, for the
-# organiser reading why a crew's encoder does not get through.
-REFUSAL_REASONS = {
-    "unknown_key": _l("Unknown stream key"),
-    "revoked_key": _l("The stream key was revoked or replaced by a new one"),
-    "talk_not_published": _l("The event or talk is not published"),
-    "already_live": _l("The talk was already live (from the studio or another encoder)"),
-    "wrong_application": _l("Wrong server address (the path must end in /live)"),
-    "ingest_off": _l("Live video from an encoder is turned off on this server"),
-    "disk_full": _l("The server is running out of disk space"),
-    "stream_not_allowed": _l("The stream was not allowed (resolution, bitrate or format)"),
-}
+# What the ingest's refusal codes mean, for the organiser reading why a crew's encoder does not
+# get through: the audit page's words (one list).
+REFUSAL_REASONS = INGEST_REFUSALS
 
 
 class MakeKeyForm(FlaskForm):
