@@ -31,8 +31,8 @@ AAC 48 kHz, FLV over RTMP to rtmp://127.0.0.1:<port>/live/<key>):
     ffmpeg that reads the very same stream from Arena's nginx and writes the same HLS
     (server/media/hls.py's own output arguments) into a folder of its own: what the media
     work costs without Arena around it.
-(c) Capacity: N publishers at once (the file of (b), N talks, N keys), N = 1, 2, 3, 4, 6, 8,
-    12, 16 ... up to --max-streams, copy only and with the ladder. For each N, after the
+(c) Capacity: N publishers at once (the file of (b), N talks, N keys), N = 1, 2, 3, 4, 5, 6,
+    8, 10, 12, 16 ... up to --max-streams, copy only and with the ladder. For each N, after the
     streams are live and have settled, it watches every media playlist of every stream (the
     source, and with the ladder 360p and audio) over the window and adds up the EXTINF of
     the segments that appeared: media seconds written per wall-clock second. A stream "keeps
@@ -49,6 +49,7 @@ It prints Markdown tables (with --json: the JSON on stdout, the tables on stderr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -80,7 +81,7 @@ TALK = "skapa-arenor"
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 BITS, BLOCK = 24, 40
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-CAPACITY_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+CAPACITY_STEPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)
 KEEPS_UP = 0.95  # media seconds per wall-clock second for a playlist to count as keeping up
 
 # Targets from the issue.
@@ -218,6 +219,9 @@ def publish_url(bench: Bench, talk_slug: str) -> str:
     return url
 
 
+_talk_numbers = itertools.count(1)
+
+
 def new_talks(bench: Bench, count: int) -> list[tuple[int, str]]:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -230,7 +234,8 @@ def new_talks(bench: Bench, count: int) -> list[tuple[int, str]]:
         event = session.scalars(select(Event).where(Event.slug == SLUG)).one()
         starts_at = datetime.combine(event.starts_on, clock(7, 0), STOCKHOLM)
         for n in range(count):
-            talk = event_service.create_talk(session, event, title=f"Mätpass {n + 1:02d}",
+            number = next(_talk_numbers)
+            talk = event_service.create_talk(session, event, title=f"Mätpass {number:02d}",
                                               starts_at=starts_at + timedelta(minutes=n),
                                               ends_at=starts_at + timedelta(minutes=n + 30))
             session.flush()
@@ -263,7 +268,9 @@ def live_stream(bench: Bench, talk: int):
                                  .order_by(LiveStream.id.desc())).first()
     if stream is None or not stream.directory:
         return None
-    return stream if media_playlists(bench, stream) else None
+    # What viewers open: the master playlist (ladder) or the single one, once it lists a segment.
+    viewer_playlist = Path(bench.env["ARENA_MEDIA__RECORDINGS_DIR"]) / stream.playlist_path
+    return stream if viewer_playlist.exists() and media_playlists(bench, stream) else None
 
 
 def stream_directory(bench: Bench, stream) -> Path:
