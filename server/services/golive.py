@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -293,12 +293,19 @@ def heartbeat(session: Session, stream_ids: list[int], bytes_by_stream: dict[int
                         .values(heartbeat_at=now, bytes_received=received))
 
 
-def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since: datetime) -> list[LiveStream]:
+def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since: datetime, *,
+                  exclude: set[int] | frozenset[int] = frozenset()) -> list[LiveStream]:
     """Active streams whose process stopped saying it runs them (a crash, a restart): claim
-    them for this process, one conditional update each, so only one process archives them."""
+    them for this process, one conditional update each, so only one process archives them.
+    `exclude`: the streams the calling process runs itself (a late heartbeat of its own is
+    no crash). A stream still ending (its recording being made, the talk already free) counts too."""
     claimed = []
-    for stream in session.scalars(select(LiveStream).where(LiveStream.active_talk_id.is_not(None),
-                                                           LiveStream.heartbeat_at < quiet_since)):
+    query = select(LiveStream).where(or_(LiveStream.active_talk_id.is_not(None),
+                                         LiveStream.state == StreamState.ending),
+                                     LiveStream.heartbeat_at < quiet_since)
+    if exclude:
+        query = query.where(LiveStream.id.not_in(list(exclude)))
+    for stream in session.scalars(query):
         result = session.execute(update(LiveStream).where(LiveStream.id == stream.id,
                                                           LiveStream.heartbeat_at == stream.heartbeat_at)
                                  .values(process_id=process_id[:100], heartbeat_at=now, state=StreamState.ending,

@@ -167,6 +167,7 @@ class RtmpPublisher:
     disconnected_at: float | None = None  # the encoder left (or nginx went away): the wait runs
     stalled: bool = False                 # dropped for sending nothing: ends as "no_data"
     ending: bool = False
+    resuming: bool = False  # its encoder came back and the database does not say so yet: no checks
     on_air: bool = False
     failures: int = 0
     rates: deque = field(default_factory=deque)  # (monotonic time, nginx's bytes_in)
@@ -174,6 +175,7 @@ class RtmpPublisher:
     last_growth_at: float = field(default_factory=time.monotonic)
     unreachable_since: float | None = None
     missing_since: float | None = None
+    part_ended_at: float | None = None  # its ffmpeg ended while nginx's stat still showed the encoder
 
 
 class StudioNamespace(ArenaNamespace):
@@ -388,9 +390,21 @@ class StudioNamespace(ArenaNamespace):
         resumable = golive.resumable_rtmp_stream(db.session, talk.id, stream_key_id)
         publisher = self.rtmp.get(resumable.id) if resumable is not None else None
         if resumable is not None and publisher is not None and not publisher.ending:
-            golive.resume_rtmp(db.session, resumable, client_id=client_id, address=address)
-            db.session.commit()
+            # Resuming from here on: a tick while the commit below yields must not end the
+            # stream for the wait that just ran out and drop the encoder just accepted.
+            previous = publisher.client_id, publisher.disconnected_at
+            publisher.resuming = True
             self._rtmp_reconnected(publisher, client_id)
+            try:
+                golive.resume_rtmp(db.session, resumable, client_id=client_id, address=address)
+                db.session.commit()
+                # A tick that read the row before this commit sees a session newer than its read.
+                publisher.connected_at = publisher.last_growth_at = time.monotonic()
+            except Exception:
+                publisher.client_id, publisher.disconnected_at = previous  # still waiting, as before
+                raise
+            finally:
+                publisher.resuming = False
             self._push(resumable)
             self._emit_studio(talk.id, {"stream_id": resumable.id, "state": "live", "source": "rtmp",
                                         "message": _("The encoder is back. The stream continues.")})
@@ -449,7 +463,7 @@ class StudioNamespace(ArenaNamespace):
             self._end_rtmp(publisher, "no_data")  # nothing to continue: the talk is free again
             return
         publisher.disconnected_at = time.monotonic()
-        part, publisher.part = publisher.part, None
+        part, publisher.part, publisher.part_ended_at = publisher.part, None, None
         if part is not None and part.alive():
             publisher.stopping = part
             self.socketio.start_background_task(part.stop)  # its input ends with the publisher anyway
@@ -738,6 +752,22 @@ class StudioNamespace(ArenaNamespace):
         while not self._stopped:
             self.socketio.sleep(TICK_SECONDS)
             now = time.monotonic()
+            if now - last_heartbeat >= HEARTBEAT_SECONDS:
+                # On its own: a check that fails on every tick must never let another process
+                # (or this one) take a stream this process still runs for an orphan.
+                try:
+                    with self._app.app_context():
+                        live = {s: pub.ingest.bytes_received for s, pub in self.publishers.items()}
+                        # RTMP streams of this process, from their first second: never orphans.
+                        live.update({s: pub.last_bytes for s, pub in self.rtmp.items()})
+                        golive.heartbeat(db.session, list(live), live, utcnow())
+                        db.session.commit()
+                        last_heartbeat = now
+                except Exception:
+                    log.exception("studio heartbeat failed")
+                finally:
+                    with self._app.app_context():
+                        db.session.remove()
             try:
                 with self._app.app_context():
                     settings = self._app.extensions["arena.settings"]
@@ -747,13 +777,6 @@ class StudioNamespace(ArenaNamespace):
                         self._check_roles()  # a withdrawn link ends its stream within a second
                     if self.rtmp:
                         self._check_rtmp(now, settings)
-                    if now - last_heartbeat >= HEARTBEAT_SECONDS:
-                        last_heartbeat = now
-                        live = {s: pub.ingest.bytes_received for s, pub in self.publishers.items()}
-                        # RTMP streams of this process, from their first second: never orphans.
-                        live.update({s: pub.last_bytes for s, pub in self.rtmp.items()})
-                        golive.heartbeat(db.session, list(live), live, utcnow())
-                        db.session.commit()
                     if now - last_disk >= DISK_CHECK_SECONDS and (self.publishers or self.rtmp):
                         last_disk = now
                         self._check_disk(settings)
@@ -811,8 +834,8 @@ class StudioNamespace(ArenaNamespace):
         valid = golive.key_still_valid(db.session, [pub.stream_key_id for pub in running
                                                     if pub.stream_key_id is not None])
         for publisher in running:
-            if publisher.ending:
-                continue  # ended meanwhile (a callback ran while this loop waited)
+            if publisher.ending or publisher.resuming:
+                continue  # ended or resumed meanwhile (a callback ran while this loop waited)
             row = rows.get(publisher.stream_id)
             if row is None or row.state is StreamState.ended:
                 # Deleted with its talk, or ended elsewhere: stop, and write nothing over it.
@@ -860,7 +883,7 @@ class StudioNamespace(ArenaNamespace):
         stat = stats.get(publisher.rtmp_name)
         publishing = stat is not None and stat.publishing
         if publisher.part is not None and not publisher.part.alive():
-            self._rtmp_part_ended(publisher, row, publishing)
+            self._rtmp_part_ended(publisher, row, publishing, now)
             return
         if publisher.part is None:
             self._await_metadata(publisher, row, stat if publishing else None, now, settings)
@@ -970,7 +993,7 @@ class StudioNamespace(ArenaNamespace):
             log.exception("ffmpeg did not start for RTMP stream %s", publisher.stream_id)
             self._end_rtmp(publisher, "ffmpeg_failed")
             return
-        publisher.part, publisher.parts_started = part, number
+        publisher.part, publisher.parts_started, publisher.part_ended_at = part, number, None
         publisher.copy_video = publisher.copy_video and copy_video  # the recording transcodes if any part must
         publisher.last_growth_at = time.monotonic()
         row.video_codec = "h264" if copy_video else str(codec)[:20]
@@ -979,12 +1002,19 @@ class StudioNamespace(ArenaNamespace):
         log.info("RTMP stream %s: part %s (%s %sx%s, video %s)", publisher.stream_id, number, codec, width, height,
                  "copied" if copy_video else "transcoded")
 
-    def _rtmp_part_ended(self, publisher: RtmpPublisher, row: LiveStream, publishing: bool) -> None:
+    def _rtmp_part_ended(self, publisher: RtmpPublisher, row: LiveStream, publishing: bool, now: float) -> None:
         part = publisher.part
-        publisher.part = None
         if not publishing:
+            publisher.part, publisher.part_ended_at = None, None
             self._rtmp_disconnected(publisher, row)  # the encoder left; on_publish_done follows
             return
+        # nginx's stat can be a tick behind ffmpeg seeing its input end, and on_publish_done
+        # can be lost: an encoder gone from the stat within PUBLISHER_GONE_SECONDS left (the
+        # wait runs); only one still publishing after that saw ffmpeg fail.
+        publisher.part_ended_at = publisher.part_ended_at or now
+        if now - publisher.part_ended_at < PUBLISHER_GONE_SECONDS:
+            return
+        publisher.part, publisher.part_ended_at = None, None
         # ffmpeg stopped while the encoder still sends.
         publisher.failures += 1
         log.warning("ffmpeg of RTMP stream %s stopped (exit code %s): %s", publisher.stream_id,
@@ -1017,10 +1047,11 @@ class StudioNamespace(ArenaNamespace):
 
     def _archive_orphans(self, settings) -> None:
         now = utcnow()
-        orphans = golive.claim_orphans(db.session, self.process_id, now, now - ORPHAN_AFTER)
+        own = set(self.publishers) | set(self.rtmp)  # never an orphan, even with a late heartbeat
+        orphans = golive.claim_orphans(db.session, self.process_id, now, now - ORPHAN_AFTER, exclude=own)
         db.session.commit()
         for stream in orphans:
-            if stream.id in self.publishers:
+            if stream.id in self.publishers or stream.id in self.rtmp:
                 continue
             self.socketio.start_background_task(self._archive_orphan, stream.id, settings.recordings_path,
                                                 settings.golive.ffmpeg)
