@@ -240,6 +240,43 @@ def test_api_playlist_url_only_while_live_from_our_own_ingest(client, demo_event
     assert ended[1]["playlist_url"] is None
 
 
+def test_api_and_page_no_player_while_our_stream_connects_in_the_slot_of_a_talk_with_a_stream_address(
+        client, demo_event, session):
+    # Live by the clock (a stream address, inside its slot), and an encoder connecting: the
+    # stream's row is active, its first segment not yet written (the talk is not LIVE).
+    from datetime import timedelta
+
+    from server.db import utcnow
+
+    talk = next(t for t in demo_event.talks if t.stream_url)
+    talk.starts_at, talk.ends_at = utcnow() - timedelta(minutes=5), utcnow() + timedelta(minutes=25)
+    stream = LiveStream(talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live, source="rtmp",
+                        directory="e/t/live/2-abc", archive_directory="e/t/archive/2-def", playlist_name="master.m3u8")
+    session.add(stream)
+    session.commit()
+    page_path = f"/events/{demo_event.slug}/{talk.slug}"
+
+    def api() -> dict:
+        talks = client.get(f"/api/events/{demo_event.slug}").get_json()["talks"]
+        return next(t for t in talks if t["slug"] == talk.slug)
+
+    connecting, page = api(), client.get(page_path).get_data(as_text=True)
+
+    assert connecting["live"] is True and connecting["stream_url"] == talk.stream_url
+    assert connecting["playlist_url"] is None
+    assert "data-hls-src" not in page and "master.m3u8" not in page
+    assert 'data-state="connecting"' in page
+    assert '<div class="stage-fallback" data-stage-fallback>' in page  # the third-party stream stays
+
+    talk.live_state = LiveState.live  # golive.mark_on_air: the first segment exists
+    session.commit()
+    on_air, page = api(), client.get(page_path).get_data(as_text=True)
+
+    assert on_air["playlist_url"] == "http://arena.test/recordings/e/t/live/2-abc/master.m3u8"
+    assert 'data-hls-src="/recordings/e/t/live/2-abc/master.m3u8"' in page
+    assert "<template data-stage-fallback>" in page
+
+
 # -- the browser's ingest -------------------------------------------------------------------
 
 def feed_all(tmp_path: Path, data: bytes) -> tuple[Path, list[str]]:

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import select, text
 
 from server.db import db, utcnow
-from server.models import Event, LiveStream, StreamState, Talk
+from server.models import Event, LiveState, LiveStream, StreamState, Talk
 from server.services import events as event_service
 from server.services.text import render_markdown
 from server.web.public import absolute_url
@@ -51,8 +51,10 @@ def _own_playlists(talks: list[Talk]) -> dict[int, str]:
 def _talk(event: Event, talk: Talk, now, playlists: dict[int, str]) -> dict[str, Any]:
     # While the talk is live the live stream wins (stream_url); the recording comes once it has ended.
     recording = talk.recording if talk.shows_recording(now) else None
-    # Only once the talk is live: a stream that has not written its first segment has no playlist yet.
-    playlist = playlists.get(talk.id) if talk.is_live(now) else None
+    # Only once the stream is on air (golive.mark_on_air set the talk LIVE at its first segment):
+    # before that there is no playlist. Not Talk.is_live, which the clock also makes true for a
+    # talk with a stream address inside its slot.
+    playlist = playlists.get(talk.id) if talk.live_state is LiveState.live else None
     return {
         "slug": talk.slug,
         "title": talk.title,

@@ -94,6 +94,9 @@
       if (isLadder(video) && quality !== "audio") {
         hls.on(window.Hls.Events.MANIFEST_PARSED, function () { pinLevel(hls, qualityOf(video)); });
       }
+      hls.on(window.Hls.Events.ERROR, function (event, data) {
+        if (data && data.fatal) { video._failed = true; }
+      });
       hls.loadSource(url);
       hls.attachMedia(video);
       video._hls = hls;
@@ -265,6 +268,8 @@
   // elsewhere hls.js and the playlist load only when the viewer presses play.
   function prepareHls(video) {
     if (isLadder(video)) { prepareLadder(video); }
+    // Native HLS: a playlist that was not there (404) leaves the <video> in error for good.
+    video.addEventListener("error", function () { if (video.getAttribute("src")) { video._failed = true; } });
     if (playsNatively(video)) { startHls(video); return; }
     video.addEventListener("play", function start() {
       video.removeEventListener("play", start);
@@ -292,5 +297,9 @@
   bind(document);
   // For players put in the page later (static/js/stage.js, when a speaker goes live or the
   // stream ends).
-  window.ArenaPlayer = { prepareHls: prepareHls, bind: bind, stop: stop };
+  // failed(video): our HLS player gave up (hls.js's fatal error, or the <video>'s own error):
+  // stage.js makes a new one when the live room says the stream is live.
+  function failed(video) { return !!video._failed; }
+
+  window.ArenaPlayer = { prepareHls: prepareHls, bind: bind, stop: stop, failed: failed };
 })();

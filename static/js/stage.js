@@ -76,11 +76,17 @@
     player.remove();
   }
 
-  function showPlayer(data) {
+  // The stream's player: kept when it is already this stream's and was made while the stream
+  // was on air; made anew when there is none, when the page was made while the stream was
+  // still connecting (no playlist yet), or when the player it has gave up (a playlist asked
+  // for before it existed: native HLS does not ask again by itself).
+  function showPlayer(data, previous) {
     var current = root.querySelector("video[data-hls-src]");
     hideFallback();
     if (also) { also.hidden = false; }
-    if (current && root.getAttribute("data-stream-id") === String(data.stream_id)) { return; }
+    var failed = current && window.ArenaPlayer && window.ArenaPlayer.failed(current);
+    if (current && !failed && previous !== "connecting"
+        && root.getAttribute("data-stream-id") === String(data.stream_id)) { return; }
     removePlayer();
     var player = document.createElement("div");
     player.className = "player";
@@ -133,7 +139,7 @@
     root.setAttribute("data-state", data.state);
     if (badge && previous !== data.state) { badge.hidden = data.state === "ended"; }
     if (data.state === "live" || data.state === "reconnecting") {
-      showPlayer(data);
+      showPlayer(data, previous);
       if (previous !== data.state) { setStatus(data.state); }
     } else if (data.state === "ended" && previous && previous !== "ended") {
       setStatus("ended");

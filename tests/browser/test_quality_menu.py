@@ -9,13 +9,16 @@ player, and the page flips to the stream and back without a reload.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.db import utcnow
 from server.models import Talk
 from server.sockets import protocol as p
 from tests.browser.conftest import DEMO_SLUG, describe_violations, run_axe, translate
@@ -42,7 +45,14 @@ class Broadcast:
         self.thread = threading.Thread(target=self._send, daemon=True)
 
     def start(self) -> Broadcast:
+        return self.connect().send()
+
+    def connect(self) -> Broadcast:
+        """Go live without a piece yet: the stream connects (no segment, not on air)."""
         assert self.speaker.start()["ok"]
+        return self
+
+    def send(self) -> Broadcast:
         self.thread.start()
         self.speaker.wait_for_state("live")
         return self
@@ -206,6 +216,35 @@ def test_quality_menu_the_stage_flips_to_the_stream_and_back_without_a_reload(op
     expect(page.locator("[data-player-quality]")).to_have_count(0)
     expect(page.locator("[data-golive-status]")).to_have_text(
         translate("sv", "The live stream has ended. The recording is coming."))
+
+
+def test_quality_menu_no_player_while_the_stream_connects_in_a_live_slot_then_the_push_brings_it(
+        open_context, arena, media):
+    # A talk with a YouTube address, inside its slot (live by the clock), its studio stream
+    # connecting: no playlist exists yet, so the YouTube player stays and ours is not made.
+    slug = talk_with_youtube(arena)
+    with Session(arena.engine) as session:
+        talk = session.scalars(select(Talk).where(Talk.slug == slug)).one()
+        talk.starts_at, talk.ends_at = utcnow() - timedelta(minutes=5), utcnow() + timedelta(minutes=25)
+        session.commit()
+    broadcast = Broadcast(arena, slug, media["short"], seconds=30).connect()
+    try:
+        page = open_context().new_page()
+        page.goto(talk_path(slug))
+        expect(page.locator(".stage .player-facade")).to_be_visible()
+        expect(page.locator("[data-golive]")).to_have_attribute("data-state", "connecting")
+        assert page.locator("[data-golive] video").count() == 0
+        expect(page.locator("[data-live-viewers]")).to_be_visible()  # joined the live room
+
+        broadcast.send()  # the first segment: on air, and the live room's push says so
+
+        expect(page.locator("[data-golive] video")).to_have_count(1, timeout=WAIT_MS)
+        expect(page.locator(".stage .player-facade")).to_be_hidden()
+        expect(page.locator("[data-player-quality]")).to_be_visible()
+        play_muted(page)
+        page.wait_for_function(PLAYS, arg=[0.5, True], timeout=WAIT_MS)
+    finally:
+        broadcast.end()
 
 
 def test_quality_menu_in_a_browser_playing_hls_natively_opens_the_chosen_playlist(open_context, live_talk):
