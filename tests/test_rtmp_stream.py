@@ -21,6 +21,7 @@ import struct
 import subprocess
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
@@ -602,7 +603,23 @@ def test_rtmp_recording_joins_every_part_in_order(tmp_path):
     assert rtmp_ingest.parts(tmp_path) == [tmp_path / "source-10.mkv"]  # the joined parts are gone
 
 
-def test_rtmp_recording_of_an_encoder_that_changed_its_picture_is_encoded_once(tmp_path):
+def test_rtmp_recording_of_an_h264_encoder_that_changed_its_picture_is_encoded_once(tmp_path):
+    encoder_part(rtmp_ingest.part_path(tmp_path, 1), seconds=2)
+    encoder_part(rtmp_ingest.part_path(tmp_path, 2), seconds=2, size="480x270")
+
+    archive = rtmp_ingest.make_recording(FFMPEG, tmp_path, copy_video=True)  # both parts H.264
+
+    assert archive.path is not None and archive.duration_seconds >= 3.5
+    assert probe(archive.path)["streams"][0]["codec_name"] == "h264"
+    frames = subprocess.run([shutil.which("ffprobe") or "ffprobe", "-v", "error", "-select_streams", "v:0",
+                             "-show_entries", "frame=width,height", "-of", "csv=p=0", str(archive.path)],
+                            capture_output=True, text=True, timeout=120)
+    sizes = {line.strip(",") for line in frames.stdout.split()}
+    assert frames.returncode == 0 and not frames.stderr.strip()  # every frame of both parts decodes
+    assert len(frames.stdout.split()) >= 90 and len(sizes) == 1  # one picture size, both parts' frames
+
+
+def test_rtmp_recording_of_flash_video_parts_is_encoded_to_h264(tmp_path):
     encoder_part(rtmp_ingest.part_path(tmp_path, 1), seconds=2, video="flv1")
     encoder_part(rtmp_ingest.part_path(tmp_path, 2), seconds=2, size="480x270", video="flv1")
 
@@ -619,3 +636,34 @@ def test_rtmp_codecs_nginx_names_are_copied_transcoded_or_refused():
     assert rtmp_ingest.video_decision("Jpeg") == "refuse"
     assert rtmp_ingest.video_decision("") == "refuse"
     assert rtmp_ingest.video_decision(None) == "refuse"
+
+
+def test_rtmp_orphan_claim_never_takes_a_stream_its_own_process_runs(arena):
+    talk_id, _ = arena.new_talk()
+    now = utcnow()
+    with Session(arena.engine) as session:  # one transaction, rolled back: the server never sees it
+        stream = LiveStream(talk_id=talk_id, active_talk_id=talk_id, source="rtmp", publisher_name="RTMP",
+                            publisher_participant_id="", video_codec="h264", process_id="this-process",
+                            heartbeat_at=now - timedelta(minutes=5), started_at=now - timedelta(minutes=5),
+                            directory="x", archive_directory="y")
+        session.add(stream)
+        session.flush()
+
+        mine = golive.claim_orphans(session, "this-process", now, now - timedelta(seconds=20),
+                                    exclude={stream.id})
+        others = golive.claim_orphans(session, "another-process", now, now - timedelta(seconds=20))
+        session.rollback()
+
+    assert stream.id not in [s.id for s in mine]  # a late heartbeat of its own is no crash
+    assert stream.id in [s.id for s in others]
+
+
+def test_rtmp_recording_that_cannot_be_joined_keeps_every_part_and_names_no_recording(tmp_path):
+    first = encoder_part(rtmp_ingest.part_path(tmp_path, 1), seconds=1)
+    second = encoder_part(rtmp_ingest.part_path(tmp_path, 2), seconds=1)
+    (tmp_path / "recording.mp4").mkdir()  # ffmpeg cannot write the recording, copied or encoded
+
+    archive = rtmp_ingest.make_recording(FFMPEG, tmp_path, copy_video=True)
+
+    assert archive.path is None and archive.duration_seconds is None  # never a private part as the recording
+    assert rtmp_ingest.parts(tmp_path) == [first, second]  # nothing deleted

@@ -174,28 +174,55 @@ def _concat_list(paths: list[Path]) -> str:
     return "".join("file '" + str(path).replace("'", "'\\''") + "'\n" for path in paths)
 
 
+def _video_shape(ffmpeg: str, path: Path) -> tuple | None:
+    """The part's video as a decoder must be set up for it (codec, size, pixels), or None."""
+    ffprobe = str(Path(ffmpeg).with_name("ffprobe")) if "/" in ffmpeg else "ffprobe"
+    try:
+        result = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                 "stream=codec_name,width,height,pix_fmt,profile", "-of", "csv=p=0", str(path)],
+                                capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return tuple(result.stdout.strip().split(",")) if result.returncode == 0 else None
+
+
 def make_recording(ffmpeg: str, work_dir: Path, *, copy_video: bool) -> Archive:
-    """Join every part into `recording.mp4` (video copied when it was H.264, audio AAC,
-    faststart). Parts are kept when joining fails, and the first usable one is the recording."""
+    """Join every part into `recording.mp4` (video copied when it was H.264 with the same
+    picture in every part, else encoded once; audio AAC; faststart). When joining fails,
+    every part is kept and there is no recording (Archive(None, None)): a private working
+    file is never named as the recording, and nothing is left out of it silently."""
     usable = [path for path in parts(work_dir)
               if path.stat().st_size > 0 and (probe_duration(ffmpeg, path) or 0) > 0]
     if not usable:
         return Archive(None, None)
+    if copy_video and len(usable) > 1 and len({_video_shape(ffmpeg, path) for path in usable}) > 1:
+        # An encoder that changed its picture between sessions: a copy would play the later
+        # parts with the first one's decoder settings (or not at all).
+        log.info("the parts in %s differ in their picture: the recording is encoded once", work_dir)
+        copy_video = False
     target = work_dir / "recording.mp4"
     list_file = work_dir / "parts.txt"
     list_file.write_text(_concat_list(usable))
-    attempts = [copy_video] if not copy_video else [True, False]  # an encoder that changed its settings
+    attempts = [copy_video] if not copy_video else [True, False]  # a copy that fails is encoded
     for copy in attempts:
-        result = subprocess.run(recording_command(ffmpeg, list_file, target, copy_video=copy), capture_output=True,
-                                text=True, timeout=6 * 3600)
-        duration = probe_duration(ffmpeg, target) if result.returncode == 0 and target.exists() else None
+        try:
+            result = subprocess.run(recording_command(ffmpeg, list_file, target, copy_video=copy),
+                                    capture_output=True, text=True, timeout=6 * 3600)
+            error = result.stderr.strip()[-500:]
+            ok = result.returncode == 0
+        except (OSError, subprocess.TimeoutExpired) as failure:
+            error, ok = str(failure), False
+        duration = probe_duration(ffmpeg, target) if ok and target.is_file() else None
         if duration:
             for path in usable:
                 path.unlink(missing_ok=True)  # the recording holds all of it now
             list_file.unlink(missing_ok=True)
             return Archive(target, duration)
-        log.warning("joining the parts in %s into the recording failed (%s)", work_dir,
-                    result.stderr.strip()[-500:])
+        log.warning("joining the parts in %s into the recording (video %s) failed: %s", work_dir,
+                    "copied" if copy else "encoded", error)
     list_file.unlink(missing_ok=True)
-    # Something is better than nothing: the first part as it came (the admin can still offer it).
-    return Archive(usable[0], probe_duration(ffmpeg, usable[0]))
+    if target.is_file():
+        target.unlink(missing_ok=True)  # a broken half-written file is no recording
+    log.error("no recording could be made from the %d parts in %s: they are kept there as they came",
+              len(usable), work_dir)
+    return Archive(None, None)

@@ -48,6 +48,7 @@ from server.media.ingest import (EBML_MAGIC, Archive, Ingest, IngestError, close
 from server.media.rtmp import control_for, play_url
 from server.media.rtmp_ingest import (SENT_SOMETHING_BYTES, RtmpIngestError, RtmpPart, make_recording,
                                       video_decision)
+from server.media.rtmp_ingest import parts as rtmp_parts
 from server.models import LiveStream, StreamState, Talk
 from server.services import golive
 from server.services.roles import Actor, actor_for
@@ -91,6 +92,15 @@ def rtmp_state_message(state: str, reconnect_seconds: int) -> str:
     if state == "ending":
         return _("Ending the stream…")
     return _("An encoder is connecting over RTMP. Viewers see it in a few seconds.")
+
+
+def recording_failed_message(reason: str) -> str:
+    """Added to the end message when the parts could not be joined (server/media/rtmp_ingest.py)."""
+    if reason == "ended":
+        return _("The stream has ended, but the recording could not be made from what was sent. The parts are "
+                 "kept on the server: tell the organiser.")
+    return _("The recording could not be made from what was sent: the parts are kept on the server. "
+             "Tell the organiser.")
 
 
 def rtmp_end_message(reason: str, ingest) -> str:
@@ -538,7 +548,8 @@ class StudioNamespace(ArenaNamespace):
             except Exception:
                 log.exception("making the recording of RTMP stream %s failed", publisher.stream_id)
             finally:
-                self._finish(publisher.stream_id, reason, archive, settings.recordings_path)
+                self._finish(publisher.stream_id, reason, archive, settings.recordings_path,
+                             recording_failed=archive.path is None and bool(rtmp_parts(publisher.work_dir)))
                 self.rtmp.pop(publisher.stream_id, None)
                 db.session.remove()
 
@@ -552,8 +563,10 @@ class StudioNamespace(ArenaNamespace):
         finally:
             self.rtmp.pop(publisher.stream_id, None)
 
-    def _finish(self, stream_id: int, reason: str, archive: Archive, root: Path) -> None:
-        """Write the end down (never leaving the talk LIVE), tell viewers, the studio and the listeners."""
+    def _finish(self, stream_id: int, reason: str, archive: Archive, root: Path, *,
+                recording_failed: bool = False) -> None:
+        """Write the end down (never leaving the talk LIVE), tell viewers, the studio and the listeners.
+        recording_failed: parts were sent but could not be joined (they are kept; see the log)."""
         try:
             stream = db.session.get(LiveStream, stream_id)
             if stream is None:
@@ -565,10 +578,11 @@ class StudioNamespace(ArenaNamespace):
             if stream.source == "rtmp":
                 golive.audit_stream(db.session, stream, "ingest.end",
                                     after={"reason": stream.end_reason, "recording": path is not None,
-                                           "duration_seconds": round(archive.duration_seconds or 0, 1)})
+                                           "duration_seconds": round(archive.duration_seconds or 0, 1),
+                                           **({"recording_failed": True} if recording_failed else {})})
             db.session.commit()
             self._push(stream)
-            self._tell_studio(stream.talk_id, stream, stream.end_reason or reason)
+            self._tell_studio(stream.talk_id, stream, stream.end_reason or reason, recording_failed=recording_failed)
         except Exception:
             db.session.rollback()
             log.exception("ending stream %s failed", stream_id)
@@ -712,11 +726,15 @@ class StudioNamespace(ArenaNamespace):
     def _emit_studio(self, talk_id: int, payload: dict[str, Any]) -> None:
         self.socketio.emit(p.STREAM_STATE, payload, to=p.studio_room(talk_id), namespace=self.namespace)
 
-    def _tell_studio(self, talk_id: int, stream: LiveStream, reason: str) -> None:
+    def _tell_studio(self, talk_id: int, stream: LiveStream, reason: str, *, recording_failed: bool = False) -> None:
         if stream.source == "rtmp":
             settings = self._app.extensions["arena.settings"]
+            message = rtmp_end_message(reason, settings.ingest)
+            if recording_failed:  # never "the recording is saved" when it is not
+                message = (recording_failed_message(reason) if reason == "ended" else
+                           " ".join((message, recording_failed_message(reason))))
             self._emit_studio(talk_id, {"stream_id": stream.id, "state": "ended", "reason": reason, "source": "rtmp",
-                                        "message": rtmp_end_message(reason, settings.ingest),
+                                        "message": message, "recording_failed": recording_failed,
                                         "recording": stream.archive_path is not None,
                                         "duration_seconds": stream.duration_seconds})
             return
@@ -1064,6 +1082,7 @@ class StudioNamespace(ArenaNamespace):
                     return
                 close_playlist(root / stream.directory)
                 ffmpeg = ffmpeg_binary(configured_ffmpeg)
+                failed = False
                 if ffmpeg is None:
                     archive = None
                 elif stream.source == "rtmp":
@@ -1071,6 +1090,7 @@ class StudioNamespace(ArenaNamespace):
                         self._drop(stream.rtmp_name)  # a system nginx outlives a crashed Arena
                     archive = make_recording(ffmpeg, root / stream.archive_directory,
                                              copy_video=stream.video_codec in ("", "h264"))
+                    failed = archive.path is None and bool(rtmp_parts(root / stream.archive_directory))
                 else:
                     archive = make_archive(ffmpeg, root / stream.archive_directory, stream.video_codec)
                 path = archive.path if archive else None
@@ -1079,10 +1099,11 @@ class StudioNamespace(ArenaNamespace):
                                      duration_seconds=archive.duration_seconds if archive else None)
                 if stream.source == "rtmp":
                     golive.audit_stream(db.session, stream, "ingest.end",
-                                        after={"reason": stream.end_reason, "recording": path is not None})
+                                        after={"reason": stream.end_reason, "recording": path is not None,
+                                               **({"recording_failed": True} if failed else {})})
                 db.session.commit()
                 self._push(stream)
-                self._tell_studio(stream.talk_id, stream, "server_stopped")
+                self._tell_studio(stream.talk_id, stream, "server_stopped", recording_failed=failed)
                 log.warning("archived stream %s left behind by a stopped process", stream_id)
             except Exception:
                 db.session.rollback()
