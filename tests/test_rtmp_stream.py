@@ -19,6 +19,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -667,3 +668,32 @@ def test_rtmp_recording_that_cannot_be_joined_keeps_every_part_and_names_no_reco
 
     assert archive.path is None and archive.duration_seconds is None  # never a private part as the recording
     assert rtmp_ingest.parts(tmp_path) == [first, second]  # nothing deleted
+
+
+def test_rtmp_part_ffmpeg_ends_when_arena_is_killed(tmp_path):
+    listener = socket.socket()  # an "nginx" that accepts and never answers: ffmpeg waits on it
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    pid_file = tmp_path / "ffmpeg.pid"
+    arena = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from server.media.rtmp_ingest import RtmpPart\n"
+        f"part = RtmpPart({FFMPEG!r}, 'rtmp://127.0.0.1:{port}/live/x', Path({str(tmp_path / 'hls')!r}), "
+        f"Path({str(tmp_path / 'work')!r}), 1, copy_video=True, ladder=False, segment_seconds=2, "
+        "preset='veryfast', append=False)\n"
+        f"part.start(); Path({str(pid_file)!r}).write_text(str(part.process.pid)); time.sleep(600)")],
+        cwd=Path(__file__).resolve().parent.parent)
+    try:
+        wait_until(pid_file.exists, timeout=30, message="the part never started")
+        ffmpeg_pid = int(pid_file.read_text())
+        assert Path(f"/proc/{ffmpeg_pid}").exists()
+
+        arena.kill()  # SIGKILL: no handler of Arena's runs
+        arena.wait(timeout=10)
+
+        wait_until(lambda: not Path(f"/proc/{ffmpeg_pid}").exists()
+                   or "Z" in Path(f"/proc/{ffmpeg_pid}/stat").read_text().split()[2],
+                   timeout=30, message="ffmpeg outlived Arena")
+    finally:
+        arena.kill()
+        listener.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.media import hls
+from server.media.simulcast import _die_with_arena as die_with_arena
 from server.media.ingest import Archive, probe_duration
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,10 @@ class RtmpPart:
             log_file.write(f"-- part {self.number} --\n".encode())
             log_file.flush()
             try:
+                # The kernel ends ffmpeg with Arena, however Arena ends: an orphan's ffmpeg
+                # would otherwise write its part while another process joins the parts.
                 self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=log_file)
+                                                stderr=log_file, preexec_fn=die_with_arena())
             except OSError as error:
                 raise RtmpIngestError(str(error)) from error
 
@@ -152,6 +155,30 @@ class RtmpPart:
                 return handle.read().decode("utf-8", "replace").strip()
         except OSError:
             return ""
+
+
+def wait_for_parts(work_dir: Path, *, quiet_seconds: float = 3.0, timeout: float = 30.0) -> bool:
+    """Until no part has grown for quiet_seconds (a stopped process's ffmpeg may still write its
+    last part for a moment after its publisher was dropped): whether they settled in time.
+    Cooperative under eventlet."""
+    def sizes() -> list[tuple[str, int]]:
+        found = []
+        for path in parts(work_dir):
+            try:
+                found.append((path.name, path.stat().st_size))
+            except OSError:
+                pass
+        return found
+
+    last, quiet_since, deadline = sizes(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now_sizes = sizes()
+        if now_sizes != last:
+            last, quiet_since = now_sizes, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return True
+    return False
 
 
 @dataclass

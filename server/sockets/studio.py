@@ -49,6 +49,7 @@ from server.media.rtmp import control_for, play_url
 from server.media.rtmp_ingest import (SENT_SOMETHING_BYTES, RtmpIngestError, RtmpPart, make_recording,
                                       video_decision)
 from server.media.rtmp_ingest import parts as rtmp_parts
+from server.media.rtmp_ingest import wait_for_parts
 from server.models import LiveStream, StreamState, Talk
 from server.services import golive
 from server.services.roles import Actor, actor_for
@@ -1088,6 +1089,10 @@ class StudioNamespace(ArenaNamespace):
                 elif stream.source == "rtmp":
                     if stream.rtmp_name:
                         self._drop(stream.rtmp_name)  # a system nginx outlives a crashed Arena
+                    # Its ffmpeg ends with its input (and with its process): join only once the
+                    # last part is written in full.
+                    if not wait_for_parts(root / stream.archive_directory):
+                        log.warning("a part of orphaned stream %s still grows: joining what there is", stream_id)
                     archive = make_recording(ffmpeg, root / stream.archive_directory,
                                              copy_video=stream.video_codec in ("", "h264"))
                     failed = archive.path is None and bool(rtmp_parts(root / stream.archive_directory))
