@@ -80,6 +80,10 @@ class Ingest:
                 query = query.where(getattr(AuditEntry, name) == value)
             return list(session.scalars(query))
 
+    def attempts(self, **where) -> int:
+        """Refused tries: repeats from one address for one reason are one entry with a count."""
+        return sum(entry.after.get("count", 1) for entry in self.refusals(**where))
+
     def nginx_pid(self) -> int | None:
         try:
             pid = int((self.instance / "ingest" / "nginx.pid").read_text().strip())
@@ -246,6 +250,55 @@ def test_callback_with_revoked_key_is_refused_with_its_reason(app, client, sessi
     assert key not in repr((entry.actor, entry.after, entry.reason))
 
 
+def post_wrong_key(client, secret: str, address: str, app_name: str = "live"):
+    return client.post(f"/_ingest/on_publish?secret={secret}", environ_base={"REMOTE_ADDR": "127.0.0.1"},
+                       data={"app": app_name, "name": secrets.token_urlsafe(32), "addr": address, "clientid": "5"})
+
+
+def test_callback_refusals_repeated_from_one_address_are_one_entry_with_a_count(app, client, session) -> None:
+    secret = rtmp.callback_secret(app.extensions["arena.settings"])
+
+    answers = [post_wrong_key(client, secret, "198.51.100.9").status_code for _ in range(5)]
+    answers.append(post_wrong_key(client, secret, "198.51.100.9", app_name="other").status_code)
+
+    assert answers == [403] * 6
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "ingest.refused")
+                              .order_by(AuditEntry.id)).all()
+    assert [(e.reason, e.after["address"], e.after["count"]) for e in entries] == [
+        ("unknown_key", "198.51.100.9", 5), ("wrong_application", "198.51.100.9", 1)]
+    assert entries[0].after["last_seen"] >= entries[0].created_at.isoformat(timespec="seconds")
+
+
+def test_callback_refusals_over_the_budget_of_an_address_are_refused_unwritten_and_logged_once(
+        app, client, session, caplog) -> None:
+    from server.web.ingest import RefusalBudget
+
+    app.extensions["arena.ingest_refusal_budget"] = RefusalBudget(per_minute=3)
+    secret = rtmp.callback_secret(app.extensions["arena.settings"])
+
+    with caplog.at_level("WARNING", logger="server.web.ingest"):
+        flood = [post_wrong_key(client, secret, "203.0.113.66").status_code for _ in range(8)]
+        other = post_wrong_key(client, secret, "203.0.113.67").status_code
+
+    assert flood == [403] * 8 and other == 403
+    counts = {e.after["address"]: e.after["count"]
+              for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "ingest.refused"))}
+    assert counts == {"203.0.113.66": 3, "203.0.113.67": 1}
+    held_back = [r.getMessage() for r in caplog.records if "over 3 a minute" in r.getMessage()]
+    assert held_back == ["RTMP publish refusals from 203.0.113.66 over 3 a minute: refused without an audit "
+                         "entry (1 so far this minute)"]
+
+
+def test_refusal_budget_starts_again_after_a_minute() -> None:
+    from server.web.ingest import RefusalBudget
+
+    budget = RefusalBudget(per_minute=2)
+
+    taken = [budget.take("192.0.2.1", now=t)[0] for t in (0, 1, 2, 59, 60.5)]
+
+    assert taken == [True, True, False, False, True]
+
+
 # -- the accepted publish (briefly: H5's viewer test and the studio's tests go further) -------------
 
 def test_accepted_publish_makes_the_talk_live(ingest: Ingest) -> None:
@@ -311,13 +364,28 @@ def test_nginx_killed_is_started_again(ingest: Ingest) -> None:
                         and pid, timeout=90, message=lambda: f"nginx was not started again: {ingest.server.log()}")
     assert parent_of(second) == ingest.server.process.pid
     # And it still asks Arena: a wrong key is refused and audited.
-    before = len(ingest.refusals(reason="unknown_key"))
+    before = ingest.attempts(reason="unknown_key")
     assert refused(publish(ingest.url(secrets.token_urlsafe(32))))
-    wait_until(lambda: len(ingest.refusals(reason="unknown_key")) > before, message="no refusal after the restart")
+    wait_until(lambda: ingest.attempts(reason="unknown_key") > before, message="no refusal after the restart")
 
 
 def test_logs_show_no_key_and_no_secret(ingest: Ingest) -> None:
-    """Runs after the publishes above: Arena's log (with its request log on) and nginx's."""
+    """Arena's log (with its request log on) and nginx's, after a publish that was accepted and
+    one that was refused (its own, so the test holds alone as well as after the others)."""
+    talk_id, key = ingest.key_for()
+    wrong = secrets.token_urlsafe(32)
+    refusals_before = ingest.attempts(reason="unknown_key")
+
+    accepted = publish(ingest.url(key), seconds=6)
+    assert refused(publish(ingest.url(wrong))), "nginx let a wrong key publish"
+
+    def streamed() -> bool:
+        with Session(ingest.engine) as session:
+            return session.scalars(select(LiveStream).where(LiveStream.talk_id == talk_id)).first() is not None
+
+    wait_until(streamed, timeout=60, message=lambda: f"the key was not accepted: {ingest.server.log()[-3000:]}")
+    wait_until(lambda: ingest.attempts(reason="unknown_key") > refusals_before, message="the refusal was not audited")
+    accepted.wait(timeout=60)
     logs = {"arena": ingest.server.log(), "nginx": (ingest.instance / "ingest" / "error.log").read_text()}
 
     for name, text in logs.items():

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from server.db import utcnow
 from server.models import AuditEntry, Role, StreamKey
 from server.services import stream_keys
 from server.services.roles import Actor, Forbidden
@@ -201,6 +202,82 @@ def test_recent_refusals_reads_the_ingests_audit_entries(session, talk):
     assert (refusal.code, refusal.address, refusal.key_hint) == ("revoked_key", "192.0.2.7", key[-4:])
 
 
+def refusal_rows(session, talk=None) -> list[AuditEntry]:
+    query = select(AuditEntry).where(AuditEntry.action == "ingest.refused").order_by(AuditEntry.id)
+    if talk is not None:
+        query = query.where(AuditEntry.talk_id == talk.id)
+    return list(session.scalars(query))
+
+
+def test_record_refusal_repeats_within_ten_minutes_are_one_entry_with_a_count(session, talk):
+    from server.services.ingest import record_refusal, recent_refusals
+
+    for minutes in (0, 3, 9):
+        record_refusal(session, talk=talk, code="already_live", address="192.0.2.7", now=NOW + timedelta(minutes=minutes))
+        session.commit()
+    record_refusal(session, talk=talk, code="revoked_key", address="192.0.2.7", now=NOW + timedelta(minutes=9))
+    record_refusal(session, talk=talk, code="already_live", address="192.0.2.8", now=NOW + timedelta(minutes=9))
+    session.commit()
+
+    rows = refusal_rows(session, talk)
+    assert [(r.reason, r.after["address"], r.after["count"]) for r in rows] == [
+        ("already_live", "192.0.2.7", 3), ("revoked_key", "192.0.2.7", 1), ("already_live", "192.0.2.8", 1)]
+    assert rows[0].after["last_seen"] == (NOW + timedelta(minutes=9)).isoformat()
+    newest_first = recent_refusals(session, talk.id)
+    assert (newest_first[-1].count, newest_first[-1].at, newest_first[-1].last_seen) == (
+        3, NOW, NOW + timedelta(minutes=9))
+
+
+def test_record_refusal_after_the_window_starts_a_new_entry(session, talk):
+    from server.services.ingest import record_refusal
+
+    record_refusal(session, talk=None, code="unknown_key", address="198.51.100.1", now=NOW)
+    record_refusal(session, talk=None, code="unknown_key", address="198.51.100.1", now=NOW + timedelta(minutes=5))
+    record_refusal(session, talk=None, code="unknown_key", address="198.51.100.1", now=NOW + timedelta(minutes=11))
+    session.commit()
+
+    assert [r.after["count"] for r in refusal_rows(session)] == [2, 1]
+
+
+@pytest.mark.both_databases
+def test_record_refusal_from_two_processes_at_once_counts_both_in_one_entry(session, talk, database_url):
+    # Two connections (as two server processes): the second waits for the first's lock
+    # instead of reading "no entry yet" and writing a second one.
+    import threading
+    import time
+
+    from sqlalchemy.orm import Session as OrmSession
+
+    from server.db import make_engine
+    from server.services.ingest import record_refusal
+
+    engine = make_engine(database_url)
+    first, second = OrmSession(engine), OrmSession(engine)
+    try:
+        record_refusal(first, talk=None, code="unknown_key", address="203.0.113.77", now=NOW)  # holds the lock
+        started = threading.Event()
+
+        def other() -> None:
+            started.set()
+            record_refusal(second, talk=None, code="unknown_key", address="203.0.113.77",
+                           now=NOW + timedelta(seconds=1))
+            second.commit()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        started.wait(10)
+        time.sleep(0.5)  # let it reach the lock (not an assertion on time)
+        first.commit()
+        thread.join(30)
+    finally:
+        first.close()
+        second.close()
+        engine.dispose()
+
+    session.expire_all()
+    assert [(r.after["count"], r.after["address"]) for r in refusal_rows(session)] == [(2, "203.0.113.77")]
+
+
 # -- the admin's Live video page -------------------------------------------------------
 
 def page_url(talk) -> str:
@@ -334,6 +411,30 @@ def test_admin_page_shows_refusals_and_that_ingest_is_off(make_settings, databas
 
     assert "turned off on this server" in html
     assert "198.51.100.23" in html and "already live" in html
+
+
+def test_admin_page_shows_refusal_counts_and_no_raw_codes(organiser_client, talk, session):
+    from server.services.ingest import record_refusal
+
+    for seconds in (0, 30, 90):
+        record_refusal(session, talk=talk, code="server_error", address="192.0.2.44", detail="ingest_unavailable",
+                       now=utcnow() + timedelta(seconds=seconds))
+    record_refusal(session, talk=talk, code="server_error", address="192.0.2.45", detail="ffmpeg_missing_codec")
+    session.commit()
+
+    english = organiser_client.get(page_url(talk), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    swedish = organiser_client.get(page_url(talk), headers={"Accept-Language": "sv"}).get_data(as_text=True)
+
+    rows = re.findall(r"<tr>.*?</tr>", english.split('id="refusals-heading"')[1].split("<tbody>")[1], re.S)
+    assert len(rows) == 2
+    counts = [re.search(r'data-label="Attempts">(\d+)<', row).group(1) for row in rows]
+    assert counts == ["1", "3"]  # newest first
+    assert "Last:" in rows[1] and "Last:" not in rows[0]
+    assert "a server administrator must set it up" in rows[1]
+    for html in (english, swedish):
+        assert "ingest_unavailable" not in html and "ffmpeg_missing_codec" not in html
+        assert "server_error" not in html
+    assert "Försök" in swedish and "Senast:" in swedish
 
 
 def test_admin_page_shows_the_rtmp_stream_arriving_now(organiser_client, talk, session):

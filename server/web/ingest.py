@@ -8,8 +8,10 @@ constant time. nginx sends the key as the stream's `name`; it is never logged or
 An accepted publish is answered with a redirect whose Location is the stream's new name
 inside nginx (nginx-rtmp renames it), so nothing downstream sees the key.
 
-Every refusal is a 403 and an audit entry (services/ingest.py record_refusal). No exception
-reaches nginx as anything but a refusal, and none is logged with the request's values.
+Every refusal is a 403 and is audited (services/ingest.py record_refusal: the repeats of one
+address, code and talk within ten minutes are one entry with a count); beyond a budget per
+address and minute (RefusalBudget) a refusal is not written, and the log says so once. No
+exception reaches nginx as anything but a refusal, and none is logged with the request's values.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import hmac
 import ipaddress
 import logging
 import re
+import threading
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -146,12 +150,59 @@ def on_publish() -> Response:
     return Response("", status=302, headers={"Location": rtmp_name})
 
 
+class RefusalBudget:
+    """How many refusals one address may have written a minute (in this process): beyond it the
+    encoder is still refused, but nothing is written and one line a minute is logged. Port 1935
+    faces the internet; a flood from one address costs a counter, not a transaction."""
+
+    def __init__(self, per_minute: int = 30, addresses: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self.addresses = addresses  # remembered at most (a scan from many addresses stays small)
+        self._lock = threading.Lock()
+        self._minutes: dict[str, list[float]] = {}  # address: [minute started, used, held back]
+
+    def take(self, address: str, now: float | None = None) -> tuple[bool, int]:
+        """(whether to write this refusal, how many were held back this minute so far)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            minute = self._minutes.get(address)
+            if minute is None or now - minute[0] >= 60:
+                if minute is None and len(self._minutes) >= self.addresses:
+                    self._forget(now)
+                minute = self._minutes[address] = [now, 0, 0]
+            if minute[1] < self.per_minute:
+                minute[1] += 1
+                return True, 0
+            minute[2] += 1
+            return False, int(minute[2])
+
+    def _forget(self, now: float) -> None:
+        for address in [a for a, m in self._minutes.items() if now - m[0] >= 60]:
+            del self._minutes[address]
+        while len(self._minutes) >= self.addresses:  # all of them this minute: the oldest go
+            del self._minutes[next(iter(self._minutes))]
+
+
+def _budget() -> RefusalBudget:
+    budget = current_app.extensions.get("arena.ingest_refusal_budget")
+    if budget is None:
+        budget = current_app.extensions["arena.ingest_refusal_budget"] = RefusalBudget()
+    return budget
+
+
 def _refuse(code: str, talk, key, address: str, detail: str = "") -> Response:
     talk_id = talk.id if talk is not None else None
     key_id = key.id if key is not None else None
     session = db.session
+    session.rollback()
+    write, held_back = _budget().take(address[:64])
+    if not write:
+        # Said once when the minute's budget runs out, then once every further 100.
+        if held_back == 1 or held_back % 100 == 0:
+            log.warning("RTMP publish refusals from %s over %d a minute: refused without an audit entry "
+                        "(%d so far this minute)", address[:64], _budget().per_minute, held_back)
+        return _refusal()
     try:
-        session.rollback()
         talk = session.get(Talk, talk_id) if talk_id is not None else None
         key = session.get(StreamKey, key_id) if key_id is not None else None
         ingest_service.record_refusal(session, talk=talk, code=code, address=address, detail=detail,

@@ -18,6 +18,7 @@ from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import StreamKey
 from server.services import golive, stream_keys
+from server.services import ingest as ingest_service
 from server.services.audit_actions import INGEST_REFUSALS
 from server.services.errors import ServiceError
 from server.services.events import get_talk
@@ -28,6 +29,11 @@ from server.web.admin.repeats import Once
 # What the ingest's refusal codes mean, for the organiser reading why a crew's encoder does not
 # get through: the audit page's words (one list).
 REFUSAL_REASONS = INGEST_REFUSALS
+# More about some refusals (the `detail` of the audit entry), in words; any other detail is
+# for the server's administrator (in the audit entry and the log), not shown here.
+REFUSAL_DETAILS = {
+    "ingest_unavailable": _l("The server cannot take live video yet: a server administrator must set it up"),
+}
 
 
 class MakeKeyForm(FlaskForm):
@@ -62,8 +68,9 @@ def _page(talk, status: int = 200, *, new_key: str | None = None, make_form: Mak
         "new_key": new_key,
         "publish_url": stream_keys.publish_url(settings, new_key) if new_key else None,
         "stream": stream,
-        "refusals": stream_keys.recent_refusals(db.session, talk.id),
+        "refusals": ingest_service.recent_refusals(db.session, talk.id),
         "refusal_reasons": REFUSAL_REASONS,
+        "refusal_details": REFUSAL_DETAILS,
         "make_form": make_form or MakeKeyForm(formdata=None, prefix="make"),
         "revoke_form": revoke_form or RevokeKeyForm(formdata=None, prefix="revoke"),
     }
