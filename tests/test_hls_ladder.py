@@ -313,3 +313,36 @@ def test_ladder_of_a_browser_stream_without_a_microphone_has_pictures_only(tmp_p
     assert told == ["ready"]  # not "ffmpeg stopped"
     assert list(variants((directory / hls.MASTER).read_text())) == ["source", "360p"]
     assert not (directory / "audio.m3u8").exists()
+
+
+def run_rtmp_part(source: Path, tmp_path: Path, number: int, *, audio: bool) -> None:
+    """One publish session of an RTMP stream (server/media/rtmp_ingest.py), from a file."""
+    from server.media.rtmp_ingest import RtmpPart
+
+    part = RtmpPart(FFMPEG, str(source), tmp_path / "live", tmp_path / "work", number, copy_video=True, ladder=True,
+                    segment_seconds=1, preset="veryfast", append=number > 1, audio=audio)
+    part.start()
+    part.process.wait(timeout=120)
+    assert part.returncode == 0, part.log_tail()
+
+
+def test_ladder_reconnect_with_another_picture_and_no_sound_updates_the_master_and_keeps_the_audio(
+        tmp_path, landscape):
+    silent = tmp_path / "silent.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
+                    "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-f", "matroska", str(silent)],
+                   check=True, timeout=120)
+    directory = tmp_path / "live"
+    run_rtmp_part(landscape, tmp_path, 1, audio=True)
+    assert hls.ready(directory, True)
+    assert variants((directory / hls.MASTER).read_text())["source"]["RESOLUTION"] == "1280x720"
+    audio_before = segments(directory / "audio.m3u8")
+
+    run_rtmp_part(silent, tmp_path, 2, audio=False)  # the encoder came back smaller, without sound
+    assert hls.ready(directory, True)
+
+    master = variants((directory / hls.MASTER).read_text())
+    assert master["source"]["RESOLUTION"] == "640x360" and "audio" in master
+    audio_after = segments(directory / "audio.m3u8")
+    assert len(audio_after) > len(audio_before)  # an audio-only viewer goes on (in silence)
+    assert "#EXT-X-DISCONTINUITY" in (directory / "audio.m3u8").read_text()

@@ -53,13 +53,17 @@ def playlist_name(ladder: bool) -> str:
 
 
 def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seconds: int, preset: str,
-                append: bool = False, audio: bool = True) -> list[str]:
+                append: bool = False, audio: bool = True, audio_input: int = 0) -> list[str]:
     """ffmpeg's output arguments for input 0 (its first video and, when `audio`, first audio).
 
     copy_video: the input is H.264 and is copied as it is (the source rendition); otherwise
     it is encoded once to H.264. preset: x264's for the 360p rendition (ingest.ladder_preset).
     append: continue the playlists already in `directory` (a reconnect of the same stream).
-    audio=False: an input without sound (then no audio-only rendition)."""
+    audio=False: an input without sound (then no audio-only rendition).
+    audio_input: the input the sound comes from; another than 0 is a stand-in (RTMP: silence
+    for an encoder that sends none), and the output ends with input 0 (-shortest)."""
+    sound = f"{int(audio_input)}:a:0"
+    shortest = ["-shortest"] if audio_input else []
     keyframes = f"expr:gte(t,n_forced*{segment_seconds})"
     flags = "independent_segments+program_date_time+temp_file+delete_segments+omit_endlist"
     if append:
@@ -81,7 +85,8 @@ def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seco
                         "-pix_fmt:v:0", "yuv420p", "-profile:v:0", "main", "-b:v:0", "2500k",
                         "-maxrate:v:0", "3000k", "-bufsize:v:0", "3000k", "-force_key_frames:v:0", keyframes]
     if not ladder:
-        return ["-map", "0:v:0", "-map", "0:a:0?", *source_video, *aac, "-b:a", f"{SOURCE_AUDIO_KBPS}k", *hls,
+        return ["-map", "0:v:0", "-map", f"{sound}?", *source_video, *aac, "-b:a", f"{SOURCE_AUDIO_KBPS}k", *hls,
+                *shortest,
                 "-hls_segment_filename", str(directory / "segment-%06d.ts"), str(directory / SINGLE)]
     # The short side becomes 360 (a phone's portrait picture too), never larger than the input,
     # even numbers for yuv420p.
@@ -94,7 +99,7 @@ def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seco
                    # A keyframe at every segment's start: players switch renditions at any segment.
                    "-force_key_frames:v:1", keyframes]
     if audio:
-        maps = ["-map", "0:v:0", "-map", "0:a:0", "-map", "0:v:0", "-map", "0:a:0", "-map", "0:a:0"]
+        maps = ["-map", "0:v:0", "-map", sound, "-map", "0:v:0", "-map", sound, "-map", sound]
         audio_args = [*aac, "-b:a:0", f"{SOURCE_AUDIO_KBPS}k", "-b:a:1", f"{AUDIO_KBPS}k",
                       "-b:a:2", f"{AUDIO_KBPS}k"]
         variants = "v:0,a:0,name:source v:1,a:1,name:360p a:2,name:audio"
@@ -102,7 +107,7 @@ def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seco
         maps = ["-map", "0:v:0", "-map", "0:v:0"]
         audio_args = []
         variants = "v:0,name:source v:1,name:360p"
-    return [*maps, *source_video, *small_video, *audio_args, *hls,
+    return [*maps, *source_video, *small_video, *audio_args, *hls, *shortest,
             "-master_pl_name", FFMPEG_MASTER, "-var_stream_map", variants,
             "-hls_segment_filename", str(directory / "%v-%06d.ts"), str(directory / "%v.m3u8")]
 
@@ -132,7 +137,10 @@ def close_playlists(directory: Path) -> None:
 
 def ready(directory: Path, ladder: bool) -> bool:
     """The first segment is listed (in the source rendition), and with the ladder the master
-    playlist players open is written. Cheap when it is not ready yet; call it until it is."""
+    playlist players open is written. Cheap; call it each second while ffmpeg runs: each
+    ffmpeg (an RTMP stream's every part) writes its own master once, which is then rewritten
+    into MASTER and removed, so a reconnect with another picture size or without sound
+    updates what the master says (RESOLUTION, CODECS) for players that open it from then on."""
     source = source_playlist(directory, ladder)
     try:
         text = source.read_text()
@@ -142,13 +150,18 @@ def ready(directory: Path, ladder: bool) -> bool:
         return False
     if not ladder:
         return True
-    if (directory / MASTER).exists():
-        return True
     try:
         ffmpeg_master = (directory / FFMPEG_MASTER).read_text()
     except OSError:
-        return False  # ffmpeg writes it once every rendition has its first playlist
+        # ffmpeg writes it once every rendition has its first playlist (or it was taken already)
+        return (directory / MASTER).exists()
+    if "#EXT-X-STREAM-INF" not in ffmpeg_master or not ffmpeg_master.endswith("\n"):
+        return (directory / MASTER).exists()  # caught half-written: next time
     _write(directory / MASTER, _master_with_measured_source(ffmpeg_master, source, text))
+    try:
+        (directory / FFMPEG_MASTER).unlink()  # taken: a new one is the next part's
+    except OSError:
+        pass
     return True
 
 

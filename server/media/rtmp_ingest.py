@@ -71,15 +71,18 @@ def parts(work_dir: Path) -> list[Path]:
 
 def part_command(ffmpeg: str, url: str, directory: Path, source: Path, *, copy_video: bool, ladder: bool,
                  segment_seconds: int, preset: str, append: bool, audio: bool = True) -> list[str]:
-    """One publish session: the RTMP stream in, the HLS and a copy of the input out."""
+    """One publish session: the RTMP stream in, the HLS and a copy of the input out.
+    audio=False (the encoder sends no sound): the HLS gets silence instead, so the renditions
+    stay the same across parts and an audio-only viewer's playlist goes on growing."""
+    silence = [] if audio else ["-re", "-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_rate=48000"]
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning",
         # nginx already holds the stream's first keyframe and metadata: read from the start
         # without waiting long for streams that never come (an encoder sending no audio).
         "-fflags", "+genpts", "-analyzeduration", "3000000", "-probesize", "2000000",
-        "-i", url,
+        "-i", url, *silence,
         *hls.output_args(directory, copy_video=copy_video, ladder=ladder, segment_seconds=segment_seconds,
-                         preset=preset, append=append, audio=audio),
+                         preset=preset, append=append, audio=True, audio_input=0 if audio else 1),
         # The whole input as it came, for the recording: never re-encoded, never cut.
         "-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-f", "matroska", str(source),
     ]
