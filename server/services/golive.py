@@ -264,13 +264,33 @@ class StreamOver(ServiceError):
 
 
 def begin_ending(stream: LiveStream) -> None:
+    """The stream is ending (End pressed, the encoder gone for good ...): the talk is no longer
+    live for anyone from now on, though the recording may take minutes to make."""
     if stream.is_active:
         stream.state = StreamState.ending
+        talk = stream.talk
+        if stream.active_talk_id is not None and talk.live_state is LiveState.live:
+            talk.live_state = LiveState.ended
+
+
+def release_talk(stream: LiveStream) -> None:
+    """The live part of an ending stream is over (its ffmpeg has stopped): the talk is free for
+    a new publisher while the recording is made. The row stays `ending` (a stopped process's
+    ending stream is still archived by another, see claim_orphans) until finish_stream."""
+    if stream.state is StreamState.ending:
+        stream.active_talk_id = None
+
+
+def is_latest(session: Session, stream: LiveStream) -> bool:
+    """Whether the stream is the one the talk's pages show (no newer stream started meanwhile)."""
+    latest = latest_stream(session, stream.talk)
+    return latest is None or latest.id == stream.id
 
 
 def finish_stream(session: Session, stream: LiveStream, *, reason: str, now: datetime,
                   archive_path: str | None, duration_seconds: float | None) -> None:
     """The stream is over: free the talk for the next publisher, name the recording."""
+    held_the_talk = stream.active_talk_id is not None  # else a newer stream may be live on it now
     stream.state = StreamState.ended
     stream.end_reason = stream.end_reason or reason
     stream.active_talk_id = None
@@ -278,7 +298,7 @@ def finish_stream(session: Session, stream: LiveStream, *, reason: str, now: dat
     stream.archive_path = archive_path
     stream.duration_seconds = duration_seconds
     talk = stream.talk
-    if talk.live_state is LiveState.live:
+    if held_the_talk and talk.live_state is LiveState.live:
         talk.live_state = LiveState.ended
 
 

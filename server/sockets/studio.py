@@ -154,6 +154,7 @@ class Publisher:
     ending: bool = False
     recent: deque = field(default_factory=deque)  # (monotonic time, bytes) over RATE_WINDOW_SECONDS
     head: bytes = b""  # the input's first bytes, until the WebM/Matroska magic number is seen
+    ending_pushed: bool = False  # viewers were told it ended when it began ending
     last_piece_at: float = field(default_factory=time.monotonic)
 
 
@@ -187,6 +188,7 @@ class RtmpPublisher:
     unreachable_since: float | None = None
     missing_since: float | None = None
     part_ended_at: float | None = None  # its ffmpeg ended while nginx's stat still showed the encoder
+    ending_pushed: bool = False  # viewers were told it ended when it began ending
 
 
 class StudioNamespace(ArenaNamespace):
@@ -519,9 +521,15 @@ class StudioNamespace(ArenaNamespace):
         try:
             stream = db.session.get(LiveStream, publisher.stream_id)
             if stream is not None:
-                golive.begin_ending(stream)
+                golive.begin_ending(stream)  # no longer LIVE anywhere, though the recording takes a while
                 stream.end_reason = stream.end_reason or reason
                 db.session.commit()
+                self._push(stream)
+                publisher.ending_pushed = True
+                seconds = self._settings_of_app().golive.reconnect_seconds
+                self._emit_studio(publisher.talk_id, {"stream_id": publisher.stream_id, "state": "ending",
+                                                      "source": "rtmp",
+                                                      "message": rtmp_state_message("ending", seconds)})
         except Exception:
             db.session.rollback()
             log.exception("marking RTMP stream %s ending failed", publisher.stream_id)
@@ -543,6 +551,7 @@ class StudioNamespace(ArenaNamespace):
                     if part is not None:
                         part.stop()
                 hls.close_playlists(publisher.directory)
+                self._release(publisher.stream_id)  # the live part is over: the talk is free
                 ffmpeg = ffmpeg_binary(settings.golive.ffmpeg)
                 if ffmpeg is not None:
                     archive = make_recording(ffmpeg, publisher.work_dir, copy_video=publisher.copy_video)
@@ -550,9 +559,23 @@ class StudioNamespace(ArenaNamespace):
                 log.exception("making the recording of RTMP stream %s failed", publisher.stream_id)
             finally:
                 self._finish(publisher.stream_id, reason, archive, settings.recordings_path,
-                             recording_failed=archive.path is None and bool(rtmp_parts(publisher.work_dir)))
+                             recording_failed=archive.path is None and bool(rtmp_parts(publisher.work_dir)),
+                             push=not publisher.ending_pushed)
                 self.rtmp.pop(publisher.stream_id, None)
                 db.session.remove()
+
+    def _release(self, stream_id: int) -> None:
+        """The stream's ffmpeg has stopped and its playlists are closed: free the talk for a new
+        publisher (browser or encoder) while the recording is made, which can take minutes."""
+        try:
+            stream = db.session.get(LiveStream, stream_id)
+            if stream is not None:
+                golive.release_talk(stream)
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("freeing the talk of stream %s failed", stream_id)
+        self._listeners_ended(stream_id)  # its pushes end with the live part
 
     def _forget_rtmp(self, publisher: RtmpPublisher) -> None:
         """A stream ended or deleted elsewhere: drop its encoder and stop its ffmpeg, nothing more."""
@@ -565,7 +588,7 @@ class StudioNamespace(ArenaNamespace):
             self.rtmp.pop(publisher.stream_id, None)
 
     def _finish(self, stream_id: int, reason: str, archive: Archive, root: Path, *,
-                recording_failed: bool = False) -> None:
+                recording_failed: bool = False, push: bool = True) -> None:
         """Write the end down (never leaving the talk LIVE), tell viewers, the studio and the listeners.
         recording_failed: parts were sent but could not be joined (they are kept; see the log)."""
         try:
@@ -582,7 +605,9 @@ class StudioNamespace(ArenaNamespace):
                                            "duration_seconds": round(archive.duration_seconds or 0, 1),
                                            **({"recording_failed": True} if recording_failed else {})})
             db.session.commit()
-            self._push(stream)
+            # Viewers saw it end when it began ending; never pushed over a newer stream on the talk.
+            if push and golive.is_latest(db.session, stream):
+                self._push(stream)
             self._tell_studio(stream.talk_id, stream, stream.end_reason or reason, recording_failed=recording_failed)
         except Exception:
             db.session.rollback()
@@ -634,9 +659,11 @@ class StudioNamespace(ArenaNamespace):
         publisher.ending = True
         stream = db.session.get(LiveStream, publisher.stream_id)
         if stream is not None:
-            golive.begin_ending(stream)
+            golive.begin_ending(stream)  # no longer LIVE anywhere, though the recording takes a while
             stream.end_reason = stream.end_reason or reason
             db.session.commit()
+            self._push(stream)
+            publisher.ending_pushed = True
         publisher.ingest.finish()
         self.socketio.start_background_task(self._archive, publisher, reason)
 
@@ -646,6 +673,7 @@ class StudioNamespace(ArenaNamespace):
         with self._app.app_context():
             try:
                 publisher.ingest.wait()
+                self._release(publisher.stream_id)  # the live part is over: the talk is free
                 archive = make_archive(publisher.ingest.ffmpeg, publisher.ingest.work_dir, publisher.ingest.codec)
                 root = self._app.extensions["arena.settings"].recordings_path
                 stream = db.session.get(LiveStream, publisher.stream_id)
@@ -654,7 +682,9 @@ class StudioNamespace(ArenaNamespace):
                                          archive_path=str(archive.path.relative_to(root)) if archive.path else None,
                                          duration_seconds=archive.duration_seconds)
                     db.session.commit()
-                    self._push(stream)
+                    # Viewers saw it end when it began ending; never pushed over a newer stream.
+                    if not publisher.ending_pushed and golive.is_latest(db.session, stream):
+                        self._push(stream)
                     self._tell_studio(publisher.talk_id, stream, reason)
             except Exception:
                 db.session.rollback()
@@ -701,6 +731,8 @@ class StudioNamespace(ArenaNamespace):
                 golive.begin_ending(stream)
                 stream.end_reason = "ffmpeg_failed"
                 db.session.commit()
+                self._push(stream)
+                publisher.ending_pushed = True
             db.session.remove()
         self._archive(publisher, "ffmpeg_failed")
 
@@ -913,7 +945,7 @@ class StudioNamespace(ArenaNamespace):
                 self._rtmp_disconnected(publisher, row)  # gone, though on_publish_done never came
             return
         publisher.missing_since = None
-        if not publisher.on_air and publisher.part.ready():
+        if publisher.part.ready() and not publisher.on_air:  # each tick: a new part rewrites the master
             self._rtmp_on_air(publisher, row, settings)
         if self._over_caps(publisher, stat, settings):
             self._end_rtmp(publisher, "too_large")
@@ -937,7 +969,7 @@ class StudioNamespace(ArenaNamespace):
         elif not publisher.part.alive():
             publisher.part = None
             self._rtmp_disconnected(publisher, row)
-        elif not publisher.on_air and publisher.part.ready():
+        elif publisher.part.ready() and not publisher.on_air:
             self._rtmp_on_air(publisher, row, settings)
 
     def _await_metadata(self, publisher: RtmpPublisher, row: LiveStream, stat, now: float, settings) -> None:
@@ -1107,7 +1139,8 @@ class StudioNamespace(ArenaNamespace):
                                         after={"reason": stream.end_reason, "recording": path is not None,
                                                **({"recording_failed": True} if failed else {})})
                 db.session.commit()
-                self._push(stream)
+                if golive.is_latest(db.session, stream):
+                    self._push(stream)
                 self._tell_studio(stream.talk_id, stream, "server_stopped", recording_failed=failed)
                 log.warning("archived stream %s left behind by a stopped process", stream_id)
             except Exception:
