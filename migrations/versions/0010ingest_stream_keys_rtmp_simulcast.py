@@ -58,6 +58,9 @@ def upgrade() -> None:
     with op.batch_alter_table('stream_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stream_keys_talk_id'), ['talk_id'], unique=False)
 
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_log_action_created_at', ['action', 'created_at'], unique=False)
+
     with op.batch_alter_table('live_streams', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source', sa.String(length=10), nullable=False, server_default='browser'))
         batch_op.add_column(sa.Column('playlist_name', sa.String(length=40), nullable=False, server_default='index.m3u8'))
@@ -73,6 +76,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_log_action_created_at')
+
     with op.batch_alter_table('live_streams', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_live_streams_stream_key_id_stream_keys'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('uq_live_streams_rtmp_name'), type_='unique')

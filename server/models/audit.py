@@ -1,5 +1,7 @@
 """The audit log: every moderation (and later admin) action, with who, what, when, before
-and after. Rows are only ever added."""
+and after. Rows are only ever added. One kind of row is updated while it is new: an RTMP
+encoder's refusal counts the same address's repeats for ten minutes in `after` (count, last
+seen), so a scanner on the internet-facing port cannot fill the log (server/services/ingest.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from server.db import Base, UTCDateTime, utcnow
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_event_id_id", "event_id", "id"),)
+    __table_args__ = (Index("ix_audit_log_event_id_id", "event_id", "id"),
+                      # An encoder's refusal finds the entry of its window (server/services/ingest.py).
+                      Index("ix_audit_log_action_created_at", "action", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), default=None)
