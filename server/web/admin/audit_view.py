@@ -87,6 +87,8 @@ FIELDS = {
     "address": _l("Encoder's address"),
     "code": _l("Refusal"),
     "detail": _l("Details"),
+    "count": _l("Attempts"),
+    "last_seen": _l("Last attempt"),
     "reason": _l("Why it ended"),
     "recording": _l("Recording kept"),
     "label": _l("Name"),
