@@ -428,6 +428,10 @@ def _start_ingest(app, settings) -> None:
     from server.media import rtmp
 
     if not settings.ingest.manage_nginx:
+        # Made now, not at the first callback: the system nginx's configuration needs it first.
+        rtmp.callback_secret(settings)
+        print(f"RTMP ingest: the system's nginx sends the secret in {settings.instance_dir / 'ingest_secret'} "
+              "with its callbacks (docs/ingest.md).", file=sys.stderr, flush=True)
         if not settings.ingest.control_url:
             print("RTMP ingest: the system's nginx answers encoders; set ingest.control_url to its "
                   "rtmp_stat/rtmp_control location so Arena can read and end streams.", file=sys.stderr, flush=True)

@@ -413,6 +413,19 @@ def test_nginx_dies_with_arena(tmp_path: Path, async_mode: str, how: signal.Sign
         server.stop()
 
 
+def test_system_nginx_setup_finds_the_callback_secret_made_at_start(tmp_path: Path) -> None:
+    # An administrator writes the system nginx's on_publish line before any encoder calls.
+    server = start_live_server(tmp_path, extra_env={"ARENA_INGEST__MANAGE_NGINX": "false"})
+    try:
+        secret = tmp_path / "instance" / "ingest_secret"
+
+        assert len(secret.read_text().strip()) >= 32
+        assert secret.stat().st_mode & 0o077 == 0
+        assert str(secret) in server.log()
+    finally:
+        server.stop()
+
+
 def test_missing_rtmp_module_is_said_with_its_package(make_settings, tmp_path: Path, caplog) -> None:
     settings = make_settings(ingest={"rtmp_module": str(tmp_path / "none.so"), "rtmp_port": free_port()})
 
