@@ -31,7 +31,7 @@ document.addEventListener("DOMContentLoaded", function () {
     endButton.hidden = !running;
     endButton.disabled = !running;
     say(stream.message);
-    if (stream.state === "ended" && stream.reason && stream.reason !== "ended") {
+    if (stream.state === "ended" && ((stream.reason && stream.reason !== "ended") || stream.recording_failed)) {
       error.textContent = stream.message;
     } else if (running) {
       error.textContent = "";
