@@ -91,6 +91,7 @@ FIELDS = {
     "last_seen": _l("Last attempt"),
     "reason": _l("Why it ended"),
     "recording": _l("Recording kept"),
+    "recording_failed": _l("The recording could not be made (every part is kept)"),
     "label": _l("Name"),
     "url": _l("Server address"),
     "enabled": _l("Sending"),
