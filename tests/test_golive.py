@@ -9,6 +9,7 @@ tests/test_golive_server.py does the same against a real eventlet server process
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -571,3 +572,39 @@ def test_visitors_see_no_studio_link(client, talk):
     page = client.get(f"/events/{talk.event.slug}/{talk.slug}").get_data(as_text=True)
 
     assert f'{talk.slug}/studio"' not in page
+
+
+# -- a stopped process's streams (orphans) ------------------------------------------------------
+
+def test_a_recording_once_named_is_not_unnamed_by_a_later_finish_of_the_same_stream(session, talk):
+    organiser = Actor("p", Role.organiser, staff_name="Karin")
+    stream = golive.start_stream(session, talk, organiser, codec="h264", now=utcnow(), process_id="a",
+                                 recordings_path=Path("/tmp"), min_free_bytes=0)
+    golive.finish_stream(session, stream, reason="server_stopped", now=utcnow(),
+                         archive_path="dag/pass/archive/1-x/recording.mp4", duration_seconds=61.0)
+
+    # A second archiving of the same orphan that found no parts left.
+    golive.finish_stream(session, stream, reason="server_stopped", now=utcnow(), archive_path=None,
+                         duration_seconds=None)
+
+    assert stream.archive_path == "dag/pass/archive/1-x/recording.mp4" and stream.duration_seconds == 61.0
+
+
+def test_an_orphan_being_archived_keeps_its_heartbeat_and_byte_count_and_is_not_claimed_again(session, talk):
+    organiser = Actor("p", Role.organiser, staff_name="Karin")
+    stream = golive.start_stream(session, talk, organiser, codec="h264", now=utcnow(), process_id="crashed",
+                                 recordings_path=Path("/tmp"), min_free_bytes=0)
+    stream.bytes_received = 123_456
+    stream.heartbeat_at = utcnow() - timedelta(minutes=5)
+    session.commit()
+    claimed = golive.claim_orphans(session, "b", utcnow(), utcnow() - timedelta(seconds=20))
+    session.commit()
+
+    # Process b archives it for minutes, saying so with a heartbeat that carries no byte count.
+    golive.heartbeat(session, [stream.id], {}, utcnow())
+    session.commit()
+    again = golive.claim_orphans(session, "c", utcnow(), utcnow() - timedelta(seconds=20))
+    session.refresh(stream)
+
+    assert [s.id for s in claimed] == [stream.id] and again == []
+    assert stream.bytes_received == 123_456 and stream.process_id == "b"

@@ -295,8 +295,9 @@ def finish_stream(session: Session, stream: LiveStream, *, reason: str, now: dat
     stream.end_reason = stream.end_reason or reason
     stream.active_talk_id = None
     stream.ended_at = stream.ended_at or now
-    stream.archive_path = archive_path
-    stream.duration_seconds = duration_seconds
+    if archive_path is not None or stream.archive_path is None:  # a recording once named stays named
+        stream.archive_path = archive_path
+        stream.duration_seconds = duration_seconds
     talk = stream.talk
     if held_the_talk and talk.live_state is LiveState.live:
         talk.live_state = LiveState.ended
@@ -307,10 +308,11 @@ MAX_COUNTED_BYTES = 2**31 - 1  # bytes_received is a 32-bit column: a long 10 Mb
 
 def heartbeat(session: Session, stream_ids: list[int], bytes_by_stream: dict[int, int], now: datetime) -> None:
     for stream_id in stream_ids:
-        # Capped: an overflow would fail the heartbeat, and another process would take the stream.
-        received = min(bytes_by_stream.get(stream_id, 0), MAX_COUNTED_BYTES)
-        session.execute(update(LiveStream).where(LiveStream.id == stream_id)
-                        .values(heartbeat_at=now, bytes_received=received))
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if stream_id in bytes_by_stream:  # else (an orphan being archived) its count stands
+            # Capped: an overflow would fail the heartbeat, and another process would take the stream.
+            values["bytes_received"] = min(bytes_by_stream[stream_id], MAX_COUNTED_BYTES)
+        session.execute(update(LiveStream).where(LiveStream.id == stream_id).values(**values))
 
 
 def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since: datetime, *,

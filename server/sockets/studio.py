@@ -197,6 +197,7 @@ class StudioNamespace(ArenaNamespace):
         self.connections: dict[str, StudioConnection] = {}
         self.publishers: dict[int, Publisher] = {}
         self.rtmp: dict[int, RtmpPublisher] = {}
+        self.archiving: set[int] = set()  # orphans of a stopped process this one is archiving
 
     # -- connection ---------------------------------------------------------------------
     def on_connect(self, auth: Any = None) -> bool:
@@ -449,6 +450,8 @@ class StudioNamespace(ArenaNamespace):
             return  # ended already (dropped by us), or never accepted
         publisher = self.rtmp.get(stream.id)
         if publisher is not None:
+            if publisher.resuming or publisher.client_id != str(client_id)[:20]:
+                return  # the old connection's goodbye, arriving after the encoder came back
             self._rtmp_disconnected(publisher, stream)
             return
         # Another process runs it: the database tells its ticker within a second.
@@ -811,7 +814,9 @@ class StudioNamespace(ArenaNamespace):
                         live = {s: pub.ingest.bytes_received for s, pub in self.publishers.items()}
                         # RTMP streams of this process, from their first second: never orphans.
                         live.update({s: pub.last_bytes for s, pub in self.rtmp.items()})
-                        golive.heartbeat(db.session, list(live), live, utcnow())
+                        # Orphans this process is archiving (their byte counts stand): joining can
+                        # take minutes, and another claim would make the recording again over it.
+                        golive.heartbeat(db.session, list(live.keys() | self.archiving), live, utcnow())
                         db.session.commit()
                         last_heartbeat = now
                 except Exception:
@@ -1098,12 +1103,14 @@ class StudioNamespace(ArenaNamespace):
 
     def _archive_orphans(self, settings) -> None:
         now = utcnow()
-        own = set(self.publishers) | set(self.rtmp)  # never an orphan, even with a late heartbeat
+        # Never an orphan, even with a late heartbeat: what this process runs or is archiving.
+        own = set(self.publishers) | set(self.rtmp) | self.archiving
         orphans = golive.claim_orphans(db.session, self.process_id, now, now - ORPHAN_AFTER, exclude=own)
         db.session.commit()
         for stream in orphans:
-            if stream.id in self.publishers or stream.id in self.rtmp:
+            if stream.id in own:
                 continue
+            self.archiving.add(stream.id)
             self.socketio.start_background_task(self._archive_orphan, stream.id, settings.recordings_path,
                                                 settings.golive.ffmpeg)
 
@@ -1114,6 +1121,13 @@ class StudioNamespace(ArenaNamespace):
                 if stream is None:
                     return
                 close_playlist(root / stream.directory)
+                # As for a stream ending here: the talk is not live from now on, and free for a
+                # new publisher while the recording is made (minutes for a long stream).
+                golive.begin_ending(stream)
+                golive.release_talk(stream)
+                db.session.commit()
+                if golive.is_latest(db.session, stream):
+                    self._push(stream)
                 ffmpeg = ffmpeg_binary(configured_ffmpeg)
                 failed = False
                 if ffmpeg is None:
@@ -1147,5 +1161,6 @@ class StudioNamespace(ArenaNamespace):
                 db.session.rollback()
                 log.exception("archiving orphaned stream %s failed", stream_id)
             finally:
+                self.archiving.discard(stream_id)
                 self._listeners_ended(stream_id)
                 db.session.remove()

@@ -55,7 +55,11 @@ document.addEventListener("DOMContentLoaded", function () {
 
   socket.on("connect", watch);
   socket.on("stream_state", function (data) {
-    if (data && data.source === "rtmp") { show(data); }
+    if (!data || data.source !== "rtmp") { return; }
+    // An older stream's late end (its recording made after a newer stream started) must not
+    // take the page, and End, away from the stream sending now.
+    if (state.streamId !== null && data.stream_id < state.streamId) { return; }
+    show(data);
   });
 
   endButton.addEventListener("click", function () {
