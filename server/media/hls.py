@@ -81,7 +81,11 @@ def output_args(directory: Path, *, copy_video: bool, ladder: bool, segment_seco
     else:
         # VP8/VP9 cannot go into MPEG-TS for every player: H.264, one keyframe per segment;
         # ultrafast: a live transcode must keep up on a small server (about half of veryfast's CPU).
-        source_video = ["-c:v:0", "libx264", "-preset:v:0", "ultrafast", "-tune:v:0", "zerolatency",
+        # passthrough: each frame once, at its own time. A browser's VP8 has millisecond
+        # timestamps and no frame rate, and HLS's default (constant rate) would duplicate frames
+        # by the thousand, leaving ffmpeg ever further behind (and End waiting for it).
+        source_video = ["-fps_mode", "passthrough",
+                        "-c:v:0", "libx264", "-preset:v:0", "ultrafast", "-tune:v:0", "zerolatency",
                         "-pix_fmt:v:0", "yuv420p", "-profile:v:0", "main", "-b:v:0", "2500k",
                         "-maxrate:v:0", "3000k", "-bufsize:v:0", "3000k", "-force_key_frames:v:0", keyframes]
     if not ladder:
