@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import EVENT_PATH, LOCALES, talk_path, translate
+from tests.browser.conftest import DEMO_SLUG, EVENT_PATH, LOCALES, talk_path, translate
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +32,9 @@ def test_ics_link_downloads_the_programme_as_icalendar(page):
     assert response.headers["content-type"].startswith("text/calendar")
     body = response.text()
     assert body.startswith("BEGIN:VCALENDAR")
-    assert body.count("BEGIN:VEVENT") == len(TALKS)
+    # One event per talk of the programme: the shared server's other tests add talks of their own.
+    programme = page.request.get(f"/api/events/{DEMO_SLUG}").json()["talks"]
+    assert body.count("BEGIN:VEVENT") == len(programme) >= len(TALKS)
     for title, _speaker in TALKS.values():
         assert title in body
 
