@@ -110,11 +110,16 @@ def start_stream(session: Session, talk: Talk, actor: Actor, *, codec: str, now:
         raise ValidationError(_l("This browser records video in a format Arena cannot take. "
                                  "Try Chrome, Edge or Firefox."), code="unsupported_format")
     check_free_space(recordings_path, min_free_bytes)
+    return _take_talk(session, talk, LiveStream(
+        talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live,
+        publisher_name=actor.staff_name[:120], publisher_participant_id=actor.participant_id[:64],
+        video_codec=codec, process_id=process_id[:100], heartbeat_at=now, started_at=now))
+
+
+def _take_talk(session: Session, talk: Talk, stream: LiveStream) -> LiveStream:
+    """Store the new stream as the talk's one publisher (browser or encoder), or AlreadyLive."""
     if active_stream(session, talk.id) is not None:
         raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time."))
-    stream = LiveStream(talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live,
-                        publisher_name=actor.staff_name[:120], publisher_participant_id=actor.participant_id[:64],
-                        video_codec=codec, process_id=process_id[:100], heartbeat_at=now, started_at=now)
     try:
         # The unique active_talk_id settles a race between two processes: the second insert fails.
         with session.begin_nested():
@@ -145,24 +150,12 @@ def start_rtmp_stream(session: Session, talk: Talk, *, stream_key_id: int, clien
     checked by server/services/ingest.py), or AlreadyLive when someone already publishes
     the talk, from the browser or over RTMP."""
     check_free_space(recordings_path, min_free_bytes)
-    if active_stream(session, talk.id) is not None:
-        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time."))
-    stream = LiveStream(talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live, source="rtmp",
-                        publisher_name=f"RTMP ({address})"[:120], publisher_participant_id="",
-                        video_codec="", process_id=process_id[:100], heartbeat_at=now, started_at=now,
-                        stream_key_id=stream_key_id, rtmp_client_id=str(client_id)[:20],
-                        client_address=str(address)[:64], playlist_name=playlist_name)
-    try:
-        # As for the browser: the unique active_talk_id settles a race with a browser's Go live
-        # or a second encoder, in any process.
-        with session.begin_nested():
-            session.add(stream)
-            session.flush()
-    except IntegrityError:
-        raise AlreadyLive(_l("Someone is already live on this talk. Only one person can send the stream at a time.")
-                          ) from None
-    stream.directory = stream_directory(talk, stream.id)
-    stream.archive_directory = archive_directory(talk, stream.id)
+    stream = _take_talk(session, talk, LiveStream(
+        talk_id=talk.id, active_talk_id=talk.id, state=StreamState.live, source="rtmp",
+        publisher_name=f"RTMP ({address})"[:120], publisher_participant_id="",
+        video_codec="", process_id=process_id[:100], heartbeat_at=now, started_at=now,
+        stream_key_id=stream_key_id, rtmp_client_id=str(client_id)[:20],
+        client_address=str(address)[:64], playlist_name=playlist_name))
     # The name nginx knows the stream by (on_publish renames it): the key itself never
     # reaches ffmpeg's command line, a log or nginx's statistics.
     stream.rtmp_name = f"s{int(stream.id)}-{secrets.token_hex(12)}"
