@@ -9,15 +9,22 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test install install-test vendor translations system-packages system-test-packages serve clean bench
+.PHONY: run test lint install install-test vendor translations system-packages system-test-packages serve clean bench
 
 run: install
 	$(PY) -m server migrate
 	$(PY) -m server load-demo --if-empty
 	$(PY) -m server serve
 
-test: install-test
+test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The rules docs/architecture.md writes down, checked: ruff (rules in pyproject.toml), the
+# layers (import-linter, .importlinter) and the front-end's ES modules (eslint.config.js).
+lint: install-test
+	$(VENV)/bin/ruff check server tests bench scripts
+	$(VENV)/bin/lint-imports --config .importlinter
+	node_modules/.bin/eslint static/js
 
 install: $(VENV)/.installed vendor translations system-packages
 

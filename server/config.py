@@ -128,6 +128,53 @@ class IngestSettings:
 
 
 @dataclass
+class LoggingSettings:
+    """Logging, configured once at start-up (server/logs.py, docs/operations.md)."""
+
+    # "text": one human-readable line per record; "json": one JSON object per line, for a
+    # log system (journald, Loki, Elastic).
+    format: str = "text"
+    # The root level: DEBUG, INFO, WARNING, ERROR.
+    level: str = "INFO"
+    # Levels of single loggers, "name=LEVEL", e.g. ["sqlalchemy.engine=WARNING", "server.media=DEBUG"].
+    levels: list[str] = field(default_factory=list)
+    # One line per HTTP request (method, path, status, milliseconds, request id), at INFO on
+    # the logger "arena.request". Query strings are left out: they can carry sign-in tokens.
+    request_log: bool = True
+
+
+@dataclass
+class MetricsSettings:
+    """/metrics in Prometheus' text format (server/web/ops.py)."""
+
+    # Empty: /metrics answers loopback only. Set: other addresses too, with
+    # "Authorization: Bearer <token>". Never logged.
+    token: str = ""
+
+
+@dataclass
+class MailSettings:
+    """Sending e-mail over SMTP (server/services/mail.py). Empty host: no e-mail; links are
+    copied by hand as before."""
+
+    host: str = ""
+    port: int = 587
+    # "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a relay on localhost only).
+    security: str = "starttls"
+    user: str = ""
+    # Never shown or logged; prefer ARENA_MAIL__PASSWORD in the service's EnvironmentFile.
+    password: str = ""
+    # The sender, e.g. "Arena <arena@kommun.se>". Required when host is set.
+    from_address: str = ""
+    timeout_seconds: int = 20
+
+
+MAIL_SECURITY = ("starttls", "tls", "none")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass
 class LanguageSettings:
     default: str = "sv"
     available: list[str] = field(default_factory=lambda: ["sv", "en"])
@@ -165,6 +212,9 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     golive: GoLiveSettings = field(default_factory=GoLiveSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
 
     # -- derived values -------------------------------------------------------------
     @property
@@ -198,16 +248,35 @@ def _project_path(value: str) -> Path:
 
 # -- loading ------------------------------------------------------------------------------
 
+CONFIG_ENV = "ARENA_CONFIG"
+_FROM_ENVIRONMENT = "<ARENA_CONFIG or ./config.toml>"
+
+
+def config_file_from(environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The config file to read, and whether it was named (ARENA_CONFIG): a named file must
+    exist; the default ./config.toml may be missing (the defaults then apply)."""
+    named = environ.get(CONFIG_ENV, "").strip()
+    if named:
+        return Path(named), True
+    return DEFAULT_CONFIG_FILE, False
+
+
 def load_settings(
-    config_file: Path | str | None = DEFAULT_CONFIG_FILE,
+    config_file: Path | str | None = _FROM_ENVIRONMENT,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
     """Build Settings from defaults, then the TOML file, then the environment, then overrides.
 
+    The file is the one ARENA_CONFIG names, else ./config.toml; None reads no file.
     `overrides` ({"database": {"url": ...}}) is for tests and tools; it is checked like the file.
     """
+    environ = os.environ if environ is None else environ
     settings = Settings()
+    if config_file == _FROM_ENVIRONMENT:
+        config_file, named = config_file_from(environ)
+        if named and not config_file.is_file():
+            raise ConfigError(f"{CONFIG_ENV}={config_file}: no such file")
     if config_file is not None and Path(config_file).exists():
         with open(config_file, "rb") as fh:
             try:
@@ -215,7 +284,7 @@ def load_settings(
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{config_file}: not valid TOML: {exc}") from None
         _apply(settings, data, source=str(config_file))
-    _apply(settings, _from_environment(os.environ if environ is None else environ), source="environment")
+    _apply(settings, _from_environment(environ), source="environment")
     if overrides:
         _apply(settings, overrides, source="overrides")
     _validate(settings)
@@ -272,7 +341,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """ARENA_SERVER__PORT=8000 -> {"server": {"port": "8000"}}."""
     data: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
+        if not name.startswith(ENV_PREFIX) or "__" not in name:  # ARENA_CONFIG names the file
             continue
         section, _, key = name[len(ENV_PREFIX):].partition("__")
         data.setdefault(section.lower(), {})[key.lower()] = value
@@ -303,6 +372,21 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"chat.{name} must be greater than 0")
     if not 0 <= settings.chat.push_interval_ms <= 1000:
         raise ConfigError(f"chat.push_interval_ms must be between 0 and 1000, got {settings.chat.push_interval_ms}")
+    if settings.logging.format not in LOG_FORMATS:
+        raise ConfigError(f"logging.format must be one of {', '.join(LOG_FORMATS)}, got {settings.logging.format!r}")
+    if settings.logging.level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, got {settings.logging.level!r}")
+    for entry in settings.logging.levels:
+        name, _, level = entry.partition("=")
+        if not name.strip() or level.strip().upper() not in LOG_LEVELS:
+            raise ConfigError(f"logging.levels entries are \"logger=LEVEL\" with LEVEL one of "
+                              f"{', '.join(LOG_LEVELS)}, got {entry!r}")
+    if settings.mail.security not in MAIL_SECURITY:
+        raise ConfigError(f"mail.security must be one of {', '.join(MAIL_SECURITY)}, got {settings.mail.security!r}")
+    if settings.mail.host and not settings.mail.from_address:
+        raise ConfigError("mail.from_address must be set when mail.host is set")
+    if not 1 <= settings.mail.port <= 65535:
+        raise ConfigError(f"mail.port must be between 1 and 65535, got {settings.mail.port}")
     for name in ("import_max_duration_seconds", "import_max_megabytes", "import_timeout_seconds",
                  "upload_max_megabytes", "captions_max_kilobytes"):
         if getattr(settings.media, name) <= 0:

@@ -2,9 +2,13 @@
 a client, and factory fixtures that return functions (Indico's style).
 
 Databases are real. SQLite by default; a test module marked `both_databases` runs each test
-against SQLite and against the PostgreSQL at 127.0.0.1:5432 (database `test`, trust auth),
-in a schema of its own that is dropped at the end. Live servers run as subprocesses, so the
-pytest process is never monkey-patched.
+against SQLite and against a PostgreSQL, in a schema of its own that is dropped at the end.
+That PostgreSQL, and the Redis the multi-process tests share, are the suite's own: started on
+free ports in a temporary folder the first time a test needs them (tests/services.py), and
+stopped at the end, so the suite needs no service of the machine and never touches one, and
+two suites can run side by side. ARENA_TEST_POSTGRES_URL / ARENA_TEST_REDIS_URL name
+existing ones instead (a developer's own, for speed). Live servers run as subprocesses, so
+the pytest process is never monkey-patched.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ from server import create_app
 from server.config import PROJECT_ROOT, Settings, load_settings
 from server.db import db, make_engine
 from server.migrations import upgrade
+from tests.services import PostgresService, RedisService, postgres_service, redis_service
 from tests.waiting import wait_until
 
-POSTGRES_URL = os.environ.get("ARENA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 TABLES_IN_DELETE_ORDER = ("form_tokens", "talk_old_slugs", "event_old_slugs", "import_jobs", "participations", "viewer_samples", "live_streams", "login_attempts", "organisers", "audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
 
@@ -53,6 +57,38 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
+# -- the suite's own PostgreSQL and Redis ------------------------------------------------
+
+_suite_services = contextlib.ExitStack()
+_suite_postgres: PostgresService | None = None
+_suite_redis: RedisService | None = None
+
+
+def suite_postgres_url() -> str:
+    """The admin URL (SQLAlchemy) of the suite's PostgreSQL, database `test`, started on first use."""
+    global _suite_postgres
+    if os.environ.get("ARENA_TEST_POSTGRES_URL"):
+        return os.environ["ARENA_TEST_POSTGRES_URL"]
+    if _suite_postgres is None:
+        _suite_postgres = _suite_services.enter_context(postgres_service())
+        _suite_postgres.create_database("test")
+    return _suite_postgres.url("test")
+
+
+def suite_redis_url() -> str:
+    """The URL (without a database number) of the suite's Redis, started on first use."""
+    global _suite_redis
+    if os.environ.get("ARENA_TEST_REDIS_URL"):
+        return os.environ["ARENA_TEST_REDIS_URL"].rstrip("/")
+    if _suite_redis is None:
+        _suite_redis = _suite_services.enter_context(redis_service())
+    return f"redis://127.0.0.1:{_suite_redis.port}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _suite_services.close()
+
+
 # -- databases ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -67,7 +103,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def postgres_schema(prefix: str = "arena_test") -> Iterator[str]:
-    """A fresh, empty schema in the `test` database for as long as the block runs.
+    """A fresh, empty schema in the suite's `test` database for as long as the block runs.
 
     Yields a database URL whose search_path is that schema (for the app, a server's
     environment or make_engine); the schema and everything in it is dropped at the end.
@@ -75,11 +111,12 @@ def postgres_schema(prefix: str = "arena_test") -> Iterator[str]:
     their own on PostgreSQL use this.
     """
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin_url = suite_postgres_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        yield f"{admin_url}?options=-csearch_path%3D{schema}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -1,10 +1,11 @@
-"""Two server processes sharing one PostgreSQL database (a fresh schema in `test`) and one
-Redis message queue (a Redis database number of this run's own): messages, viewer counts and
-bans cross from one process to the other.
+"""Two server processes sharing one PostgreSQL database (a fresh schema in the suite's `test`)
+and one Redis message queue (a database number of the suite's Redis): messages, viewer counts
+and bans cross from one process to the other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import uuid
@@ -15,14 +16,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from server.sockets import protocol as p
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_schema, suite_redis_url
 from tests.live.conftest import SLUG, Arena, Browsers, open_browsers, start_server
-
-REDIS_URL = "redis://127.0.0.1:6379"
-
 
 @dataclass
 class Deployment:
@@ -35,27 +33,15 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def postgres_schemas() -> Iterator[Callable[[], str]]:
-    """Makes fresh schemas in the `test` database; drops every one at the end."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make() -> str:
-        schema = f"arena_live_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        made.append(schema)
-        return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
-    yield make
-    with admin.connect() as connection:
-        for schema in made:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    """Makes fresh schemas in the suite's `test` database; drops every one at the end."""
+    with contextlib.ExitStack() as made:
+        yield lambda: made.enter_context(postgres_schema("arena_live"))
 
 
 @pytest.fixture(scope="module")
 def redis_databases() -> Iterator[Callable[[], str]]:
     """Hands out empty Redis database numbers (1-15, in random order); flushes each at the end."""
+    redis_url = suite_redis_url()
     candidates = list(range(1, 16))
     random.shuffle(candidates)
     taken: list[int] = []
@@ -63,18 +49,18 @@ def redis_databases() -> Iterator[Callable[[], str]]:
     def take() -> str:
         while candidates:
             number = candidates.pop()
-            client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+            client = redis.Redis.from_url(f"{redis_url}/{number}")
             try:
                 if client.dbsize() == 0:
                     taken.append(number)
-                    return f"{REDIS_URL}/{number}"
+                    return f"{redis_url}/{number}"
             finally:
                 client.close()
         raise RuntimeError("no empty Redis database left")
 
     yield take
     for number in taken:
-        client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
+        client = redis.Redis.from_url(f"{redis_url}/{number}")
         client.flushdb()
         client.close()
 
