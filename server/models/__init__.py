@@ -6,7 +6,7 @@ Import order across the code base: models -> services -> faces (web, sockets, cl
 
 from server.models.activity import Participation, ViewerSample
 from server.models.addresses import EventOldSlug, TalkOldSlug
-from server.models.accounts import LoginAttempt, Organiser, Role, RoleGrant
+from server.models.accounts import LoginAttempt, Organiser, PasswordResetRequest, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.models.forms import FormToken
@@ -15,6 +15,6 @@ from server.models.live import Ban, ChatMessage, Presence, Question, QuestionSta
 from server.models.media import ImportJob, JobState, Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "EventOldSlug", "FormToken", "TalkOldSlug", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
+    "AuditEntry", "Ban", "EventOldSlug", "FormToken", "TalkOldSlug", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "PasswordResetRequest", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
     "QuestionState", "QuestionVote", "Recording", "Report", "RoomEvent", "Role", "RoleGrant", "SimulcastDestination", "Speaker", "StreamKey", "StreamState", "Talk", "TalkSpeaker",
 ]

@@ -62,3 +62,17 @@ class LoginAttempt(Base):
     remote_addr: Mapped[str] = mapped_column(String(64), default="")
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PasswordResetRequest(Base):
+    """A "forgot my password" request, counted by the address typed (whether or not it has an
+    account) and by the client's network, so the form cannot be used to flood a mailbox or
+    the mail server (services/password_reset.py). Rows older than a day are deleted."""
+
+    __tablename__ = "password_reset_requests"
+    __table_args__ = (Index("ix_password_reset_requests_remote_addr_created_at", "remote_addr", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
