@@ -9,8 +9,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from icalendar import Calendar
 
+from server.models import Recording
 from server.services.text import plain_summary, plain_text, render_markdown
 from tests.conftest import at
+
+ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
 
 INVITATION = """# Om passet
 
@@ -111,3 +114,63 @@ def test_podcast_description_is_readable_plain_text(client, talk):
     description = feed.find("channel/description").text
     assert "Program\nTid; Pass\n09:00; Skapa arenor" in description
     assert not re.search(r"[|#*]", description)
+
+
+# -- text pasted from a web page --------------------------------------------------------------
+
+PASTED = ("Välkommen&nbsp;till <strong>Arena</strong>&nbsp;&ndash; dagen om sociala&nbsp;medier.<br>"
+          "Anmälan&nbsp;senast 1&nbsp;december.")
+READ = "Välkommen\xa0till Arena\xa0– dagen om sociala\xa0medier. Anmälan\xa0senast 1\xa0december."
+
+
+@pytest.fixture
+def pasted(session, make_event, make_talk):
+    event = make_event(slug="pasted", title="Sociala medier", invitation_text=PASTED)
+    talk = make_talk(event, title="Skapa arenor!", slug="skapa-arenor", starts_at=at(9), invitation_text=PASTED)
+    session.add(Recording(talk=talk, source_url="https://vimeo.com/76979871", published_at=at(12)))
+    session.commit()
+    return talk
+
+
+def test_ics_description_of_pasted_html_has_its_characters_not_entities(client, pasted):
+    calendar = Calendar.from_ical(client.get("/events/pasted.ics").data)
+
+    description = str(calendar.walk("VEVENT")[0]["DESCRIPTION"])
+    assert description.startswith(READ)
+    assert "&" not in description and "<" not in description
+
+
+def test_podcast_descriptions_of_pasted_html_have_their_characters_not_entities(client, pasted):
+    channel = ET.fromstring(client.get("/events/pasted/podcast.xml").data).find("channel")
+
+    item = channel.find("item")
+    assert channel.findtext("description") == READ
+    assert channel.findtext(f"{ITUNES}summary") == READ
+    assert item.findtext("description").endswith(READ) and item.findtext(f"{ITUNES}summary").endswith(READ)
+    for text in (channel.findtext("description"), item.findtext("description")):
+        assert "&" not in text and "<" not in text
+
+
+@pytest.mark.parametrize("url", ["/events/pasted/", "/events/pasted/skapa-arenor"])
+def test_page_share_description_of_pasted_html_reads_as_words(client, pasted, url):
+    html = client.get(url).get_data(as_text=True)
+
+    description = unescape(re.search(r'<meta property="og:description" content="([^"]*)"', html).group(1))
+    assert description == "Välkommen till Arena – dagen om sociala medier. Anmälan senast 1 december."
+
+
+def test_plain_text_never_holds_a_tag_even_from_escaped_markup():
+    # A podcast app renders an RSS description as HTML, so no way of writing a tag may survive.
+    sources = ["&lt;script&gt;alert(1)&lt;/script&gt; kvar", "&amp;lt;img src=x onerror=alert(1)&amp;gt; kvar",
+               "<<b>script>alert(1)</script> kvar", "`<img src=x onerror=alert(1)>` kvar",
+               "<!-- dolt --> kvar", "<img src=x onerror=alert(1) kvar"]
+
+    for source in sources:
+        for text in (plain_text(source), plain_summary(source)):
+            assert not re.search(r"<[A-Za-z/!?]", text), (source, text)
+            assert "kvar" in text
+
+
+def test_plain_text_keeps_a_less_than_sign_that_is_no_tag():
+    assert plain_text("Om 5 < 7 och &lt;3") == "Om 5 < 7 och <3"
+    assert plain_text("Räksmörgås &amp; kaffe, &quot;gratis&quot;") == 'Räksmörgås & kaffe, "gratis"'

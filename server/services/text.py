@@ -16,10 +16,14 @@ pipe tables).
 - **Plain text** (`plain_text`, `plain_summary`) is for iCalendar, the podcast feed and meta
   descriptions, where markup would show as it is: headings as lines of their own, list items
   after "- " (or their number), each table row as "cell; cell", links as "text (address)".
+  HTML pasted from a web page (`<p>`, `<br>`, `&nbsp;`) reads as the text it shows: tags go,
+  entities become their characters, and what is left never holds a tag: a podcast app renders
+  an RSS description as HTML.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from functools import lru_cache
 
@@ -128,18 +132,35 @@ def _header_cells(tokens: list[Token], table_open: int) -> list[Token]:
 
 # -- plain text -------------------------------------------------------------------------------
 
+# A tag, a comment, a declaration or a processing instruction, as pasted from a web page.
+_MARKUP = re.compile(r"<!--.*?(?:-->|$)|<[!?][^>]*>|</?[A-Za-z][^>]*>", re.S)
+_BREAKING = re.compile(r"</?(?:br|p|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|section|article|hr)\b", re.I)
+
+
+def _without_markup(text: str) -> str:
+    """`text` with tags taken out and entities as their characters. Unescaping may make a new
+    tag (`&lt;b&gt;`), so both repeat until nothing changes (each round shortens the text); a
+    `<` left before a letter (a tag never closed) gets a space, so no reader takes it as one."""
+    previous = None
+    while text != previous:
+        previous = text
+        text = _MARKUP.sub(lambda tag: " " if _BREAKING.match(tag.group()) else "", text)
+        text = html.unescape(text)
+    return re.sub(r"<(?=[A-Za-z/!?])", "< ", text)
+
+
 def _inline_text(children: list[Token]) -> str:
     parts: list[str] = []
     links: list[tuple[str, int]] = []  # (href, where its text starts)
     for child in children:
         if child.type in ("text", "code_inline", "html_inline"):
-            parts.append(child.content)
+            parts.append(_without_markup(child.content))
         elif child.type == "softbreak":
             parts.append(" ")
         elif child.type == "hardbreak":
             parts.append("\n")
         elif child.type == "image":
-            parts.append(_inline_text(child.children or []) or child.content)
+            parts.append(_inline_text(child.children or []) or _without_markup(child.content))
         elif child.type == "link_open":
             # As markdown-it shows an address as text: percent-escapes decoded, readable.
             links.append((_markdown.normalizeLinkText(str(child.attrGet("href") or "")), len(parts)))
@@ -186,7 +207,7 @@ def _blocks(source: str) -> list[tuple[str, str]]:
         elif kind_of == "table_close":
             blocks.append(("end", ""))
         elif kind_of in ("fence", "code_block"):
-            blocks.append(("code", token.content.rstrip("\n")))
+            blocks.append(("code", _without_markup(token.content.rstrip("\n"))))
         elif kind_of == "inline":
             text = _inline_text(token.children or [])
             if row is not None:
