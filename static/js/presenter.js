@@ -1,27 +1,25 @@
 // The presenter view: the question being answered now and the five with most votes, live.
 // It only joins the talk's room and listens; it never writes. Words come from the template,
 // questions reach the page through textContent only.
-(function () {
-  "use strict";
-  var root = document.querySelector("[data-presenter][data-talk-id]");
-  if (!root || typeof window.io !== "function") { return; }
+import { connect, reconnectIfServerClosed, socketAvailable } from "./lib/socket.js";
+import { format, textFrom } from "./lib/text.js";
 
-  var TALK_ID = parseInt(root.getAttribute("data-talk-id"), 10);
-  var TOP = 5;
-  var numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
-  var questions = new Map();  // id -> question payload
-  var current = root.querySelector("[data-presenter-current]");
-  var none = root.querySelector("[data-presenter-none]");
-  var list = root.querySelector("[data-presenter-top]");
-  var empty = root.querySelector("[data-presenter-empty]");
-  var connection = root.querySelector("[data-presenter-connection]");
-  var template = root.querySelector('template[data-template="presenter-item"]');
+const TOP = 5;
 
-  function text(key) { return root.getAttribute("data-text-" + key) || ""; }
+function present(root) {
+  const TALK_ID = parseInt(root.getAttribute("data-talk-id"), 10);
+  const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
+  const questions = new Map();  // id -> question payload
+  const current = root.querySelector("[data-presenter-current]");
+  const none = root.querySelector("[data-presenter-none]");
+  const list = root.querySelector("[data-presenter-top]");
+  const empty = root.querySelector("[data-presenter-empty]");
+  const connection = root.querySelector("[data-presenter-connection]");
+  const template = root.querySelector('template[data-template="presenter-item"]');
+  const text = textFrom(root);
+
   function votes(count) {
-    return text(count === 1 ? "votes-one" : "votes-other").replace("{count}", function () {
-      return numberFormat.format(count);
-    });
+    return format(text(count === 1 ? "votes-one" : "votes-other"), { count: numberFormat.format(count) });
   }
   function fill(target, question) {
     target.querySelector("[data-body]").textContent = question.body;
@@ -31,12 +29,12 @@
     target.querySelector("[data-votes]").textContent = votes(question.votes);
   }
 
-  var shownCurrent = "";
+  let shownCurrent = "";
   function render() {
-    var all = Array.from(questions.values());
-    var answering = all.filter(function (q) { return q.state === "answering"; })[0];
+    const all = Array.from(questions.values());
+    const answering = all.filter(function (q) { return q.state === "answering"; })[0];
     // Only rewrite the live region when the question itself changes, not on every vote.
-    var key = answering ? answering.id + ":" + answering.body : "";
+    const key = answering ? answering.id + ":" + answering.body : "";
     if (key !== shownCurrent) {
       shownCurrent = key;
       if (answering) { fill(current, answering); }
@@ -45,15 +43,15 @@
     } else if (answering) {
       current.querySelector("[data-votes]").textContent = votes(answering.votes);
     }
-    var top = all.filter(function (q) { return q.state === "visible"; })
+    const top = all.filter(function (q) { return q.state === "visible"; })
       .sort(function (a, b) { return (b.votes - a.votes) || (a.id - b.id); })
       .slice(0, TOP);
-    var items = top.map(function (question) {
-      var item = template.content.firstElementChild.cloneNode(true);
+    const items = top.map(function (question) {
+      const item = template.content.firstElementChild.cloneNode(true);
       fill(item, question);
       return item;
     });
-    list.replaceChildren.apply(list, items);
+    list.replaceChildren(...items);
     empty.hidden = items.length > 0;
   }
 
@@ -62,11 +60,11 @@
     questions.set(question.id, question);
   }
 
-  var socket = window.io("/live", { transports: ["websocket", "polling"] });
+  const socket = connect("/live");
   // The highest number of the room's log seen (docs/realtime.md). The projector keeps no gaps of
   // its own: when `presence` says the room is further on, it joins again for the whole list.
-  var head = 0;
-  var rejoinedAt = 0;
+  let head = 0;
+  let rejoinedAt = 0;
   function saw(data) { if (data && typeof data.seq === "number" && data.seq > head) { head = data.seq; } }
   connection.textContent = text("connecting");
   function join() {
@@ -88,7 +86,7 @@
   ["message", "message_hidden", "message_restored", "rules", "skip"].forEach(function (event) { socket.on(event, saw); });
   socket.on("disconnect", function (reason) {
     connection.textContent = text("reconnecting");
-    if (reason === "io server disconnect") { window.setTimeout(function () { socket.connect(); }, 1000); }
+    reconnectIfServerClosed(socket, reason);
   });
   function onQuestion(question) { saw(question); set(question); render(); }
   function onHidden(data) {
@@ -111,9 +109,12 @@
   socket.on("votes", function (data) {
     if (!data || data.talk_id !== TALK_ID || !data.counts) { return; }
     Object.keys(data.counts).forEach(function (key) {
-      var question = questions.get(parseInt(key, 10));
+      const question = questions.get(parseInt(key, 10));
       if (question) { question.votes = data.counts[key]; }
     });
     render();
   });
-})();
+}
+
+const presenterRoot = document.querySelector("[data-presenter][data-talk-id]");
+if (presenterRoot && socketAvailable()) { present(presenterRoot); }

@@ -4,6 +4,9 @@
 // events), on the admin's page by asking the state address every few seconds. The list is no
 // live region; one polite status line says only when a destination starts sending, stops,
 // or starts retrying (not each attempt while it retries).
+import { afterDeferredScripts, findAll } from "./lib/dom.js";
+import { getJson, whileVisible } from "./lib/fetch.js";
+import { connect, socketAvailable } from "./lib/socket.js";
 import { format, textFrom } from "./lib/text.js";
 
 const POLL_MS = 3000;
@@ -73,30 +76,27 @@ function start(box) {
     const seen = new Set();
     (items || []).forEach(function (item) { seen.add(String(item.id)); show(item); });
     // Removed meanwhile (in another tab, by another organiser): off the list.
-    Array.prototype.forEach.call(list.querySelectorAll("[data-destination-id]"), function (row) {
+    findAll("[data-destination-id]", list).forEach(function (row) {
       if (!seen.has(row.getAttribute("data-destination-id"))) { row.remove(); }
     });
   }
 
   // The states as the page was rendered: a change from these is what gets announced.
-  Array.prototype.forEach.call(list.querySelectorAll("[data-destination-id]"), function (row) {
+  findAll("[data-destination-id]", list).forEach(function (row) {
     spoken[row.getAttribute("data-destination-id")] = row.getAttribute("data-state");
   });
 
   const pollUrl = box.getAttribute("data-poll-url");
   if (pollUrl) {
-    const poll = function () {
-      if (document.hidden) { return; }
-      fetch(pollUrl, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
-        .then(function (response) { return response.ok ? response.json() : null; })
+    whileVisible(POLL_MS, function () {
+      getJson(pollUrl, { credentials: "same-origin", cache: "no-store" })
         .then(function (body) { if (body) { showAll(body.destinations); } })
         .catch(function () { /* offline for a moment: the next poll tries again */ });
-    };
-    window.setInterval(poll, POLL_MS);
+    });
     return;
   }
-  if (!window.io) { return; }
-  const socket = window.io("/studio", { transports: ["websocket", "polling"] });
+  if (!socketAvailable()) { return; }
+  const socket = connect("/studio");
   socket.on("connect", function () {
     socket.emit("watch_simulcast", { talk_id: talkId }, function (answer) {
       if (answer && answer.ok) { showAll(answer.destinations); }
@@ -105,7 +105,7 @@ function start(box) {
   socket.on("simulcast_state", show);
 }
 
-// After every deferred script (the Socket.IO client among them) has run.
-document.addEventListener("DOMContentLoaded", function () {
-  Array.prototype.forEach.call(document.querySelectorAll("[data-simulcast]"), start);
+// In the studio, Socket.IO's client stands after this script (in the live panel).
+afterDeferredScripts(function () {
+  findAll("[data-simulcast]").forEach(start);
 });

@@ -1,36 +1,31 @@
-// The studio page's view of a stream the venue's encoder sends over RTMP (issue 12,
-// templates/partials/studio_rtmp.html): the server says what it is doing ("watch", then
+// The studio page's view of a stream the venue's encoder sends over RTMP
+// (templates/partials/studio_rtmp.html): the server says what it is doing ("watch", then
 // `stream_state` pushes for the talk), and End stops it. The status line is a polite live
 // region and changes only when the state does, so a screen reader hears each change once.
-// Started once every deferred script ran: the live panel's Socket.IO client comes after it.
-document.addEventListener("DOMContentLoaded", function () {
-  "use strict";
-  var root = document.querySelector("[data-studio-rtmp]");
-  if (!root || !window.io) { return; }
-  var status = root.querySelector("[data-studio-rtmp-status]");
-  var error = root.querySelector("[data-studio-rtmp-error]");
-  var endButton = root.querySelector("[data-studio-rtmp-end]");
-  var talkId = parseInt(root.getAttribute("data-talk-id"), 10);
-  var state = { streamId: parseInt(root.getAttribute("data-stream-id"), 10) || null, phase: null, message: "" };
+import { say } from "./lib/announce.js";
+import { afterDeferredScripts } from "./lib/dom.js";
+import { connect, socketAvailable } from "./lib/socket.js";
+import { textFrom } from "./lib/text.js";
 
-  function text(name) { return root.getAttribute("data-text-" + name) || ""; }
+function follow(root) {
+  const status = root.querySelector("[data-studio-rtmp-status]");
+  const error = root.querySelector("[data-studio-rtmp-error]");
+  const endButton = root.querySelector("[data-studio-rtmp-end]");
+  const talkId = parseInt(root.getAttribute("data-talk-id"), 10);
+  const state = { streamId: parseInt(root.getAttribute("data-stream-id"), 10) || null, phase: null };
+  const text = textFrom(root);
 
-  function say(message) {
-    if (message && message !== state.message) {
-      state.message = message;
-      status.textContent = message;
-    }
-  }
+  function tell(message) { if (message) { say(status, message); } }
 
   function show(stream) {
     if (!stream || stream.source !== "rtmp") { return; }
     state.streamId = stream.stream_id;
     state.phase = stream.state;
     root.hidden = false;
-    var running = ["connecting", "live", "reconnecting"].indexOf(stream.state) !== -1;
+    const running = ["connecting", "live", "reconnecting"].indexOf(stream.state) !== -1;
     endButton.hidden = !running;
     endButton.disabled = !running;
-    say(stream.message);
+    tell(stream.message);
     if (stream.state === "ended" && ((stream.reason && stream.reason !== "ended") || stream.recording_failed)) {
       error.textContent = stream.message;
     } else if (running) {
@@ -38,7 +33,7 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   }
 
-  var socket = window.io("/studio", { transports: ["websocket", "polling"] });
+  const socket = connect("/studio");
 
   function watch() {
     socket.timeout(10000).emit("watch", { talk_id: talkId }, function (failed, ack) {
@@ -48,7 +43,7 @@ document.addEventListener("DOMContentLoaded", function () {
       } else if (state.streamId !== null && state.phase !== "ended") {
         // It ended while this page was away.
         endButton.hidden = true;
-        say(text("none"));
+        tell(text("none"));
       }
     });
   }
@@ -66,7 +61,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (state.streamId === null) { return; }
     endButton.disabled = true;
     error.textContent = "";
-    say(text("ending"));
+    tell(text("ending"));
     socket.timeout(10000).emit("end", { stream_id: state.streamId }, function (failed, ack) {
       if (failed) {
         endButton.disabled = false;
@@ -77,4 +72,10 @@ document.addEventListener("DOMContentLoaded", function () {
       }
     });
   });
+}
+
+// Socket.IO's client stands after this script in the studio page (in the live panel).
+afterDeferredScripts(function () {
+  const root = document.querySelector("[data-studio-rtmp]");
+  if (root && socketAvailable()) { follow(root); }
 });

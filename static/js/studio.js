@@ -3,17 +3,18 @@
 // pieces (docs/golive.md). Every piece waits in `pending` until the server acks it, so after
 // a dropped connection the same stream continues from the first piece the server lacks.
 // The texts come from the page's data-* attributes; this file holds no words of its own.
-(function () {
-  "use strict";
-  var root = document.getElementById("studio");
-  if (!root || !window.io) { return; }
+import { playQuietly } from "./lib/dom.js";
+import { ask, connect, reconnectIfServerClosed, socketAvailable } from "./lib/socket.js";
+import { format, textFrom } from "./lib/text.js";
 
-  var TALK_ID = Number(root.getAttribute("data-talk-id"));
-  var MAX_PIECE = Math.max(1024, Number(root.getAttribute("data-max-chunk-bytes")) - 1024);
-  var SLICE_MS = 250;
-  var WIDTH = 1280, HEIGHT = 720, FPS = 30;
-  var MAX_PENDING_BYTES = 40 * 1024 * 1024;  // about a minute of 720p; the server waits 30 s
-  var MIME_TYPES = [
+function studio(root) {
+
+  const TALK_ID = Number(root.getAttribute("data-talk-id"));
+  const MAX_PIECE = Math.max(1024, Number(root.getAttribute("data-max-chunk-bytes")) - 1024);
+  const SLICE_MS = 250;
+  const WIDTH = 1280, HEIGHT = 720, FPS = 30;
+  const MAX_PENDING_BYTES = 40 * 1024 * 1024;  // about a minute of 720p; the server waits 30 s
+  const MIME_TYPES = [
     "video/webm;codecs=h264,opus",        // Chromium: H.264, copied by the server
     "video/x-matroska;codecs=avc1,opus",
     "video/webm;codecs=vp8,opus",         // Firefox: transcoded by the server
@@ -21,13 +22,10 @@
   ];
 
   function $(selector) { return root.querySelector(selector); }
-  function text(name, values) {
-    var value = root.getAttribute("data-text-" + name) || "";
-    Object.keys(values || {}).forEach(function (key) { value = value.split("{" + key + "}").join(values[key]); });
-    return value;
-  }
+  const words = textFrom(root);
+  function text(name, values) { return format(words(name), values || {}); }
 
-  var el = {
+  const el = {
     badge: $("[data-studio-badge]"),
     badgeText: $("[data-studio-badge-text]"),
     status: $("[data-studio-status]"),
@@ -41,11 +39,11 @@
     end: $("[data-studio-end]"),
     canvas: $("[data-studio-canvas]")
   };
-  var badgeTexts = {};
+  const badgeTexts = {};
   root.querySelector("template[data-template='badge-texts']").content.querySelectorAll("[data-badge]")
     .forEach(function (span) { badgeTexts[span.getAttribute("data-badge")] = span.textContent; });
 
-  var state = {
+  const state = {
     phase: "idle",          // idle, connecting, live, reconnecting, ending, ended
     camera: null,           // MediaStream of the chosen camera
     microphone: null,       // MediaStream of the chosen microphone
@@ -72,7 +70,7 @@
     el.badge.setAttribute("data-state", phase);
     el.badgeText.textContent = badgeTexts[phase] || "";
     el.status.textContent = message === null ? "" : message || text(phase);  // null: the error line says it
-    var sending = phase === "connecting" || phase === "live" || phase === "reconnecting";
+    const sending = phase === "connecting" || phase === "live" || phase === "reconnecting";
     el.goLive.disabled = sending || phase === "ending" || !state.output;
     el.end.disabled = !sending;
   }
@@ -80,17 +78,17 @@
 
   // -- devices --------------------------------------------------------------------------
   function fillSelect(select, devices, kind, current) {
-    var label = kind === "videoinput" ? "camera" : "microphone";
+    const label = kind === "videoinput" ? "camera" : "microphone";
     select.textContent = "";
     devices.filter(function (d) { return d.kind === kind; }).forEach(function (device, index) {
-      var option = document.createElement("option");
+      const option = document.createElement("option");
       option.value = device.deviceId;
       option.textContent = device.label || text(label, { number: index + 1 });
       option.selected = device.deviceId === current;
       select.appendChild(option);
     });
     if (kind === "videoinput" && !select.options.length) {
-      var none = document.createElement("option");
+      const none = document.createElement("option");
       none.value = "";
       none.textContent = text("no-camera");
       select.appendChild(none);
@@ -98,7 +96,7 @@
   }
 
   function trackDevice(stream) {
-    var track = stream && stream.getTracks()[0];
+    const track = stream && stream.getTracks()[0];
     return track && track.getSettings ? track.getSettings().deviceId : "";
   }
 
@@ -110,7 +108,7 @@
   }
 
   function openCamera(deviceId) {
-    var video = { width: { ideal: WIDTH }, height: { ideal: HEIGHT }, frameRate: { ideal: FPS } };
+    const video = { width: { ideal: WIDTH }, height: { ideal: HEIGHT }, frameRate: { ideal: FPS } };
     if (deviceId) { video.deviceId = { exact: deviceId }; }
     return navigator.mediaDevices.getUserMedia({ video: video }).then(function (stream) {
       if (state.camera) { state.camera.getTracks().forEach(function (t) { t.stop(); }); }
@@ -121,7 +119,7 @@
   }
 
   function openMicrophone(deviceId) {
-    var audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+    const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
     if (deviceId) { audio.deviceId = { exact: deviceId }; }
     return navigator.mediaDevices.getUserMedia({ audio: audio }).then(function (stream) {
       if (state.microphone) { state.microphone.getTracks().forEach(function (t) { t.stop(); }); }
@@ -133,11 +131,11 @@
   // The recorded audio comes through Web Audio, so changing the microphone while live only
   // reconnects a node: MediaRecorder cannot take a new track mid-recording.
   function connectMicrophone() {
-    var AudioContext = window.AudioContext || window.webkitAudioContext;
+    const AudioContext = window.AudioContext || window.webkitAudioContext;
     if (!state.audio) {
-      var context = new AudioContext();
-      var destination = context.createMediaStreamDestination();
-      var analyser = context.createAnalyser();
+      const context = new AudioContext();
+      const destination = context.createMediaStreamDestination();
+      const analyser = context.createAnalyser();
       analyser.fftSize = 512;
       state.audio = { context: context, destination: destination, analyser: analyser, source: null };
       meterLoop();
@@ -149,11 +147,11 @@
   }
 
   function meterLoop() {
-    var data = new Float32Array(state.audio.analyser.fftSize);
+    const data = new Float32Array(state.audio.analyser.fftSize);
     window.setInterval(function () {
       state.audio.analyser.getFloatTimeDomainData(data);
-      var sum = 0;
-      for (var i = 0; i < data.length; i += 1) { sum += data[i] * data[i]; }
+      let sum = 0;
+      for (let i = 0; i < data.length; i += 1) { sum += data[i] * data[i]; }
       el.level.value = Math.min(1, Math.sqrt(sum / data.length) * 4);
     }, 100);
   }
@@ -161,16 +159,16 @@
   // -- the picture ----------------------------------------------------------------------
   // Drawn on a clock from a worker: timers and animation frames of a hidden tab are slowed
   // to once a second, and a speaker switching to their slides must not freeze the stream.
-  var context2d = el.canvas.getContext("2d");
+  const context2d = el.canvas.getContext("2d");
   function draw() {
     context2d.fillStyle = "#000";
     context2d.fillRect(0, 0, WIDTH, HEIGHT);
-    var screen = state.screen && state.screenVideo.readyState >= 2 ? state.screenVideo : null;
-    var camera = state.camera && state.cameraVideo.readyState >= 2 ? state.cameraVideo : null;
+    const screen = state.screen && state.screenVideo.readyState >= 2 ? state.screenVideo : null;
+    const camera = state.camera && state.cameraVideo.readyState >= 2 ? state.cameraVideo : null;
     if (screen) {
       fit(screen, 0, 0, WIDTH, HEIGHT);
       if (camera) {  // picture-in-picture, bottom right
-        var w = WIDTH / 4, h = w * (camera.videoHeight / camera.videoWidth || 0.75);
+        const w = WIDTH / 4, h = w * (camera.videoHeight / camera.videoWidth || 0.75);
         context2d.fillStyle = "#fff";
         context2d.fillRect(WIDTH - w - 28, HEIGHT - h - 28, w + 8, h + 8);
         context2d.drawImage(camera, WIDTH - w - 24, HEIGHT - h - 24, w, h);
@@ -181,13 +179,13 @@
     if (window.arenaStudioStamp) { window.arenaStudioStamp(context2d, WIDTH, HEIGHT); }
   }
   function fit(video, x, y, width, height) {
-    var scale = Math.min(width / (video.videoWidth || width), height / (video.videoHeight || height));
-    var w = (video.videoWidth || width) * scale, h = (video.videoHeight || height) * scale;
+    const scale = Math.min(width / (video.videoWidth || width), height / (video.videoHeight || height));
+    const w = (video.videoWidth || width) * scale, h = (video.videoHeight || height) * scale;
     context2d.drawImage(video, x + (width - w) / 2, y + (height - h) / 2, w, h);
   }
   function startClock() {
     try {
-      var worker = new Worker(root.getAttribute("data-clock-src"));
+      const worker = new Worker(root.getAttribute("data-clock-src"));
       worker.onmessage = draw;
       worker.postMessage(Math.round(1000 / FPS));
     } catch (error) {
@@ -196,11 +194,11 @@
   }
 
   function buildOutput() {
-    var video = el.canvas.captureStream(FPS).getVideoTracks()[0];
-    var tracks = [video].concat(state.audio ? state.audio.destination.stream.getAudioTracks() : []);
+    const video = el.canvas.captureStream(FPS).getVideoTracks()[0];
+    const tracks = [video].concat(state.audio ? state.audio.destination.stream.getAudioTracks() : []);
     state.output = new MediaStream(tracks);
     el.preview.srcObject = new MediaStream([video]);
-    el.preview.play().catch(function () {});
+    playQuietly(el.preview);
   }
 
   // -- screen sharing -------------------------------------------------------------------
@@ -210,7 +208,7 @@
     navigator.mediaDevices.getDisplayMedia({ video: { frameRate: FPS }, audio: false }).then(function (stream) {
       state.screen = stream;
       state.screenVideo.srcObject = stream;
-      state.screenVideo.play().catch(function () {});
+      playQuietly(state.screenVideo);
       stream.getVideoTracks()[0].addEventListener("ended", stopScreen);
       el.screen.setAttribute("aria-pressed", "true");
       el.screen.textContent = text("screen-on");
@@ -227,13 +225,11 @@
   }
 
   // -- the connection -------------------------------------------------------------------
-  var socket = window.io("/studio", { transports: ["websocket", "polling"] });
+  const socket = connect("/studio");
   state.socket = socket;
 
   function call(event, payload, done) {
-    socket.timeout(10000).emit(event, payload, function (error, ack) {
-      done(error ? { ok: false, error: "timeout", message: text("send-failed") } : ack);
-    });
+    ask(socket, event, payload, 10000, { ok: false, error: "timeout", message: text("send-failed") }, done);
   }
 
   socket.on("connect", function () {
@@ -243,7 +239,7 @@
   });
   socket.on("disconnect", function (reason) {
     if (state.phase === "live" || state.phase === "connecting") { setPhase("reconnecting"); }
-    if (reason === "io server disconnect") { window.setTimeout(function () { socket.connect(); }, 1000); }
+    reconnectIfServerClosed(socket, reason);
   });
   socket.on("stream_state", function (data) {
     if (!data || data.stream_id !== state.streamId) { return; }
@@ -281,7 +277,7 @@
   // -- going live -----------------------------------------------------------------------
   function chooseMimeType() {
     if (!window.MediaRecorder) { return ""; }
-    for (var i = 0; i < MIME_TYPES.length; i += 1) {
+    for (let i = 0; i < MIME_TYPES.length; i += 1) {
       if (MediaRecorder.isTypeSupported(MIME_TYPES[i])) { return MIME_TYPES[i]; }
     }
     return "";
@@ -308,12 +304,12 @@
   }
 
   function startRecorder() {
-    var options = { mimeType: state.mimeType, videoBitsPerSecond: 2500000, audioBitsPerSecond: 128000,
+    const options = { mimeType: state.mimeType, videoBitsPerSecond: 2500000, audioBitsPerSecond: 128000,
                     // a keyframe each second: the server cuts 1 s segments without re-encoding
                     videoKeyFrameIntervalDuration: 1000 };
-    var recorder = new MediaRecorder(state.output, options);
+    const recorder = new MediaRecorder(state.output, options);
     recorder.ondataavailable = function (event) {
-      if (event.data && event.data.size) { queueBlob(event.data, recorder); }
+      if (event.data && event.data.size) { queueBlob(event.data); }
     };
     recorder.onerror = function () { showError(text("no-recorder")); endStream(); };
     state.recorder = recorder;
@@ -326,12 +322,12 @@
   }
 
   // Blobs are read in order (arrayBuffer resolves in call order for one recorder's slices).
-  var reading = Promise.resolve();
-  function queueBlob(blob, recorder) {
+  let reading = Promise.resolve();
+  function queueBlob(blob) {
     reading = reading.then(function () { return blob.arrayBuffer(); }).then(function (buffer) {
       if (state.streamId === null) { return; }
-      for (var offset = 0; offset < buffer.byteLength; offset += MAX_PIECE) {
-        var piece = buffer.slice(offset, Math.min(buffer.byteLength, offset + MAX_PIECE));
+      for (let offset = 0; offset < buffer.byteLength; offset += MAX_PIECE) {
+        const piece = buffer.slice(offset, Math.min(buffer.byteLength, offset + MAX_PIECE));
         state.pending.push({ seq: state.nextSeq, data: piece });
         state.nextSeq += 1;
         state.pendingBytes += piece.byteLength;
@@ -355,7 +351,7 @@
       return;
     }
     if (state.phase === "reconnecting") { return; }
-    var piece = state.pending[0];
+    const piece = state.pending[0];
     state.inFlight = true;
     call("chunk", { stream_id: state.streamId, seq: piece.seq, data: piece.data }, function (ack) {
       state.inFlight = false;
@@ -383,7 +379,7 @@
     state.ending = true;
     state.stopped = false;
     setPhase("ending");
-    var recorder = state.recorder;
+    const recorder = state.recorder;
     state.recorder = null;
     function flushed() { reading.then(function () { state.stopped = true; pump(); }); }
     if (recorder && recorder.state !== "inactive") {
@@ -403,7 +399,7 @@
   function sendEnd() {
     if (state.streamId === null || !state.ending || state.endSent) { return; }
     state.endSent = true;
-    var streamId = state.streamId;
+    const streamId = state.streamId;
     call("end", { stream_id: streamId }, function (ack) {
       state.endSent = false;
       if (!ack.ok && ack.error !== "timeout") {
@@ -454,4 +450,7 @@
     setPhase("idle", null);  // said once, in the error line (not in the status as well)
     showError(text("device-denied"));
   });
-})();
+}
+
+const studioRoot = document.getElementById("studio");
+if (studioRoot && socketAvailable()) { studio(studioRoot); }

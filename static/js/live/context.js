@@ -1,6 +1,9 @@
 // The live panel's shared ground: the panel, its elements and words, the constants, the
 // page's state, the room log's state and the socket with `call` (an emit with an ack).
 // Every other module of static/js/live/ imports from here; this one imports no sibling.
+import { findAll } from "../lib/dom.js";
+import { readStored, store } from "../lib/storage.js";
+import { ask, connect } from "../lib/socket.js";
 import { format, textFrom } from "../lib/text.js";
 
 export const panel = document.querySelector(".live-panel[data-talk-id]");
@@ -26,7 +29,7 @@ export const lang = document.documentElement.lang || undefined;
 
 // -- small helpers ---------------------------------------------------------------------
 export function $(selector, root) { return (root || panel).querySelector(selector); }
-export function $all(selector, root) { return Array.prototype.slice.call((root || panel).querySelectorAll(selector)); }
+export function $all(selector, root) { return findAll(selector, root || panel); }
 export const text = textFrom(panel);
 export const numberFormat = new Intl.NumberFormat(lang);
 export let timeFormat;
@@ -52,12 +55,8 @@ export function uniquify(root) {
   $all("label[for]", root).forEach(function (el) { el.htmlFor += suffix; });
   return root;
 }
-export function storedName() {
-  try { return window.localStorage.getItem(NAME_KEY) || ""; } catch (error) { return ""; }
-}
-export function storeName(name) {
-  try { window.localStorage.setItem(NAME_KEY, name); } catch (error) { /* private mode: not remembered */ }
-}
+export function storedName() { return readStored(NAME_KEY, ""); }
+export function storeName(name) { store(NAME_KEY, name); }
 export function newClientId() {
   const bytes = new Uint8Array(22);
   window.crypto.getRandomValues(bytes);
@@ -66,7 +65,6 @@ export function newClientId() {
   return id;
 }
 export function truncate(value, max) { return value.length > max ? value.slice(0, max - 1) + "…" : value; }
-export function now() { return window.performance.now(); }
 
 // -- elements ------------------------------------------------------------------------------
 export const el = {
@@ -160,7 +158,7 @@ export function showStatus(message) {
 export function setConnection(message) { el.connection.textContent = message || ""; }
 
 // -- the socket ------------------------------------------------------------------------------
-export const socket = window.io("/live", { transports: ["websocket", "polling"] });
+export const socket = connect("/live");
 
 export function call(event, payload, done) {
   // An emit with an ack; done(ack) with {ok: false, message} for a timeout or no connection.
@@ -168,9 +166,6 @@ export function call(event, payload, done) {
     done({ ok: false, error: "offline", message: text("send-failed") });
     return;
   }
-  socket.timeout(ACK_TIMEOUT).emit(event, payload, function (error, ack) {
-    if (error || !ack) { done({ ok: false, error: "timeout", message: text("send-failed") }); return; }
-    done(ack);
-  });
+  ask(socket, event, payload, ACK_TIMEOUT, { ok: false, error: "timeout", message: text("send-failed") }, done);
 }
 

@@ -6,6 +6,8 @@
 // The modules: context (shared state, elements, socket), log (the room's log, earlier
 // messages), outbox, messages, questions, moderation, render, and room (joining and events).
 // They start only where the panel is and Socket.IO has loaded.
-if (document.querySelector(".live-panel[data-talk-id]") && typeof window.io === "function") {
+import { socketAvailable } from "../lib/socket.js";
+
+if (document.querySelector(".live-panel[data-talk-id]") && socketAvailable()) {
   import("./room.js");
 }

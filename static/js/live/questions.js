@@ -1,5 +1,6 @@
 // Questions to the speaker: listing, sorting (most votes or newest) and votes.
 import { $, call, clone, el, plural, state, STATES, text } from "./context.js";
+import { paced } from "../lib/announce.js";
 import { format } from "../lib/text.js";
 import { renderActions } from "./messages.js";
 import { authorName, fillMeta, isMine, renderBody } from "./render.js";
@@ -94,7 +95,7 @@ export function upsertQuestion(data) {
 }
 
 export function removeQuestion(id) {
-  let entry = state.questions.get(id);
+  const entry = state.questions.get(id);
   if (!entry) { return; }
   if (entry.el.contains(document.activeElement)) { el.questions.parentNode.focus(); }
   entry.el.remove();
@@ -140,7 +141,7 @@ export function reorder(list, entries) {
 }
 
 export function sortQuestions() {
-  let main = [], awaiting = [];
+  const main = [], awaiting = [];
   state.questions.forEach(function (entry) {
     (entry.el.parentNode === el.awaitingList ? awaiting : main).push(entry);
   });
@@ -161,20 +162,17 @@ export function sortQuestions() {
 // Moderators see how many questions wait for approval, whichever tab is open. Screen readers
 // hear it when the number grows, at most once every AWAITING_ANNOUNCE_INTERVAL (the latest number).
 export const AWAITING_ANNOUNCE_INTERVAL = 10000;
-export const awaitingNews = { shown: 0, timer: null, last: -Infinity };
+let awaitingShown = 0;
+const askToAnnounceAwaiting = paced(AWAITING_ANNOUNCE_INTERVAL, 500, function () {
+  if (awaitingShown) { el.awaitingAnnouncer.textContent = plural("awaiting", awaitingShown); }
+});
 export function showAwaitingCount(count) {
   if (!state.me.moderator) { el.awaitingCount.hidden = true; return; }
   el.awaitingCount.textContent = count ? plural("awaiting", count) : "";
   el.awaitingCount.hidden = !count;
-  const grew = count > awaitingNews.shown;
-  awaitingNews.shown = count;
-  if (!grew || awaitingNews.timer !== null) { return; }
-  const wait = Math.max(0, awaitingNews.last + AWAITING_ANNOUNCE_INTERVAL - window.performance.now());
-  awaitingNews.timer = window.setTimeout(function () {
-    awaitingNews.timer = null;
-    awaitingNews.last = window.performance.now();
-    if (awaitingNews.shown) { el.awaitingAnnouncer.textContent = plural("awaiting", awaitingNews.shown); }
-  }, Math.max(wait, 500));
+  const grew = count > awaitingShown;
+  awaitingShown = count;
+  if (grew) { askToAnnounceAwaiting(); }
 }
 
 export function toggleVote(entry) {

@@ -2,31 +2,27 @@
 // messages and questions, action buttons, and the polite announcements (summarised, at most
 // one every 3 s).
 import {
-  $, actionTexts, ANNOUNCE_GATHER, ANNOUNCE_INTERVAL, clone, el, now, numberFormat, ROLES, state, text,
+  $, actionTexts, ANNOUNCE_GATHER, ANNOUNCE_INTERVAL, clone, el, numberFormat, ROLES, state, text,
   timeFormat
 } from "./context.js";
+import { paced, sayAgain } from "../lib/announce.js";
 import { format } from "../lib/text.js";
 
 // -- announcements (polite, summarised, at most one every 3 s) ---------------------------------
-export const announcement = { queue: [], last: -Infinity, timer: null };
+let queue = [];
+const askToAnnounce = paced(ANNOUNCE_INTERVAL, ANNOUNCE_GATHER, function () {
+  const lines = queue;
+  queue = [];
+  if (!lines.length) { return; }
+  const line = lines.length === 1 ? lines[0]
+    : format(text("new-messages"), { count: numberFormat.format(lines.length) });
+  // The same words twice in a row are still a change, so they are spoken again.
+  sayAgain(el.announcer, line);
+});
 
 export function announce(line) {
-  announcement.queue.push(line);
-  if (announcement.timer !== null) { return; }
-  const wait = Math.max(ANNOUNCE_GATHER, announcement.last + ANNOUNCE_INTERVAL - now());
-  announcement.timer = window.setTimeout(flushAnnouncements, wait);
-}
-
-export function flushAnnouncements() {
-  announcement.timer = null;
-  const queue = announcement.queue;
-  announcement.queue = [];
-  if (!queue.length) { return; }
-  const line = queue.length === 1 ? queue[0]
-    : format(text("new-messages"), { count: numberFormat.format(queue.length) });
-  // The same words twice in a row are still a change, so they are spoken again.
-  el.announcer.textContent = line === el.announcer.textContent ? line + "\u00a0" : line;
-  announcement.last = now();
+  queue.push(line);
+  askToAnnounce();
 }
 
 // -- rendering what people wrote ---------------------------------------------------------------

@@ -4,6 +4,7 @@ import {
   $, ACK_TIMEOUT, call, el, log, newClientId, numberFormat, setConnection, showError, showStatus,
   socket, state, storedName, storeName, TALK_ID, text
 } from "./context.js";
+import { reconnectIfServerClosed } from "../lib/socket.js";
 import { format } from "../lib/text.js";
 import { catchUp, noteHead, receive, receiveOwn, startLog } from "./log.js";
 import { addMessage, renderMessage, scrollToEnd } from "./messages.js";
@@ -19,10 +20,7 @@ socket.on("disconnect", function (reason) {
   outbox.sending = null;  // its ack will not come: sent again after the next join
   if (state.banned) { return; }
   setConnection(text("reconnecting"));
-  if (reason === "io server disconnect") {
-    // The server closed this connection (a role ended, say): come back as who we now are.
-    window.setTimeout(function () { if (!state.banned) { socket.connect(); } }, 1000);
-  }
+  reconnectIfServerClosed(socket, reason, function () { return !state.banned; });
 });
 socket.on("connect_error", function () { if (!state.banned) { setConnection(text("reconnecting")); } });
 
