@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
 
         values = dataclasses.asdict(settings)
         values["server"]["secret_key"] = "(set)" if settings.server.secret_key else "(generated in instance/)"
+        # Secrets are never printed: only whether they are set.
+        for section, key in (("mail", "password"), ("metrics", "token")):
+            values[section][key] = "(set)" if values[section][key] else ""
+        values["database"]["url"] = _without_password(settings.database.url)
+        values["chat"]["message_queue"] = _without_password(settings.chat.message_queue)
         print(json.dumps(values, indent=2))
         return 0
 
@@ -113,6 +118,17 @@ def main(argv: list[str] | None = None) -> int:
             return _stream_key(db, args, settings)
 
     return _serve(app, settings)
+
+
+def _without_password(url: str) -> str:
+    """scheme://user:***@host/...: a URL as it may be shown."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _load_demo(db, args, settings) -> int:
@@ -377,6 +393,7 @@ def _serve(app, settings) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     host, port, mode = settings.server.host, settings.server.port, settings.server.async_mode
     print(f"Arena is serving on {settings.public_base_url} ({mode})", flush=True)
+    _not_ready_on_sigterm(app)
     if mode == "threading":
         import logging
 
@@ -403,20 +420,26 @@ def _serve(app, settings) -> int:
     # full collections (300,000 objects, up to 200 ms) paused every viewer about every
     # second under chat load (docs/benchmarks.md). Collect the young generation less often.
     gc.set_threshold(100_000, 50, 100)
-    log_output = settings.server.debug
-    # The request log (debug only) would show nginx-rtmp's callbacks with their secret.
-    from server.web.ingest import RedactedLog
+    # The request log is Arena's own (server/logs.py: no query strings, a request id); the
+    # servers' own loggers keep their errors, with the ingest callbacks' secret redacted.
+    import logging
 
-    request_log = RedactedLog(sys.stderr)
+    from server.logs import EventletLog
+    from server.web.ingest import RedactSecretFilter
+
     if mode == "eventlet":
         import eventlet.wsgi
 
+        logging.getLogger("eventlet.wsgi").addFilter(RedactSecretFilter())
         # eventlet's WSGI server stops accepting at 1,024 connections by default.
-        eventlet.wsgi.server(listener, app, max_size=20000, log_output=log_output, log=request_log)
+        eventlet.wsgi.server(listener, app, max_size=20000, log=EventletLog(), log_output=True,
+                             log_format=EventletLog.ACCESS_MARKER)
     else:
         from gevent import pywsgi
 
-        pywsgi.WSGIServer(listener, app, log=request_log if log_output else None, error_log=request_log).serve_forever()
+        errors = logging.getLogger("gevent.pywsgi")
+        errors.addFilter(RedactSecretFilter())
+        pywsgi.WSGIServer(listener, app, log=None, error_log=errors).serve_forever()
     return 0
 
 
@@ -445,6 +468,27 @@ def _start_ingest(app, settings) -> None:
     rtmp.install(app, runtime)
     if runtime is not None and runtime.nginx is not None:
         _stop_on_signal(runtime.nginx)
+
+
+def _not_ready_on_sigterm(app) -> None:
+    """SIGTERM (systemd stopping or restarting the unit): /readyz says "not ready" from then
+    on; what SIGTERM did before (stop nginx, end the process) follows unchanged."""
+    import os
+    import signal
+
+    from server.web.ops import mark_shutting_down
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame) -> None:
+        mark_shutting_down(app)
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def _stop_on_signal(nginx) -> None:

@@ -7,16 +7,19 @@ from __future__ import annotations
 import warnings
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import PROJECT_ROOT, Settings, ensure_secret_key, load_settings
 from server.db import db
 from server.extensions import socketio
+from server.logs import RequestLog, configure_logging
 from server.media.stream_events import StreamListeners
 from server.web.sessions import VerifiedCookieSessionInterface
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
+    configure_logging(settings)
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
@@ -78,6 +81,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     from server.web.outage import init_app as init_outage
 
     init_outage(app)
+    _wrap_wsgi(app, settings)
     if client_manager is not None:
         client_manager.say_if_unreachable()
     return app
+
+
+def _wrap_wsgi(app: Flask, settings: Settings) -> None:
+    """Around everything, Socket.IO included (its middleware reads the environ before Flask):
+    ProxyFix outermost, then the request id and the request log (server/logs.py)."""
+    proxies = settings.server.trusted_proxies
+    app.wsgi_app = RequestLog(app.wsgi_app, log_requests=settings.logging.request_log,  # type: ignore[method-assign]
+                              trust_request_id=proxies > 0)
+    if proxies:
+        # The client's address, scheme and host as the trusted proxies saw them, for pages and
+        # Socket.IO connections alike (the sign-in throttle counts by the address:
+        # server/web/context.py client_address). The connection's own address stays in
+        # environ["werkzeug.proxy_fix.orig"] (the ingest callbacks and /metrics read it).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
+                                x_host=proxies)

@@ -64,10 +64,3 @@ def test_api_unknown_address_is_a_json_404(client):
 
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_found"
-
-
-def test_healthz_reports_database_and_async_mode(client, database_url):
-    body = client.get("/healthz").get_json()
-
-    assert body["ok"] is True
-    assert body["database"] == ("postgresql" if database_url.startswith("postgresql") else "sqlite")

@@ -1,12 +1,12 @@
-"""The JSON API (docs/api.md) and the health check."""
+"""The JSON API (docs/api.md). The health check is in server/web/ops.py."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
-from sqlalchemy import select, text
+from flask import Blueprint, jsonify
+from sqlalchemy import select
 
 from server.db import db, utcnow
 from server.models import Event, LiveState, LiveStream, StreamState, Talk
@@ -108,10 +108,3 @@ def event_detail(slug: str):
     playlists = _own_playlists(event.talks)
     body["talks"] = [_talk(event, talk, now, playlists) for talk in event.talks]
     return jsonify(body)
-
-
-@bp.get("/healthz")
-def health():
-    settings = current_app.extensions["arena.settings"]
-    db.session.execute(text("SELECT 1"))
-    return jsonify({"ok": True, "database": db.engine.dialect.name, "async_mode": settings.server.async_mode})

@@ -25,6 +25,7 @@ from server.services import chat, moderation, qa, room_log
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked, after_commit, fields
+from server.sockets.live.figures import EntryCounts, PushDelays
 from server.sockets.live.payloads import (ban_payload, history_item, message_payload, question_payload, render_entry,
                                           stream_payload)
 from server.sockets.live.pushes import Push, Pushes
@@ -45,6 +46,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         self.state = RoomState()
         self.history_asks: dict[str, deque] = defaultdict(deque)
         self.pushes = Pushes(0.0)  # the interval comes from the settings with the first connection
+        self.entry_counts = EntryCounts()  # read by /metrics (server/metrics.py)
+        self.push_delays = PushDelays()
 
     # -- connection ---------------------------------------------------------------------
     def on_connect(self, auth: Any = None) -> bool:
@@ -412,6 +415,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         skip_sid = request.sid if g.get("arena_author_has_ack") else None
         for entry in entries:
             self.state.saw_head(entry.talk_id, entry.seq)
+            if entry.kind in (room_log.MESSAGE, room_log.QUESTION):
+                self.entry_counts.add(entry.kind)
             push = Push(render_entry(entry, staff=False), render_entry(entry, staff=True), skip_sid)
             if self.pushes.now_or_later(entry.talk_id, push):
                 self.send_push(entry.talk_id, push)
@@ -419,6 +424,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
     def send_push(self, talk_id: int, push: Push) -> None:
         for room, (event, data) in ((p.talk_room(talk_id), push.public), (p.staff_room(talk_id), push.staff)):
             self.socketio.emit(event, data, to=room, namespace=self.namespace, skip_sid=push.skip_sid)
+        self.push_delays.observe(time.monotonic() - push.committed_at)
 
     def send_pushes(self, talk_id: int, pushes: list[Push]) -> None:
         """Entries that waited, in one frame per room (the writer gets its own again and drops it
@@ -429,6 +435,9 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
         for room, side in ((p.talk_room(talk_id), "public"), (p.staff_room(talk_id), "staff")):
             events = [{"event": getattr(push, side)[0], "data": getattr(push, side)[1]} for push in pushes]
             self.socketio.emit(p.BATCH, {"talk_id": talk_id, "events": events}, to=room, namespace=self.namespace)
+        now = time.monotonic()
+        for push in pushes:
+            self.push_delays.observe(now - push.committed_at)
 
     def forget_views_of_event(self, event_id: int) -> None:
         for talk_id, view in list(self.state.views.items()):

@@ -21,6 +21,7 @@ class Push:
     public: Rendered
     staff: Rendered
     skip_sid: str | None  # the writer, who has the entry in its ack
+    committed_at: float = field(default_factory=time.monotonic)  # made just after the commit (/metrics)
 
 
 @dataclass
@@ -39,6 +40,11 @@ class Pushes:
             return True
         self.waiting.setdefault(talk_id, []).append(push)
         return False
+
+    def oldest_wait(self) -> float:
+        """Seconds the longest-waiting entry has waited for its tick (0: none waits)."""
+        oldest = min((pushes[0].committed_at for pushes in list(self.waiting.values()) if pushes), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     def take(self) -> dict[int, list[Push]]:
         taken, self.waiting = self.waiting, {}
