@@ -18,6 +18,7 @@ copied by hand. The password, the message body and its links are never logged.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import smtplib
@@ -109,7 +110,6 @@ def build_message(settings: Settings, mail: Mail) -> EmailMessage:
     message["Date"] = formatdate(localtime=False, usegmt=True)
     # Our own domain, not the machine's host name (make_msgid's default).
     message["Message-ID"] = make_msgid(domain=domain)
-    message["Content-Language"] = mail.language
     message["Auto-Submitted"] = "auto-generated" if mail.auto_submitted else "no"
     if mail.auto_submitted:
         message["X-Auto-Response-Suppress"] = "All"  # Exchange's own word for the same
@@ -118,6 +118,7 @@ def build_message(settings: Settings, mail: Mail) -> EmailMessage:
     message.set_content(mail.text, subtype="plain", charset="utf-8")
     if mail.html:
         message.add_alternative(mail.html, subtype="html", charset="utf-8")
+    message["Content-Language"] = mail.language  # after the content, which replaces every Content-* header
     return message
 
 
@@ -150,7 +151,7 @@ def send(settings: Settings, mail: Mail) -> str:
                 client.starttls(context=_tls_context())
             if config.user:
                 stage = "login"
-                client.login(config.user, config.password)
+                _login(client, config.user, config.password)
             stage = "send"
             client.send_message(message)
     except Exception as error:  # noqa: BLE001 - every failure becomes words, none a traceback
@@ -161,6 +162,36 @@ def send(settings: Settings, mail: Mail) -> str:
         raise reason from None
     log.info("mail sent via %s to a recipient at %s, %s", where, mail.to.rpartition("@")[2], message["Message-ID"])
     return str(message["Message-ID"])
+
+
+def _login(client: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib's login encodes as ASCII, and a password with å, ä or ö is common here: such
+    a login goes as UTF-8 (RFC 4616 PLAIN, else LOGIN) by hand."""
+    try:
+        user.encode("ascii"), password.encode("ascii")
+    except UnicodeEncodeError:
+        pass
+    else:
+        client.login(user, password)
+        return
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    mechanisms = client.esmtp_features["auth"].upper().split()
+    if "PLAIN" in mechanisms:
+        code, reply = client.docmd("AUTH", "PLAIN " + _b64(b"\0" + user.encode() + b"\0" + password.encode()))
+    elif "LOGIN" in mechanisms:
+        code, reply = client.docmd("AUTH", "LOGIN " + _b64(user.encode()))
+        if code == 334:
+            code, reply = client.docmd(_b64(password.encode()))
+    else:
+        raise smtplib.SMTPException("no AUTH mechanism for a UTF-8 password")
+    if code not in (235, 503):  # 503: already authenticated
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 def _reason(error: BaseException, stage: str, host: str, port: int, timeout: int, to: str) -> MailNotSent:
