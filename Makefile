@@ -33,12 +33,15 @@ install-test: install $(VENV)/.installed-test system-test-packages
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
-	$(PIP) install -r requirements.txt
+# The locks (scripts/lock-requirements makes them from requirements*.txt; docs/dependencies.md)
+# pin every package, the transitive ones too, with hashes: pip refuses anything else. A changed
+# lock re-installs.
+$(VENV)/.installed: requirements.lock | $(VENV)/bin/python
+	$(PIP) install --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-test: requirements-test.txt requirements.txt | $(VENV)/bin/python
-	$(PIP) install -r requirements-test.txt
+$(VENV)/.installed-test: requirements-test.lock requirements.lock | $(VENV)/bin/python
+	$(PIP) install --require-hashes -r requirements-test.lock
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
