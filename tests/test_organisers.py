@@ -54,7 +54,7 @@ def test_colleague_chooses_a_password_through_the_link_and_signs_in(organiser_cl
     assert colleague.get("/admin/", headers=EN).status_code == 200
     account = session.scalars(select(Organiser).where(Organiser.email == "olle@norrbotten.se")).one()
     assert NEW_PASSWORD not in account.password_hash
-    assert session.scalars(select(AuditEntry.action)).all() == ["organiser.create"]
+    assert session.scalars(select(AuditEntry.action)).all() == ["organiser.create", "password.set"]
 
 
 def test_a_password_link_works_only_once(organiser_client, app):

@@ -33,10 +33,13 @@ from typing import Any
 
 from flask import render_template
 from flask_babel import force_locale
+from sqlalchemy.orm import Session
 
 from server.config import Settings
 from server.i18n import FORMAT_LOCALES, _l
+from server.services import audit
 from server.services.errors import ServiceError
+from server.services.roles import Actor
 
 log = logging.getLogger("arena.mail")
 
@@ -233,3 +236,13 @@ def _reason(error: BaseException, stage: str, host: str, port: int, timeout: int
         return MailNotSent(_l("The mail server %(server)s did not accept the message.", server=server),
                            code="mail_failed")
     return MailNotSent(_l("The message could not be sent."), code="mail_failed")
+
+
+def send_audited(session: Session, settings: Settings, mail: Mail, actor: Actor | None, action: str,
+                 target: Any = None, **where: Any) -> str:
+    """Send, then record that it was sent (`action`, e.g. "grant.mail"): to whom and in which
+    language, never the message or its link. Nothing is recorded when sending fails. The
+    caller commits."""
+    message_id = send(settings, mail)
+    audit.record(session, actor, action, target, after={"to": mail.to, "language": mail.language}, **where)
+    return message_id

@@ -9,13 +9,16 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from server.db import db, utcnow
-from server.i18n import _
+from server.i18n import _, _l
 from server.models import AuditEntry, Organiser
-from server.services import programme
-from server.services.accounts import active_organiser, invite_organiser, password_link_token, set_disabled
+from server.services import mail, programme
+from server.services.accounts import (PASSWORD_LINK_DAYS, active_organiser, invite_organiser, password_link_token,
+                                      set_disabled)
 from server.services.errors import ServiceError
 from server.web.admin import bp
-from server.web.admin.forms import ConfirmForm, OrganiserForm, show_error
+from server.web.admin.forms import ConfirmForm, show_error
+from server.web.admin.mailing import (MailLanguageForm, OrganiserMailForm, default_language, mail_on, sender_address,
+                                      settings)
 from server.web.admin.repeats import Once
 from server.web.public import absolute_url
 
@@ -27,13 +30,15 @@ def _link(organiser: Organiser) -> str:
     return absolute_url("auth.set_password", token=password_link_token(current_app.config["SECRET_KEY"], organiser))
 
 
-def _page(form: OrganiserForm, status: int = 200):
+def _page(form: OrganiserMailForm, status: int = 200):
     accounts = db.session.scalars(select(Organiser).order_by(Organiser.name, Organiser.id)).all()
     log = db.session.scalars(select(AuditEntry).where(AuditEntry.target_type == "organiser")
                              .order_by(AuditEntry.id.desc()).limit(50)).all()
     new_link = session.pop(NEW_LINK, None)
+    language_form = MailLanguageForm(formdata=None, language=default_language())
     return render_template("admin/organisers.html", form=form, accounts=accounts, log=log, confirm=ConfirmForm(),
                            new_link=new_link if isinstance(new_link, dict) else None,
+                           mail_enabled=mail_on(), language_form=language_form,
                            me=session.get("organiser_id"),
                            zone=current_app.extensions["arena.settings"].time.time_zone), status
 
@@ -48,14 +53,21 @@ def _remember_link(organiser: Organiser) -> None:
     session[NEW_LINK] = {"name": organiser.name, "link": _link(organiser)}
 
 
+def _new_form(**options) -> OrganiserMailForm:
+    form = OrganiserMailForm(**options)
+    if options.get("formdata", True) is None:
+        form.language.data = default_language()
+    return form
+
+
 @bp.get("/organisers")
 def organisers():
-    return _page(OrganiserForm())
+    return _page(_new_form(formdata=None))
 
 
 @bp.post("/organisers")
 def add_organiser():
-    form = OrganiserForm()
+    form = _new_form()
     if not form.validate_on_submit():
         return _page(form, 400)
     once = Once(on_repeat=_link_again, target=Organiser)
@@ -74,9 +86,54 @@ def add_organiser():
     db.session.flush()
     once.record(url_for("admin.organisers"), message, organiser.id)
     db.session.commit()
-    _remember_link(organiser)
     flash(message, "success")
+    # Made and committed first; sent after. Sent, the link is not shown again here; not sent,
+    # it is shown to copy, as without e-mail.
+    if not (mail_on() and form.send_link.data and _send_password_link(organiser, form.language.data)):
+        _remember_link(organiser)
     return redirect(url_for("admin.organisers"), code=303)
+
+
+@bp.post("/organisers/<int:organiser_id>/password-mail")
+def mail_password_link(organiser_id: int) -> Response:
+    """E-mail a new password link to the account's own address, in the chosen language."""
+    organiser = db.session.get(Organiser, organiser_id)
+    if organiser is None:
+        abort(404)
+    form = MailLanguageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not mail_on():
+        flash(_("E-mail is not set up on this server. Make a password link and send it yourself."), "error")
+    elif organiser.disabled_at is not None:
+        flash(_("Open the account again first."), "error")
+    elif not _send_password_link(organiser, form.language.data):
+        _remember_link(organiser)
+    return redirect(url_for("admin.organisers"), code=303)
+
+
+def _send_password_link(organiser: Organiser, language: str) -> bool:
+    """Send the account's password link to its address; say how it went. The link in the
+    message is the same one the page would show."""
+    message = mail.compose(
+        "organiser_link", to=organiser.email, language=language, auto_submitted=False, reply_to=sender_address(),
+        subject=_l("Choose your password for Arena"), organiser=organiser, sender=g.actor.label, link=_link(organiser),
+        days=PASSWORD_LINK_DAYS, sign_in_url=absolute_url("auth.sign_in"), site=settings().public_base_url)
+    try:
+        mail.send_audited(db.session, settings(), message, g.actor, "organiser.mail", organiser)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(_("The password link of %(name)s was not sent: %(reason)s Copy the link below and send it yourself.",
+                name=organiser.name, reason=str(error.message)), "error")
+        return False
+    try:
+        db.session.commit()
+    except Exception:  # sent already: say so, and the log says the record is missing
+        db.session.rollback()
+        current_app.logger.exception("a sent password link could not be recorded in the audit log")
+    flash(_("A password link was sent to %(name)s at %(email)s. It works once, for %(days)d days.",
+            name=organiser.name, email=organiser.email, days=PASSWORD_LINK_DAYS), "success")
+    return True
 
 
 def _link_again(first) -> None:

@@ -13,14 +13,16 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from server.db import db, utcnow
-from server.i18n import _
+from server.i18n import _, _l
 from server.models import Role, RoleGrant, Talk
-from server.services import moderation, programme
+from server.services import mail, moderation, programme
+from server.services.accounts import normalise_email
 from server.services.errors import ServiceError
 from server.services.events import get_event
 from server.services.roles import grant_role, revoke_grant, sign_in_token
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, ModeratorForm, SpeakerInviteForm, show_error
+from server.web.admin.mailing import MailLinkForm, default_language, mail_on, sender_address, settings
 from server.web.admin.repeats import Once
 from server.web.public import absolute_url
 
@@ -31,23 +33,38 @@ def sign_in_link(grant: RoleGrant) -> str:
     return absolute_url("staff.sign_in", token=sign_in_token(current_app.config["SECRET_KEY"], grant))
 
 
-def _page(event, moderator_form: ModeratorForm, invite_form: SpeakerInviteForm, status: int = 200):
+def _page(event, moderator_form: ModeratorForm, invite_form: SpeakerInviteForm, status: int = 200,
+          refused_mail: tuple[int, MailLinkForm] | None = None):
     grants = db.session.scalars(
         select(RoleGrant).where(RoleGrant.event_id == event.id).order_by(RoleGrant.created_at.desc(), RoleGrant.id.desc())
     ).all()
     now = utcnow()
     talks = {talk.id: talk for talk in event.talks}
+    mail_forms = {}
+    if mail_on():
+        # One small form per link that still works; a refused one keeps what was typed.
+        mail_forms = {grant.id: _mail_form(grant, formdata=None) for grant in grants if grant.is_active(now)}
+        if refused_mail is not None:
+            mail_forms[refused_mail[0]] = refused_mail[1]
     return render_template(
         "admin/people.html", event=event, moderator_form=moderator_form, invite_form=invite_form, now=now,
         moderators=[grant for grant in grants if grant.role is Role.moderator],
         speakers=[grant for grant in grants if grant.role is Role.speaker], talks=talks,
         bans=moderation.active_bans(db.session, event.id),
-        confirm=ConfirmForm(), link_for=sign_in_link,
+        confirm=ConfirmForm(), link_for=sign_in_link, mail_forms=mail_forms, mail_enabled=mail_on(),
+        open_mail=refused_mail[0] if refused_mail else None,
     ), status
 
 
-def _invite_form(event) -> SpeakerInviteForm:
-    form = SpeakerInviteForm(prefix="invite")
+def _mail_form(grant: RoleGrant, **options) -> MailLinkForm:
+    form = MailLinkForm(prefix=f"mail-{grant.id}", **options)
+    if options.get("formdata", True) is None:
+        form.language.data = default_language()
+    return form
+
+
+def _invite_form(event, **options) -> SpeakerInviteForm:
+    form = SpeakerInviteForm(prefix="invite", **options)
     form.talk.choices = [SelectChoice(talk.id, talk.title) for talk in event.talks]
     return form
 
@@ -153,3 +170,53 @@ def lift_ban(slug: str, ban_id: int) -> Response:
     flash(_("%(name)s can write again. The ban stays on record.", name=lifted[3] or _("The participant")),
           "success")
     return redirect(url_for("admin.event_people", slug=slug, _anchor="bans-heading"), code=303)
+
+
+@bp.post("/events/<slug>/people/<int:grant_id>/mail")
+def mail_link(slug: str, grant_id: int):
+    """Send a moderator's or speaker's sign-in link by e-mail, in the recipient's language."""
+    event = get_event(db.session, slug, include_drafts=True)
+    grant = db.session.get(RoleGrant, grant_id)
+    if grant is None or grant.event_id != event.id:
+        abort(404)
+    back = redirect(url_for("admin.event_people", slug=slug, _anchor=f"grant-{grant.id}"), code=303)
+    if not mail_on():
+        flash(_("E-mail is not set up on this server. Copy the link and send it yourself."), "error")
+        return back
+    if not grant.is_active(utcnow()):
+        flash(_("The link of %(name)s no longer works, so it was not sent. Make a new one.", name=grant.name), "error")
+        return back
+    form = _mail_form(grant)
+    if form.validate_on_submit():
+        try:
+            address = normalise_email(form.to.data)
+        except ServiceError as error:
+            form.to.errors = [*form.to.errors, str(error.message)]
+        else:
+            return _send_link(event, grant, address, form.language.data, back)
+    return _page(event, ModeratorForm(prefix="moderator", formdata=None), _invite_form(event, formdata=None), 400,
+                 refused_mail=(grant.id, form))
+
+
+def _send_link(event, grant: RoleGrant, address: str, language: str, back: Response) -> Response:
+    talk = db.session.get(Talk, grant.talk_id) if grant.talk_id else None
+    message = mail.compose(
+        "role_link", to=address, language=language, auto_submitted=False, reply_to=sender_address(),
+        subject=(_l("You are invited to speak in “%(talk)s”", talk=talk.title) if talk is not None
+                 else _l("You are invited to moderate “%(event)s”", event=event.title)),
+        grant=grant, talk=talk, event=event, sender=g.actor.label, link=sign_in_link(grant),
+        event_url=absolute_url("public.event_page", slug=event.slug), site=settings().public_base_url)
+    try:
+        mail.send_audited(db.session, settings(), message, g.actor, "grant.mail", grant, event=event, talk=talk)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(_("The sign-in link of %(name)s was not sent: %(reason)s The link still works: copy it below and send "
+                "it yourself.", name=grant.name, reason=str(error.message)), "error")
+        return back
+    try:
+        db.session.commit()
+    except Exception:  # sent already: say so, and the log says the record is missing
+        db.session.rollback()
+        current_app.logger.exception("a sent sign-in link could not be recorded in the audit log")
+    flash(_("The sign-in link of %(name)s was sent to %(address)s.", name=grant.name, address=address), "success")
+    return back
