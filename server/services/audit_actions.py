@@ -77,3 +77,11 @@ INGEST_REFUSALS = {
     "server_error": _l("An error on the server; the encoder may try again in a moment"),
 }
 
+
+# E-mail and passwords (services/mail.py, services/password_reset.py).
+ACTIONS.update({
+    "grant.mail": _l("Sent a sign-in link by e-mail"),
+    "organiser.mail": _l("Sent a link to choose a password by e-mail"),
+    "password.set": _l("Chose a password through a colleague's link"),
+    "password.reset": _l("Chose a new password through a link sent by e-mail"),
+})
