@@ -1,0 +1,349 @@
+"""docs/deploy.md's topology, run on this machine: Debian's nginx with deploy/nginx.conf (TLS,
+sticky sessions), two Arena processes started as deploy/arena@.service starts them, and a
+PostgreSQL and a Redis of the test's own (tests/services.py). Two Debian chromium browsers,
+each kept on a different process, chat, ask and vote, and see one another; one process is
+stopped with SIGTERM and started again, and its browser comes back and sees what was said
+meanwhile. tests/deploy/topology.py says how the shipped files are run here.
+
+Which process served a browser is read from nginx's access log (its `upstream=` field): the
+log an operator reads for the same question.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import re
+import secrets
+import ssl
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright import sync_api
+from playwright.sync_api import expect
+
+from server.config import PROJECT_ROOT
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, is_local
+from tests.conftest import STOCKHOLM
+from tests.deploy.topology import (UNIT, ArenaProcess, Nginx, arena_unit, environment_file, run_command,
+                                   start_nginx, unit_service_lines)
+from tests.services import postgres_service, redis_service
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.browser
+
+SLUG = "sociala-medier-i-offentlig-sektor"
+TALK = f"/events/{SLUG}/skapa-arenor"
+ORGANISER_EMAIL, PASSWORD = "karin@norrbotten.se", "ett långt och hemligt lösenord"
+
+
+@dataclass
+class Deployment:
+    nginx: Nginx
+    processes: list[ArenaProcess]
+    recordings: Path
+
+    def session(self) -> requests.Session:
+        http = requests.Session()
+        http.trust_env = False  # REQUESTS_CA_BUNDLE would win over `verify`
+        http.verify = str(self.nginx.certificate)
+        return http
+
+    def route_to(self, process: ArenaProcess) -> str:
+        """An arena_route cookie that nginx sends to `process` (docs/deploy.md: setting the
+        cookie picks a process). Found by asking: each value always lands on the same one."""
+        http = self.session()
+        for n in range(200):
+            route = f"probe-{n}-{uuid.uuid4().hex[:8]}"
+            answer = http.get(f"{self.nginx.url}/healthz", cookies={"arena_route": route}, timeout=30)
+            assert answer.status_code == 200, answer.text
+            if self.nginx.upstreams(route=route, path_prefix="/healthz") == {process.address}:
+                return route
+        pytest.fail(f"no route cookie reached {process.address}: {self.nginx.requests_log()[-5:]}")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    with contextlib.ExitStack() as stack:
+        database = stack.enter_context(postgres_service())
+        queue = stack.enter_context(redis_service())
+        folder = tmp_path_factory.mktemp("deployment")
+        from tests.conftest import free_port
+
+        ports = [free_port(), free_port()]
+        state = folder / "var-lib-arena"  # /var/lib/arena: instance/ and recordings/
+        (state / "instance").mkdir(parents=True)
+        (state / "recordings").mkdir()
+        nginx_folder = folder / "nginx"
+        nginx_folder.mkdir()
+        nginx = start_nginx(nginx_folder, arena_ports=ports, recordings_parent=state)
+        stack.callback(nginx.stop)
+        env_file = environment_file(folder, {
+            "ARENA_DATABASE__URL": database.create_database("arena"),
+            "ARENA_SERVER__SECRET_KEY": secrets.token_urlsafe(48),
+            "ARENA_CHAT__MESSAGE_QUEUE": queue.url(0),
+            "ARENA_MAIL__PASSWORD": "",
+            "ARENA_METRICS__TOKEN": secrets.token_urlsafe(32),
+        }, machine={
+            "ARENA_SERVER__BASE_URL": nginx.url,
+            "ARENA_SERVER__INSTANCE_PATH": str(state / "instance"),
+            "ARENA_MEDIA__RECORDINGS_DIR": str(state / "recordings"),
+            "ARENA_INGEST__ENABLED": "false",  # RTMP ingest has tests of its own (test_ingest_nginx.py)
+        })
+        processes = [arena_unit(port, env_file, folder / f"arena@{port}.log") for port in ports]
+        for process in processes:
+            stack.callback(process.close)
+        # docs/deploy.md, "First start": migrate, an organiser, then the units.
+        for args, stdin in ((("migrate",), None),
+                            (("load-demo", "--date", datetime.now(STOCKHOLM).date().isoformat()), None),
+                            (("create-organiser", ORGANISER_EMAIL, "Karin Kommunikatör"), PASSWORD + "\n")):
+            done = run_command(processes[0], *args, stdin=stdin)
+            assert done.returncode == 0, done.stderr
+        for process in processes:
+            process.start()
+        yield Deployment(nginx, processes, state / "recordings")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_browser(chromium, deployment) -> Iterator[Any]:
+    """open_browser(route) -> a new browser (context) on nginx, with its sticky cookie set."""
+    contexts = []
+
+    def _open(route: str) -> Any:
+        # The certificate is self-signed for 127.0.0.1; nothing leaves the machine.
+        context = chromium.new_context(base_url=deployment.nginx.url, ignore_https_errors=True, locale="sv-SE",
+                                       timezone_id="Europe/Stockholm")
+        context.set_default_timeout(WAIT_MS)
+        context.route("**/*", lambda route_: route_.continue_() if is_local(route_.request.url)
+                      else route_.abort("blockedbyclient"))
+        context.add_cookies([{"name": "arena_route", "value": route, "url": deployment.nginx.url}])
+        contexts.append(context)
+        return context
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def open_talk(context: Any, name: str | None) -> Any:
+    """The talk's page, joined to its live room; named, unless the browser already was."""
+    page = context.new_page()
+    page.goto(TALK)
+    expect(page.locator("[data-live-viewers]")).to_be_visible()  # joined: the count comes with the ack
+    if name is not None:
+        page.fill("#live-name-input", name)
+        page.press("#live-name-input", "Enter")
+    expect(page.locator("[data-message-form]")).to_be_visible()
+    return page
+
+
+def message(page: Any, text: str) -> Any:
+    return page.locator("[data-messages] > li", has_text=text)
+
+
+def question(page: Any, text: str) -> Any:
+    return page.locator("[data-questions] > li", has_text=text)
+
+
+def say(page: Any, body: str) -> None:
+    page.fill("#live-message-input", body)
+    page.press("#live-message-input", "Enter")
+    expect(message(page, body)).to_have_count(1)
+
+
+def ask(page: Any, body: str) -> None:
+    show_questions(page)
+    page.fill("#live-question-input", body)
+    page.press("#live-question-input", "Enter")
+    expect(question(page, body)).to_have_count(1)
+
+
+def show_questions(page: Any) -> None:
+    page.click("#live-tab-questions")
+    expect(page.locator("#live-tab-questions")).to_have_attribute("aria-selected", "true")
+
+
+def show_chat(page: Any) -> None:
+    page.click("#live-tab-chat")
+    expect(page.locator("#live-tab-chat")).to_have_attribute("aria-selected", "true")
+
+
+def socket_upstreams(deployment: Deployment, route: str, since: int = 0) -> set[str]:
+    """The processes that served a browser's Socket.IO requests (logged once a websocket closes)."""
+    def served() -> set[str]:
+        return {line["upstream"] for line in deployment.nginx.requests_log()[since:]
+                if line["route"] == route and line["path"].startswith("/socket.io/")}
+
+    return wait_until(served, message=f"nginx logged no Socket.IO request of {route}")
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+# -- the tests ------------------------------------------------------------------------------
+
+def test_two_browsers_on_two_processes_chat_and_vote_and_see_one_another(deployment, open_browser):
+    first, second = deployment.processes
+    anna_route, helen_route = deployment.route_to(first), deployment.route_to(second)
+    anna = open_talk(open_browser(anna_route), "Anna")
+    helen = open_talk(open_browser(helen_route), "Helen")
+    word = tag()
+
+    say(anna, f"Hej från Luleå {word}")
+    say(helen, f"Hej från Kiruna {word}")
+    ask(anna, f"Hur kommer vi igång i en liten kommun? {word}")
+    show_questions(helen)
+    vote = question(helen, f"Hur kommer vi igång i en liten kommun? {word}").locator("[data-vote]")
+    vote.click()
+
+    # Each sees the other's message, the question, and the vote.
+    expect(message(helen, f"Hej från Luleå {word}")).to_have_count(1)
+    expect(question(helen, word)).to_have_count(1)
+    expect(vote).to_have_attribute("aria-pressed", "true")
+    expect(question(anna, word).locator("[data-vote-count]")).to_have_text(re.compile(r"^1\b"))
+    show_chat(anna)
+    expect(message(anna, f"Hej från Kiruna {word}")).to_have_count(1)
+    # ... and they did so through different processes: every Socket.IO request of each went to
+    # its own (nginx logs a websocket when it closes).
+    anna.close()
+    helen.close()
+    assert socket_upstreams(deployment, anna_route) == {first.address}
+    assert socket_upstreams(deployment, helen_route) == {second.address}
+
+
+def test_a_restarted_process_s_browser_comes_back_and_sees_what_was_said_meanwhile(deployment, open_browser):
+    first, second = deployment.processes
+    anna_route, helen_route = deployment.route_to(first), deployment.route_to(second)
+    anna = open_talk(open_browser(anna_route), "Anna")
+    helen = open_talk(open_browser(helen_route), "Helen")
+    word = tag()
+    say(anna, f"Före omstarten {word}")
+    expect(message(helen, f"Före omstarten {word}")).to_have_count(1)
+
+    exit_status = first.terminate()  # systemctl restart arena@<port>: SIGTERM first...
+    say(helen, f"Medan du var borta {word}")
+    first.start()  # ...then the same unit again
+
+    # Anna's page reconnected by itself (to whichever process nginx had for it) and caught up.
+    expect(message(anna, f"Medan du var borta {word}")).to_have_count(1)
+    say(anna, f"Tillbaka {word}")
+    expect(message(helen, f"Tillbaka {word}")).to_have_count(1)
+    assert exit_status in (0, -15), first.log()  # a stop, not a crash: systemd does not restart it
+    # Once nginx tries the restarted process again, Anna's next page is served by it again.
+    anna.close()
+    http = deployment.session()
+
+    def served_by_first() -> bool:
+        answer = http.get(f"{deployment.nginx.url}/healthz", cookies={"arena_route": anna_route}, timeout=30)
+        return answer.status_code == 200 and deployment.nginx.requests_log()[-1]["upstream"] == first.address
+
+    wait_until(served_by_first, timeout=90, interval=0.5,
+               message="nginx never sent Anna's cookie to the restarted process")
+    since = len(deployment.nginx.requests_log())
+    anna = open_talk(anna.context, None)  # the same browser: its name is remembered
+    expect(message(anna, f"Medan du var borta {word}")).to_have_count(1)
+    anna.close()
+    assert socket_upstreams(deployment, anna_route, since) == {first.address}
+
+
+def test_http_is_sent_to_https_with_hsts_on_pages_static_files_and_recordings(deployment):
+    http = deployment.session()
+    plain = requests.get(f"{deployment.nginx.http_url}{TALK}?a=1", allow_redirects=False, timeout=30)
+    page = http.get(f"{deployment.nginx.url}{TALK}", timeout=30)
+    recording = deployment.recordings / "kept" / "photo.jpg"
+    recording.parent.mkdir(exist_ok=True)
+    recording.write_bytes(b"\xff\xd8\xff\xe0 not really a photo")
+    refused = http.get(f"{deployment.nginx.url}/recordings/kept/photo.jpg", timeout=30)
+    script = http.get(f"{deployment.nginx.url}/static/js/share.js", timeout=30)
+
+    assert plain.status_code == 301
+    assert plain.headers["Location"].startswith("https://127.0.0.1") and plain.headers["Location"].endswith(f"{TALK}?a=1")
+    for answer in (page, script, refused):
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age="), answer.url
+    assert refused.status_code == 403  # a file no talk has: Arena said no, so nginx did not send it
+
+
+def test_nginx_sends_static_files_itself_with_their_types(deployment):
+    http = deployment.session()
+    before = len(deployment.nginx.requests_log())
+
+    script = http.get(f"{deployment.nginx.url}/static/js/live/main.js", timeout=30)
+    style = http.get(f"{deployment.nginx.url}/static/css/{next((PROJECT_ROOT / 'static' / 'css').glob('*.css')).name}",
+                     timeout=30)
+    again = http.get(script.url, headers={"If-None-Match": script.headers["ETag"]}, timeout=30)
+
+    assert script.status_code == 200 and script.headers["Content-Type"] == "text/javascript"
+    assert script.content == (PROJECT_ROOT / "static" / "js" / "live" / "main.js").read_bytes()
+    assert style.status_code == 200 and style.headers["Content-Type"] == "text/css"
+    assert script.headers["Cache-Control"] == "no-cache" and script.headers["X-Content-Type-Options"] == "nosniff"
+    assert again.status_code == 304
+    # No Arena process was asked.
+    static = [line for line in deployment.nginx.requests_log()[before:] if line["path"].startswith("/static/")]
+    assert len(static) == 3 and {line["upstream"] for line in static} == {"-"}
+
+
+def test_a_browser_without_the_cookie_gets_one_and_stays_on_its_process(deployment):
+    http = deployment.session()
+
+    first = http.get(f"{deployment.nginx.url}{TALK}", timeout=30)
+    route = http.cookies.get("arena_route")
+    pages = [http.get(f"{deployment.nginx.url}{TALK}", timeout=30) for _ in range(4)]
+
+    assert first.status_code == 200 and route and re.fullmatch(r"[0-9a-f]{32}", route)
+    cookie = next(value for name, value in first.raw.headers.items() if name.lower() == "set-cookie"
+                  and value.startswith("arena_route="))
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Max-Age" not in cookie  # a session cookie
+    assert all(page.status_code == 200 for page in pages)
+    assert len(deployment.nginx.upstreams(route=route, path_prefix=TALK)) == 1
+
+
+def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_closed(deployment):
+    first, _ = deployment.processes
+    context = ssl.create_default_context(cafile=str(deployment.nginx.certificate))
+
+    def status(path: str, source: str) -> int:
+        connection = http.client.HTTPSConnection("127.0.0.1", deployment.nginx.https_port, timeout=30,
+                                                 source_address=(source, 0), context=context)
+        connection.request("GET", path)
+        answer = connection.getresponse().status
+        connection.close()
+        return answer
+
+    stranger = status(f"/metrics/{first.port}", "127.0.0.2")
+    stranger_all = status("/metrics", "127.0.0.2")
+    ingest = status("/_ingest/on_publish", "127.0.0.1")
+    before = len(deployment.nginx.requests_log())
+    monitoring = status(f"/metrics/{first.port}", "127.0.0.1")
+
+    assert stranger == 403 and stranger_all == 403 and ingest == 404
+    assert monitoring != 403
+    assert deployment.nginx.requests_log()[before]["upstream"] == first.address  # that very process
+
+
+def test_the_unit_file_is_valid_for_systemd(tmp_path):
+    # systemd-analyze checks every directive; /opt/arena is this checkout here.
+    unit = tmp_path / "arena@5001.service"
+    unit.write_text(UNIT.read_text().replace("/opt/arena/.venv/bin/python", str(PROJECT_ROOT / ".venv" / "bin" / "python")))
+
+    checked = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path)
+
+    assert checked.returncode == 0, checked.stderr
+    settings = dict(unit_service_lines(UNIT.read_text()))
+    assert settings["Restart"] == "on-failure" and settings["User"] == "arena" and int(settings["LimitNOFILE"]) >= 65536
