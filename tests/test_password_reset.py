@@ -112,7 +112,7 @@ def test_the_mail_is_in_swedish_for_a_swedish_page(app, relay, karin):
 
     assert received.message["Subject"] == "Välj ett nytt lösenord för Arena"
     assert received.message["Content-Language"] == "sv"
-    assert "Hej Karin Kommunikatör," in received.text and "60 minuter" in received.text
+    assert "Hej Karin Kommunikatör!" in received.text and "60 minuter" in received.text
 
 
 def test_the_reset_is_audited_without_the_link(app, session, relay, karin):
