@@ -75,8 +75,8 @@ def test_srt_in_windows_1252_becomes_utf8_webvtt():
 
 
 def test_webvtt_is_rewritten_without_styles_or_notes():
-    vtt = ("WEBVTT\n\nSTYLE\n::cue { color: red }\n\nNOTE a note\n\n1\n00:01.000 --> 00:02.000 align:start\n"
-           "<v Anna>Hej</v>\n").encode()
+    vtt = (b"WEBVTT\n\nSTYLE\n::cue { color: red }\n\nNOTE a note\n\n1\n00:01.000 --> 00:02.000 align:start\n"
+           b"<v Anna>Hej</v>\n")
 
     assert to_webvtt(vtt) == "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Anna>Hej</v>\n"
 

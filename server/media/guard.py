@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 ALLOWED_SCHEMES = ("http", "https")

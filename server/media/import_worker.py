@@ -13,15 +13,21 @@ Safety, in this process (docs/architecture.md, "Recording imports"):
 - curl_cffi is made unimportable, so yt-dlp cannot use a network stack that bypasses
   Python's sockets; no proxy from the environment, no cookies, no netrc, no cache, no
   config files (the library reads none), no exec, the native downloaders only;
+- the one child that runs code from the web, deno (the YouTube extractor runs yt-dlp-ejs's
+  challenge solver on YouTube's player script in it), is the binary of our own deno package,
+  started with every permission denied, without its update check, and without remote
+  scripts or npm packages: the guard cannot see its sockets, so it must have none;
 - no playlists (the first item), no live streams, caps on duration and bytes (counted as
   they arrive), and the output names are fixed here: the work folder is the parent's.
 
-Standard library + yt-dlp only: this module does not import Flask or the database.
+Standard library, yt-dlp and the deno package (its binary's path) only: this module does not
+import Flask or the database.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,9 +35,11 @@ from typing import Any, TextIO
 # yt-dlp must not find an HTTP stack of its own (libcurl would connect past the guard).
 sys.modules["curl_cffi"] = None  # type: ignore[assignment]
 
-from server.media import guard as guard_module  # noqa: E402
-from server.media.captions import CaptionsError, to_webvtt  # noqa: E402
-from server.media.probe import ProbeError, probe_duration, probe_video  # noqa: E402
+from deno import find_deno_bin
+
+from server.media import guard as guard_module
+from server.media.captions import CaptionsError, to_webvtt
+from server.media.probe import ProbeError, probe_duration, probe_video
 
 MEDIA_STEM = "media"
 THUMBNAIL_STEM = "thumbnail"
@@ -39,6 +47,11 @@ CAPTIONS_STEM = "captions"
 CAPTION_LANGUAGES = ("sv", "en")
 THUMBNAIL_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png", b"RIFF": ".webp"}
 ALLOWED_PROTOCOLS = {"http", "https", "m3u8_native", "m3u8", "http_dash_segments"}
+# yt-dlp already runs deno with no --allow-* flag, --no-remote, and --no-npm --cached-only for
+# the solver we use; deno then refuses what is not allowed. Denying each permission outright
+# keeps it so whatever a later yt-dlp adds, since a deny wins over any allow.
+DENO_DENIALS = ("--deny-net", "--deny-import", "--deny-read", "--deny-write", "--deny-run",
+                "--deny-env", "--deny-sys", "--deny-ffi")
 
 
 class Refused(Exception):
@@ -87,7 +100,33 @@ def _chapters(info: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(chapters, key=lambda c: c["start"])
 
 
-def _params(job: dict[str, Any], work: Path, logger: _Logger, hook: Any) -> dict[str, Any]:
+def js_runtimes(work: Path) -> dict[str, Any]:
+    """yt-dlp's `js_runtimes`: the deno binary that our deno package installed (never another
+    one on PATH), locked down; none (YouTube then offers fewer formats) when it is missing or
+    when this yt-dlp runs deno in a way we do not know how to lock down. After the guard and
+    `import yt_dlp`: this imports yt-dlp's deno provider."""
+    # deno checks for a newer release of itself on the internet, past any permission: off.
+    # Its caches go into the work folder, which the parent removes.
+    os.environ["DENO_NO_UPDATE_CHECK"] = "1"
+    os.environ["DENO_DIR"] = str(work / ".deno")
+    try:
+        path = find_deno_bin()
+    except FileNotFoundError:
+        print("deno is not installed: no JavaScript runtime for yt-dlp", file=sys.stderr)
+        return {}
+    from yt_dlp.extractor.youtube.jsc._builtin.deno import DenoJCP
+
+    base = getattr(DenoJCP, "_DENO_BASE_OPTIONS", None)
+    if not isinstance(base, list) or "--no-remote" not in base:
+        print("this yt-dlp starts deno differently: no JavaScript runtime until the worker knows how",
+              file=sys.stderr)
+        return {}
+    DenoJCP._DENO_BASE_OPTIONS = [*base, *(flag for flag in DENO_DENIALS if flag not in base)]
+    return {"deno": {"path": path}}
+
+
+def youtube_dl_params(job: dict[str, Any], work: Path, logger: _Logger, hook: Any) -> dict[str, Any]:
+    """The options of the import's YoutubeDL. After the guard is installed (js_runtimes)."""
     return {
         "logger": logger,
         "quiet": True,
@@ -132,6 +171,10 @@ def _params(job: dict[str, Any], work: Path, logger: _Logger, hook: Any) -> dict
         "subtitlesformat": "vtt/srt/best",
         "progress_hooks": [hook],
         "check_formats": False,
+        # The challenge solver from the yt-dlp-ejs package only: no script from GitHub
+        # ("ejs:github") and no npm package ("ejs:npm") fetched at run time.
+        "remote_components": [],
+        "js_runtimes": js_runtimes(work),
     }
 
 
@@ -142,7 +185,6 @@ def run(job: dict[str, Any], out: Output) -> None:
     guard.install()
 
     import yt_dlp  # after the guard: nothing of yt-dlp runs unguarded
-    from yt_dlp.utils import DownloadError
 
     max_bytes = int(job["max_bytes"])
     max_duration = float(job["max_duration"])
@@ -191,7 +233,7 @@ def run(job: dict[str, Any], out: Output) -> None:
         return None
 
     logger = _Logger()
-    params = _params(job, work, logger, hook)
+    params = youtube_dl_params(job, work, logger, hook)
     params["match_filter"] = match_filter
     with yt_dlp.YoutubeDL(params) as ydl:
         try:
@@ -218,7 +260,7 @@ def run(job: dict[str, Any], out: Output) -> None:
             ydl.process_ie_result(info, download=True)
         except Refused:
             raise
-        except (DownloadError, Exception) as exc:
+        except Exception as exc:  # noqa: BLE001 - yt-dlp raises anything; each becomes one of our codes
             raise _explain(exc, state["refused"], logger) from None
         if state["refused"]:
             raise state["refused"]
@@ -307,7 +349,7 @@ def main() -> int:
         out.send("error", code=exc.code, detail=exc.detail[:300])
     except Refused as exc:
         out.send("error", code=exc.code, detail=exc.detail[:300])
-    except Exception as exc:  # the parent shows a plain message; the detail goes to its log
+    except Exception as exc:  # noqa: BLE001 - the parent shows a plain message; the detail goes to its log
         out.send("error", code="download_failed", detail=f"{type(exc).__name__}: {exc}"[:300])
     return 1
 

@@ -21,9 +21,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from server.config import PROJECT_ROOT
 
@@ -81,7 +82,7 @@ def run_import(spec: ImportSpec, *, timeout: float, on_event: Callable[[dict[str
     """Run the worker to the end, the deadline or a cancel. Events ("metadata", "progress")
     are passed to `on_event` in this thread. The caller removes `spec.work_dir` on failure."""
     popen = _subprocess_module().Popen
-    stderr = tempfile.TemporaryFile()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, once the worker ended
     process = popen(
         [sys.executable, "-m", "server.media.import_worker"], cwd=str(PROJECT_ROOT),
         env=_worker_environment(spec.work_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
