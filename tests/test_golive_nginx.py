@@ -1,5 +1,6 @@
-"""docs/nginx.conf, run with Debian's nginx in front of a real Arena: the example config in
-the docs works. nginx serves recordings/ itself (HLS types and cache headers, private files
+"""deploy/nginx.conf (docs/nginx.conf is the same file), run with Debian's nginx in front of
+a real Arena, over TLS, with only its ADJUST lines changed (tests/deploy/topology.py): the
+shipped config works. nginx serves recordings/ itself (HLS types and cache headers, private files
 refused) to whoever Arena allows (auth_request: the public what a published event shows, an
 organiser everything), and passes pages and Socket.IO websockets (the studio's included) to
 Arena.
@@ -10,17 +11,17 @@ is a failed set-up, not a reason to skip, as with the browser.
 
 from __future__ import annotations
 
-import getpass
 import http.client
 import itertools
 import os
 import re
 import shutil
+import ssl
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,44 +36,13 @@ from server.services import golive, recordings
 from server.services.events import create_event, create_talk
 from server.sockets import protocol as p
 from tests.conftest import at, free_port, run_cli, start_live_server
+from tests.deploy.topology import main_config, render_site, self_signed_certificate
 from tests.waiting import wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLUG = "sociala-medier-i-offentlig-sektor"
 EVENT_NUMBERS = itertools.count(1)
 ORGANISER_EMAIL, PASSWORD = "karin@norrbotten.se", "ett långt och hemligt lösenord"
-
-
-def nginx_config(tmp: Path, port: int, arena_port: int, root: Path) -> Path:
-    """docs/nginx.conf as written, with its ADJUST lines pointed at this test's folders,
-    inside the smallest nginx.conf that runs unprivileged in the foreground."""
-    site = (PROJECT_ROOT / "docs" / "nginx.conf").read_text()
-    site = site.replace("server 127.0.0.1:5000;", f"server 127.0.0.1:{arena_port};")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    site = site.replace("server_name arena.example.se;", "server_name 127.0.0.1;")
-    site = site.replace("root /srv/arena;", f"root {root};")
-    site = site.replace("proxy_cache_path /var/lib/nginx/arena-media-access ", f"proxy_cache_path {tmp}/media-access ")
-    assert site.count(f"{arena_port}") == 1 and f"root {root};" in site and f"{tmp}/media-access" in site
-    main = tmp / "nginx.conf"
-    # Run as root (a container), nginx's workers would be "nobody", who cannot read pytest's
-    # private temporary folders: keep them as the user running the test.
-    user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
-    main.write_text(f"""
-{user}
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{site}
-}}
-""")
-    return main
 
 
 def answers(url: str) -> bool:
@@ -87,20 +57,33 @@ def answers(url: str) -> bool:
 def behind_nginx(tmp_path_factory) -> Iterator[Front]:
     assert Path(NGINX).exists(), f"no nginx at {NGINX}: run `make test` (it installs Debian's nginx)"
     tmp = tmp_path_factory.mktemp("nginx")
-    port = free_port()
-    front = f"http://127.0.0.1:{port}"
+    certificate, key = self_signed_certificate(tmp)
+    https_port = free_port()
+    front = f"https://127.0.0.1:{https_port}"
     # Arena's public address is nginx's: the Socket.IO origin check compares with it.
-    arena = start_live_server(tmp, extra_env={"ARENA_SERVER__BASE_URL": front})
-    config = nginx_config(tmp, port, int(arena.env["ARENA_SERVER__PORT"]), tmp)
-    checked = subprocess.run([NGINX, "-t", "-p", str(tmp), "-c", str(config)], capture_output=True, text=True)
+    arena = start_live_server(tmp, extra_env={"ARENA_SERVER__BASE_URL": front, "ARENA_SERVER__TRUSTED_PROXIES": "1"})
+    site = render_site(http_port=free_port(), https_port=https_port, arena_ports=[int(arena.env["ARENA_SERVER__PORT"])],
+                       root=tmp, static=PROJECT_ROOT / "static", certificate=certificate, key=key,
+                       cache=tmp / "media-access", access_log=tmp / "access.log")
+    config = main_config(tmp, site)
+    checked = subprocess.run([NGINX, "-t", "-p", str(tmp), "-c", str(config)], check=False, capture_output=True,
+                             text=True)
     assert checked.returncode == 0, checked.stderr
     nginx = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(config), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Every request of this module trusts the test's certificate (requests reads this variable
+    # before any `verify=`).
+    trusted = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = str(certificate)
     wait_until(lambda: answers(f"{front}/healthz"), message="nginx never answered")
     engine = create_engine(arena.env["ARENA_DATABASE__URL"])
     created = run_cli(arena.env, "create-organiser", ORGANISER_EMAIL, "Karin Kommunikatör", stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
-    yield Front(front, tmp / "recordings", engine)
+    yield Front(front, tmp / "recordings", engine, certificate)
+    if trusted is None:
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    else:
+        os.environ["REQUESTS_CA_BUNDLE"] = trusted
     nginx.terminate()
     nginx.wait(timeout=10)
     engine.dispose()
@@ -112,6 +95,7 @@ class Front:
     url: str              # nginx
     recordings: Path      # what nginx serves as /recordings/
     engine: Engine        # Arena's database, to set up what a test needs
+    certificate: Path     # nginx's (self-signed) certificate
 
     def store(self, relative: str, data: bytes = b"\x00\x00\x00\x18ftypmp42") -> str:
         path = self.recordings / relative
@@ -134,7 +118,9 @@ def organiser(behind_nginx) -> requests.Session:
     browser = requests.Session()
     page = browser.get(f"{behind_nginx.url}/sign-in", timeout=30)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    # Over https, Flask-WTF also wants the Referer a browser sends with a form of the same site.
     signed_in = browser.post(f"{behind_nginx.url}/sign-in", timeout=30, allow_redirects=False,
+                             headers={"Referer": f"{behind_nginx.url}/sign-in"},
                              data={"email": ORGANISER_EMAIL, "password": PASSWORD, "csrf_token": token})
     assert signed_in.status_code in (302, 303), signed_in.text
     assert browser.cookies.get("session")
@@ -276,7 +262,8 @@ def test_a_dotted_address_cannot_reach_a_refused_file(behind_nginx, organiser):
               f"{shown}/../../../{hidden.split('/', 2)[2]}", f"{shown}/%2e%2e/%2e%2e/%2e%2e/{hidden.split('/', 2)[2]}"]
 
     def status(path: str, cookie: str = "") -> int:
-        connection = http.client.HTTPConnection(urlsplit(behind_nginx.url).netloc, timeout=30)
+        connection = http.client.HTTPSConnection(urlsplit(behind_nginx.url).netloc, timeout=30,
+                                                 context=ssl.create_default_context(cafile=str(behind_nginx.certificate)))
         connection.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
         answer = connection.getresponse().status  # sent as written: requests would tidy the dots away
         connection.close()
@@ -304,7 +291,9 @@ def test_nginx_refuses_a_streams_working_files_even_to_an_organiser(behind_nginx
 def test_nginx_passes_pages_and_socketio_websockets_to_arena(behind_nginx):
     front = behind_nginx.url
     page = requests.get(f"{front}/events/{SLUG}/skapa-arenor", timeout=30)
-    client = socketio.Client(reconnection=False)
+    trusting = requests.Session()
+    trusting.verify = str(behind_nginx.certificate)
+    client = socketio.Client(reconnection=False, http_session=trusting)
 
     client.connect(front, namespaces=[p.LIVE_NAMESPACE, p.STUDIO_NAMESPACE], transports=["websocket"],
                    wait_timeout=10)
