@@ -39,7 +39,7 @@ def test_admin_lists_the_active_bans_and_lifts_one_which_stays_on_record(organis
     row = session.get(Ban, troll.id)
     session.refresh(row)
     assert row.lifted_by == "Karin Kommunikatör" and row.lifted_at is not None
-    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "lift_ban")).one()
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "participant.unban")).one()
     assert (audit.actor, audit.event_id, audit.target_id) == ("Karin Kommunikatör", demo_event.id, "troll-1")
     assert moderation.active_ban(session, talk, "troll-1") is None
 

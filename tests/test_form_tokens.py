@@ -364,7 +364,7 @@ def test_video_upload_sent_twice_is_stored_once(app, organiser_client, session, 
 
     assert [r.status_code for r in responses] == [303, 303]
     assert location(responses[1]) == page
-    assert session.scalar(select(func.count()).where(AuditEntry.action == "recording_upload")) == 1
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "recording.upload")) == 1
     # The repeat's own copy is not left behind.
     folder = app.extensions["arena.settings"].recordings_path / event.slug / talk.slug
     assert [path.name for path in folder.iterdir() if path.suffix == ".mp4"] == [
@@ -446,7 +446,7 @@ def test_video_upload_leaves_the_database_free_while_the_file_is_checked(app, or
 
     assert free_while_checking
     assert answer[0].status_code == 303
-    assert session.scalar(select(func.count()).where(AuditEntry.action == "recording_upload")) == 1
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "recording.upload")) == 1
 
 
 @pytest.mark.postgresql_only  # SQLite has one writer at a time: an open claim holds the whole database

@@ -265,7 +265,7 @@ def test_moderator_hides_a_message_and_the_record_stays(browser, moderator_grant
     stored = db.session.get(ChatMessage, message_id)
     assert (stored.body, stored.hidden_by, stored.hidden_reason) == ("olämpligt", "Moa Moderator", "Personangrepp")
     audit = db.session.scalars(select(AuditEntry)).one()
-    assert (audit.action, audit.actor, audit.reason) == ("hide", "Moa Moderator", "Personangrepp")
+    assert (audit.action, audit.actor, audit.reason) == ("message.hide", "Moa Moderator", "Personangrepp")
     assert browser("Ny").joined["messages"] == []
 
 
@@ -443,7 +443,7 @@ def test_banning_someone_already_banned_says_so_and_adds_nothing(browser, modera
     assert again["ok"] is False and again["error"] == p.E_ALREADY_BANNED
     assert again["message"] == "Anna är redan stoppad från att skriva här."  # Swedish first
     assert db.session.scalar(select(func.count()).select_from(Ban)) == 1
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ban")) == 1
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "participant.ban")) == 1
 
 
 @pytest.mark.both_databases
@@ -513,7 +513,7 @@ def test_moderator_lists_bans_and_lifts_one_which_stays_on_record(app, browser, 
     assert moa.received(p.BANS)[-1]["bans"] == []
     row = db.session.get(Ban, ban_id)
     assert (row.lifted_by, row.lifted_at is not None) == ("Moa Moderator", True)
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "lift_ban")).one()
+    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "participant.unban")).one()
     assert audit.actor == "Moa Moderator"
     again = socketio.test_client(app, namespace=p.LIVE_NAMESPACE, flask_test_client=anna.http)
     anna.socket = again
@@ -533,7 +533,7 @@ def test_lifting_a_ban_in_the_whole_event_is_logged_for_the_event_not_the_modera
 
     moa.call(p.LIFT_BAN, {"ban_id": ban_id})
 
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "lift_ban")).one()
+    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "participant.unban")).one()
     assert (audit.event_id, audit.talk_id) == (talk.event_id, None)
 
 

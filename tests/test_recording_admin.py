@@ -181,7 +181,7 @@ def test_publish_shows_the_recording_on_the_talk_page_and_is_audited(organiser_c
     assert response.status_code == 303
     assert 'id="recording"' in talk_page
     actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
-    assert actions == ["recording_upload", "recording_publish"]
+    assert actions == ["recording.upload", "recording.publish"]
 
 
 def test_publishing_twice_logs_one_publication(organiser_client, session, talk, clip):
@@ -192,7 +192,7 @@ def test_publishing_twice_logs_one_publication(organiser_client, session, talk, 
 
     assert response.status_code == 303
     actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
-    assert actions == ["recording_upload", "recording_publish"]
+    assert actions == ["recording.upload", "recording.publish"]
 
 
 def test_publishing_while_the_talk_is_live_says_the_recording_shows_once_it_has_ended(

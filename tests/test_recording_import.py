@@ -136,7 +136,7 @@ def test_import_request_is_audited_with_who_and_what(session, talk, site, limits
     job, _ = run_job(session, talk, site.url("clip.mp4"), limits(), archive=True)
 
     entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
-    assert [e.action for e in entries] == ["recording_import", "recording_imported"]
+    assert [e.action for e in entries] == ["recording.import", "recording.imported"]
     assert entries[0].actor == "Karin Kommunikatör"
     assert entries[0].after == {"source_url": site.url("clip.mp4"), "archive": True}
 

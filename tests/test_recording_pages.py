@@ -148,7 +148,7 @@ def test_publishing_is_audited_with_before_and_after(session, day, clip, setting
 
     publish_upload(session, talk, clip, settings)
 
-    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "recording_publish")).one()
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "recording.publish")).one()
     assert (entry.actor, entry.before["published"], entry.after["published"]) == ("Karin Kommunikatör", False, True)
 
 

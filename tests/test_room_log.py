@@ -62,7 +62,7 @@ def test_room_log_rules_set_to_what_they_are_take_no_number_and_no_audit_entry(s
     session.commit()
 
     assert numbers(session, talk) == [1]
-    assert session.scalars(select(AuditEntry.action)).all() == ["room_rules"]
+    assert session.scalars(select(AuditEntry.action)).all() == ["talk.room_rules"]
 
 
 def test_room_log_a_question_marked_answered_twice_is_logged_once(session, talk):
@@ -76,7 +76,7 @@ def test_room_log_a_question_marked_answered_twice_is_logged_once(session, talk)
         session.commit()
 
     assert numbers(session, talk) == [1, 2]
-    assert session.scalars(select(AuditEntry.action)).all() == ["question_state"]
+    assert session.scalars(select(AuditEntry.action)).all() == ["question.state"]
 
 
 def test_room_log_a_retried_message_takes_no_second_number(session, talk):

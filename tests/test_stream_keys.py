@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from server.db import utcnow
 from server.models import AuditEntry, Role, StreamKey
 from server.services import stream_keys
-from server.services.roles import Actor, Forbidden
+from server.services.errors import Forbidden
+from server.services.roles import Actor
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, run_cli
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)

@@ -70,10 +70,11 @@ def record(session: Session, actor: Actor | None, action: str, target: Any = Non
     label = actor_label if actor_label is not None else (actor.label if actor is not None else "")
     role = actor_role if actor_role is not None else (
         actor.role.value if actor is not None and actor.role else "participant")
+    # Cut to the columns' sizes: a name or an address from outside must not fail the change.
     entry = AuditEntry(
         event_id=event_id, talk_id=talk.id if talk is not None else None,
-        actor=label, actor_role=role, action=action, target_type=target_type,
-        target_id=str(target_id if target_id is not None else ""),
+        actor=label[:120], actor_role=role[:20], action=action, target_type=target_type[:40],
+        target_id=str(target_id if target_id is not None else "")[:64],
         before=audit_value(before), after=audit_value(after), reason=reason,
     )
     if created_at is not None:

@@ -1,12 +1,18 @@
 """What each audit-log code means, in words. The log and the public-records export keep the
-codes (`talk.update`, `hide` of a `message`); the admin's audit page and the export's
-README.txt say them in Swedish or English from here.
+codes (`talk.update`, `message.hide`); the admin's audit page and the export's README.txt
+say them in Swedish or English from here (`action_words`).
 
-A key is an action code, or "action:target_type" where the same action means different
-things for different targets. A code missing here (a later feature's) is shown as it is.
+Codes are `thing.verb`. Rows written before that scheme carry older codes (`hide` of a
+`message`, `lift_ban`): the log is a public record and is never rewritten, so EARLIER_CODES
+keeps each old code with the code it now means, and whatever reads history by code reads
+both (`with_earlier`). A key of EARLIER_CODES is an action, or "action:target_type" where
+the same old action meant different things for different targets. A code missing here (a
+later feature's) is shown as it is.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from server.i18n import _l
 
@@ -29,22 +35,22 @@ ACTIONS = {
     "grant.speaker": _l("Made a speaker link"),
     "grant.organiser": _l("Made an organiser link"),
     "grant.revoke": _l("Withdrew a link"),
-    "hide:message": _l("Hid a chat message"),
-    "hide:question": _l("Hid a question"),
-    "restore:message": _l("Showed a chat message again"),
-    "restore:question": _l("Showed a question again"),
-    "ban": _l("Stopped a participant from writing"),
-    "lift_ban": _l("Let a participant write again"),
-    "room_rules": _l("Changed the rules for chat and questions"),
-    "question_state": _l("Changed a question's status"),
-    "recording_import": _l("Started importing a recording"),
-    "recording_import_cancel": _l("Cancelled a recording import"),
-    "recording_imported": _l("A recording was imported"),
-    "recording_upload": _l("Uploaded a recording"),
-    "recording_captions": _l("Added captions to a recording"),
-    "recording_from_live": _l("Used the recording of a live broadcast"),
-    "recording_publish": _l("Published a recording"),
-    "recording_unpublish": _l("Unpublished a recording"),
+    "message.hide": _l("Hid a chat message"),
+    "question.hide": _l("Hid a question"),
+    "message.restore": _l("Showed a chat message again"),
+    "question.restore": _l("Showed a question again"),
+    "participant.ban": _l("Stopped a participant from writing"),
+    "participant.unban": _l("Let a participant write again"),
+    "talk.room_rules": _l("Changed the rules for chat and questions"),
+    "question.state": _l("Changed a question's status"),
+    "recording.import": _l("Started importing a recording"),
+    "recording.import_cancel": _l("Cancelled a recording import"),
+    "recording.imported": _l("A recording was imported"),
+    "recording.upload": _l("Uploaded a recording"),
+    "recording.captions": _l("Added captions to a recording"),
+    "recording.from_live": _l("Used the recording of a live broadcast"),
+    "recording.publish": _l("Published a recording"),
+    "recording.unpublish": _l("Unpublished a recording"),
     "organiser.create": _l("Added an organiser account"),
     "organiser.password_link": _l("Made a link to choose a password"),
     "organiser.reset_password": _l("Made a link to choose a new password"),
@@ -62,6 +68,45 @@ ACTIONS = {
     "ingest.stop": _l("Ended an encoder's stream from the studio (RTMP)"),
     "ingest.end": _l("An encoder's stream ended (RTMP)"),
 }
+
+# The codes of rows written before every action was named thing.verb, and what each is now.
+EARLIER_CODES = {
+    "hide:message": "message.hide",
+    "hide:question": "question.hide",
+    "restore:message": "message.restore",
+    "restore:question": "question.restore",
+    "ban": "participant.ban",
+    "lift_ban": "participant.unban",
+    "room_rules": "talk.room_rules",
+    "question_state": "question.state",
+    "recording_import": "recording.import",
+    "recording_import_cancel": "recording.import_cancel",
+    "recording_imported": "recording.imported",
+    "recording_upload": "recording.upload",
+    "recording_captions": "recording.captions",
+    "recording_from_live": "recording.from_live",
+    "recording_publish": "recording.publish",
+    "recording_unpublish": "recording.unpublish",
+}
+
+
+def current_code(action: str, target_type: str = "") -> str:
+    """The thing.verb code an entry's action means: itself, or what its older code became."""
+    return EARLIER_CODES.get(f"{action}:{target_type}") or EARLIER_CODES.get(action) or action
+
+
+def action_words(action: str, target_type: str = "") -> Any:
+    """What an entry's action means, in words (lazy), or None for a code without words yet."""
+    return ACTIONS.get(current_code(action, target_type))
+
+
+def with_earlier(*codes: str) -> tuple[str, ...]:
+    """The codes and every older action code that meant one of them: for reading history by
+    code (`AuditEntry.action.in_(with_earlier("recording.upload"))`). An old code shared by
+    two things (`hide`) needs the target_type checked too."""
+    earlier = [key.partition(":")[0] for key, code in EARLIER_CODES.items() if code in codes]
+    return tuple(dict.fromkeys([*codes, *earlier]))
+
 
 # Why the RTMP ingest refused an encoder: the reason of an "ingest.refused" entry
 # (server/services/ingest.py PublishRefused).

@@ -42,6 +42,13 @@ class Conflict(ServiceError):
     http_status = 409
 
 
+class Forbidden(ServiceError):
+    """The person may not do this (their role, or a link that no longer holds)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class AddressTaken(ValidationError):
     """An address (slug) in use, with a free one to offer: the form shows it filled in, so
     one more click saves."""

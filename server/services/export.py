@@ -34,12 +34,14 @@ from flask_babel import force_locale, ngettext
 from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
-from server.services.audit_actions import ACTIONS
 from server.models import (
     AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report,
     RoleGrant, RoomEvent, Speaker,
     Talk, TalkSpeaker, ViewerSample,
 )
+from server.services import audit
+from server.services.audit_actions import ACTIONS, EARLIER_CODES
+from server.services.roles import Actor
 
 BATCH_SIZE = 1000
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -227,6 +229,12 @@ def write_event_export(session: Session, event: Event, out: IO[bytes], *, now: d
     return counts
 
 
+def record_export(session: Session, actor: Actor, event: Event, counts: dict[str, int]) -> None:
+    """The export in the audit log: who took the extract, and how many rows of each table it
+    held. Written after the extract's read snapshot has ended; the caller commits."""
+    audit.record(session, actor, "event.export", event, event=event, after={"rows": counts})
+
+
 def _event_row(session: Session, event_id: int) -> dict[str, Any]:
     table = Event.__table__
     columns = exported_columns(table)
@@ -301,13 +309,23 @@ def _action_lines(language: str) -> list[str]:
     """The audit log's action codes, each with what it means, for README.txt."""
     lines = []
     with force_locale(language):
-        for key, words in ACTIONS.items():
-            if key.startswith("organiser."):
+        for code, words in ACTIONS.items():
+            if code.startswith("organiser."):
                 continue  # accounts belong to no event, so they are not in an event's extract
-            action, _, target = key.partition(":")
-            code = f"{action} (target_type {target})" if target else action
             lines.append(f"  {code} – {words}")
+        lines += ["", _EARLIER_CODES_HEADING[language]]
+        for key, code in EARLIER_CODES.items():
+            action, _, target = key.partition(":")
+            old = f"{action} (target_type {target})" if target else action
+            lines.append(f"  {old} = {code} – {ACTIONS[code]}")
     return lines
+
+
+# Said in each half of README.txt in its own language, whoever asked for the export.
+_EARLIER_CODES_HEADING = {
+    "sv": "Äldre rader har äldre koder för samma åtgärder (loggen skrivs aldrig om):",
+    "en": "Older rows carry older codes for the same actions (the log is never rewritten):",
+}
 
 
 def _readme(event: dict[str, Any], counts: dict[str, int], now: datetime) -> str:

@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
-from server.models import AuditEntry, LiveState, LiveStream, Role, StreamKey, StreamState, Talk
-from server.services.errors import Conflict, ServiceError, ValidationError
-from server.services.roles import Actor, Forbidden
+from server.models import LiveState, LiveStream, Role, StreamKey, StreamState, Talk
+from server.services import audit
+from server.services.errors import Conflict, Forbidden, ServiceError, ValidationError
+from server.services.roles import Actor
 
 CODECS = ("h264", "vp8", "vp9")
 _CONTAINERS = ("video/webm", "video/x-matroska")
@@ -204,10 +205,8 @@ def key_still_valid(session: Session, stream_key_ids: list[int]) -> dict[int, bo
 def audit_stream(session: Session, stream: LiveStream, action: str, *, after: dict | None = None,
                  actor: str = SYSTEM_ACTOR, actor_role: str = SYSTEM_ROLE) -> None:
     """An RTMP stream's start, resume and end in the audit log (a public record of the talk)."""
-    talk = stream.talk
-    session.add(AuditEntry(event_id=talk.event_id, talk_id=talk.id, actor=actor[:120], actor_role=actor_role[:20],
-                           action=action, target_type="live_stream", target_id=str(stream.id),
-                           after=after or None))
+    audit.record(session, None, action, stream, talk=stream.talk, target_type="live_stream", after=after or None,
+                 actor_label=actor, actor_role=actor_role)
 
 
 def mark_on_air(stream: LiveStream) -> None:

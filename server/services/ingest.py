@@ -18,7 +18,7 @@ from sqlalchemy import false, select, text, update
 from sqlalchemy.orm import Session
 
 from server.models import AuditEntry, EventStatus, StreamKey, Talk
-from server.services import stream_keys
+from server.services import audit, stream_keys
 from server.services.audit_actions import INGEST_REFUSALS
 from server.services.errors import ServiceError
 
@@ -102,13 +102,8 @@ def record_refusal(session: Session, *, talk: Talk | None, code: str, address: s
     after.update(_key_fields(stream_key))
     if detail:
         after["detail"] = _clean(detail, 300)
-    entry = AuditEntry(
-        event_id=talk.event_id if talk is not None else None, talk_id=talk_id,
-        actor=actor, actor_role=AUDIT_ACTOR_ROLE, action=AUDIT_ACTION,
-        target_type="talk" if talk is not None else "", target_id=str(talk_id) if talk is not None else "",
-        after=after, reason=code, created_at=now,
-    )
-    session.add(entry)
+    entry = audit.record(session, None, AUDIT_ACTION, talk, talk=talk, after=after, reason=code,
+                         actor_label=actor, actor_role=AUDIT_ACTOR_ROLE, created_at=now)
     session.flush()  # the next refusal in this transaction finds it
     return entry
 

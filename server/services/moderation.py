@@ -6,35 +6,31 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
 from server.i18n import _l
-from server.models import AuditEntry, Ban, ChatMessage, Event, Question, QuestionState, Report, Role, Talk
-from server.services import room_log
+from server.models import (
+    Ban,
+    ChatMessage,
+    Event,
+    Question,
+    QuestionState,
+    Report,
+    Role,
+    Talk,
+)
+from server.services import audit, room_log
 from server.services.chat import CONTROL_CHARACTERS
-from server.services.errors import Conflict, NotFound, ValidationError
-
-if TYPE_CHECKING:
-    from server.services.roles import Actor
+from server.services.errors import Conflict, Forbidden, NotFound, ValidationError
+from server.services.roles import Actor, require_moderator
 
 MAX_SLOW_MODE_SECONDS = 600
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 REASON_MAX = 500
-
-
-def record_audit(session: Session, actor: Actor, talk: Talk | None, action: str, target_type: str = "",
-                 target_id: Any = "", *, before: dict | None = None, after: dict | None = None,
-                 reason: str = "", event_id: int | None = None) -> AuditEntry:
-    entry = AuditEntry(event_id=talk.event_id if talk else event_id, talk_id=talk.id if talk else None,
-                       actor=actor.label, actor_role=actor.role.value if actor.role else "participant",
-                       action=action, target_type=target_type, target_id=str(target_id), before=before,
-                       after=after, reason=reason)
-    session.add(entry)
-    return entry
 
 
 def clean_reason(value: Any) -> str:
@@ -49,8 +45,6 @@ def clean_reason(value: Any) -> str:
 
 
 def hide(session: Session, item: ChatMessage | Question, talk: Talk, actor: Actor, reason: Any) -> None:
-    from server.services.roles import require_moderator
-
     require_moderator(actor, talk)
     reason = clean_reason(reason)
     if item.hidden_at is not None:
@@ -61,14 +55,12 @@ def hide(session: Session, item: ChatMessage | Question, talk: Talk, actor: Acto
         item.state = QuestionState.hidden
     room_log.append(session, talk.id, room_log.QUESTION_HIDDEN if isinstance(item, Question) else room_log.MESSAGE_HIDDEN,
                     **_item_of(item))
-    record_audit(session, actor, talk, "hide", _kind(item), item.id, before=before,
-                 after={"hidden": True}, reason=reason)
+    audit.record(session, actor, f"{_kind(item)}.hide", talk=talk, target_type=_kind(item), target_id=item.id,
+                 before=before, after={"hidden": True}, reason=reason)
 
 
 def restore(session: Session, item: ChatMessage | Question, talk: Talk, actor: Actor, reason: Any) -> None:
     """Show a hidden item again. The earlier hide stays in the audit log."""
-    from server.services.roles import require_moderator
-
     require_moderator(actor, talk)
     reason = clean_reason(reason)
     if item.hidden_at is None:
@@ -78,8 +70,8 @@ def restore(session: Session, item: ChatMessage | Question, talk: Talk, actor: A
         item.state = QuestionState.visible
     room_log.append(session, talk.id, room_log.QUESTION if isinstance(item, Question) else room_log.MESSAGE_RESTORED,
                     **_item_of(item))
-    record_audit(session, actor, talk, "restore", _kind(item), item.id, before={"hidden": True},
-                 after={"hidden": False}, reason=reason)
+    audit.record(session, actor, f"{_kind(item)}.restore", talk=talk, target_type=_kind(item), target_id=item.id,
+                 before={"hidden": True}, after={"hidden": False}, reason=reason)
 
 
 def _item_of(item: ChatMessage | Question) -> dict[str, Any]:
@@ -101,8 +93,6 @@ def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whol
         reason: Any) -> Ban:
     """Stop a participant from writing in this talk or the whole event. Banning someone whom an
     active ban already stops there adds nothing and says so (code `already_banned`)."""
-    from server.services.roles import require_moderator
-
     require_moderator(actor, talk)
     if not isinstance(participant_id, str) or not PARTICIPANT_ID.match(participant_id):
         raise ValidationError(_l("Choose whom to ban."), code="invalid", field="participant_id")
@@ -128,7 +118,7 @@ def ban(session: Session, talk: Talk, actor: Actor, participant_id: Any, *, whol
                 display_name=name, reason=reason, created_by=actor.label)
     session.add(entry)
     session.flush()
-    record_audit(session, actor, talk, "ban", "participant", participant_id,
+    audit.record(session, actor, "participant.ban", talk=talk, target_type="participant", target_id=participant_id,
                  after={"scope": "event" if whole_event else "talk", "ban_id": entry.id}, reason=reason)
     return entry
 
@@ -151,16 +141,12 @@ def _covering_ban(session: Session, talk: Talk, participant_id: str, whole_event
 def lift_ban(session: Session, talk: Talk, actor: Actor, ban_id: Any) -> Ban:
     """End a ban from a talk's live room. The row stays, with who lifted it and when; the audit
     log has it too. Lifting a lifted ban changes nothing."""
-    from server.services.roles import require_moderator
-
     require_moderator(actor, talk)
     return _lift(session, actor, talk.event_id, ban_id)
 
 
 def lift_ban_in_event(session: Session, event_id: int, actor: Actor, ban_id: Any) -> Ban:
     """The same from the admin's list of an event's bans (organisers, or the event's moderators)."""
-    from server.services.roles import Forbidden
-
     if not (actor.role is Role.organiser or (actor.role is Role.moderator and actor.event_id == event_id)):
         raise Forbidden(_l("Only a moderator of this event can do that."))
     return _lift(session, actor, event_id, ban_id)
@@ -175,9 +161,10 @@ def _lift(session: Session, actor: Actor, event_id: int, ban_id: Any) -> Ban:
         # The ban's own talk (None for a ban in the whole event), not the room the moderator
         # lifted it from: the audit page says where the ban was.
         banned_in = session.get(Talk, entry.talk_id) if entry.talk_id is not None else None
-        record_audit(session, actor, banned_in, "lift_ban", "participant", entry.participant_id,
+        audit.record(session, actor, "participant.unban", talk=banned_in, event_id=event_id,
+                     target_type="participant", target_id=entry.participant_id,
                      before={"ban_id": entry.id, "scope": "talk" if entry.talk_id else "event"},
-                     after={"lifted": True}, event_id=event_id)
+                     after={"lifted": True})
     return entry
 
 
@@ -209,8 +196,6 @@ def bans_since(session: Session, since: datetime) -> list[Ban]:
 
 def set_room(session: Session, talk: Talk, actor: Actor, changes: dict[str, Any]) -> dict[str, Any]:
     """Open or close chat and questions, pre-moderation and slow mode; returns the new rules."""
-    from server.services.roles import require_moderator
-
     require_moderator(actor, talk)
     allowed = {"chat_open": bool, "questions_open": bool, "questions_premoderated": bool, "slow_mode_seconds": int}
     if not changes or set(changes) - set(allowed):
@@ -229,7 +214,7 @@ def set_room(session: Session, talk: Talk, actor: Actor, changes: dict[str, Any]
     if after == before:
         return after  # a repeated press: nothing changed, so nothing to announce or log
     room_log.append(session, talk.id, room_log.RULES, data=after)
-    record_audit(session, actor, talk, "room_rules", "talk", talk.id, before=before, after=after)
+    audit.record(session, actor, "talk.room_rules", talk, talk=talk, before=before, after=after)
     return after
 
 

@@ -7,7 +7,6 @@ once; a refused change leaves the session as it was.
 
 from __future__ import annotations
 
-import enum
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Iterable
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from server.i18n import _l
 from server.models import AuditEntry, Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.services import addresses
+from server.services.audit import audit_value, changed, record, snapshot
 from server.services.errors import ValidationError
 from server.services.events import _http_url, _optional, _required, _slug, check_talk_times, checked_stream_url
 from server.services.roles import Actor
@@ -33,43 +33,10 @@ SPEAKER_FIELDS = ("name", "role", "bio", "links", "photo_path")
 SLIDE_HOSTS = ("slideshare.net", "www.slideshare.net", "speakerdeck.com", "docs.google.com")
 
 
-def audit_value(value: Any) -> Any:
-    """A value as the audit log stores it: plain JSON, every instant in one form (UTC, ISO 8601),
-    so the same instant read from the database and typed in a form is the same text."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {key: audit_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [audit_value(item) for item in value]
-    return value
-
-
-def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
-    """The audit log's picture of an object: plain JSON values."""
-    return {field: audit_value(getattr(obj, field)) for field in fields}
-
-
-def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Only the fields that changed, so the log reads as what was done."""
-    keys = [key for key in after if before.get(key) != after.get(key)]
-    return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
-
-
 def audit(session: Session, actor: Actor, event: Event | None, action: str, target: Any = None, *,
           talk: Talk | None = None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    entry = AuditEntry(
-        event_id=event.id if event is not None else None, talk_id=talk.id if talk is not None else None,
-        actor=actor.label, actor_role=actor.role.value if actor.role else "participant", action=action,
-        target_type=type(target).__name__.lower() if target is not None else "",
-        target_id=str(getattr(target, "id", "") or ""), before=audit_value(before), after=audit_value(after),
-    )
-    session.add(entry)
-    return entry
+    """Until the admin's people and organiser views call services that record: the audit writer."""
+    return record(session, actor, action, target, event=event, talk=talk, before=before, after=after)
 
 
 # -- events -------------------------------------------------------------------------------
@@ -104,13 +71,13 @@ def update_event(session: Session, actor: Actor, event: Event, *, title: Any, sl
     event.invitation_text = _optional(invitation_text, "invitation_text", 20000)
     old, new = changed(before, snapshot(event, EVENT_FIELDS))
     if new:
-        audit(session, actor, event, "event.update", event, before=old, after=new)
+        record(session, actor, "event.update", event, event=event, before=old, after=new)
     return event
 
 
 def record_event_created(session: Session, actor: Actor, event: Event) -> None:
     session.flush()
-    audit(session, actor, event, "event.create", event, after=snapshot(event, EVENT_FIELDS))
+    record(session, actor, "event.create", event, event=event, after=snapshot(event, EVENT_FIELDS))
 
 
 def set_event_status(session: Session, actor: Actor, event: Event, status: EventStatus) -> Event:
@@ -121,7 +88,7 @@ def set_event_status(session: Session, actor: Actor, event: Event, status: Event
     before = {"status": event.status.value}
     event.status = status
     action = "event.publish" if status is EventStatus.published else "event.unpublish"
-    audit(session, actor, event, action, event, before=before, after={"status": status.value})
+    record(session, actor, action, event, event=event, before=before, after={"status": status.value})
     return event
 
 
@@ -162,7 +129,7 @@ def update_talk(session: Session, actor: Actor, talk: Talk, *, title: Any, slug:
     _set_speakers(talk, speakers)
     old, new = changed(before, snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in speakers]})
     if new:
-        audit(session, actor, event, "talk.update", talk, talk=talk, before=old, after=new)
+        record(session, actor, "talk.update", talk, talk=talk, before=old, after=new)
     return talk
 
 
@@ -187,7 +154,7 @@ def _checked_live_state(session: Session, talk: Talk, value: Any) -> LiveState:
 
 def record_talk_created(session: Session, actor: Actor, talk: Talk) -> None:
     session.flush()
-    audit(session, actor, talk.event, "talk.create", talk, talk=talk,
+    record(session, actor, "talk.create", talk, talk=talk,
           after=snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]})
 
 
@@ -238,7 +205,7 @@ def move_talk(session: Session, actor: Actor, talk: Talk, direction: str) -> Tal
         first.ends_at = first.starts_at + first_length
     after = {"order": [second.slug, first.slug], first.slug: audit_value(first.starts_at),
              second.slug: audit_value(second.starts_at)}
-    audit(session, actor, talk.event, "talk.move", talk, talk=talk, before=before, after=after)
+    record(session, actor, "talk.move", talk, talk=talk, before=before, after=after)
     return talk
 
 
@@ -305,25 +272,26 @@ def update_speaker(session: Session, actor: Actor, speaker: Speaker, *, name: An
     speaker.name, speaker.role, speaker.bio, speaker.links = name, role, bio, checked_links
     old, new = changed(before, snapshot(speaker, SPEAKER_FIELDS))
     if new:
-        audit(session, actor, speaker.event, "speaker.update", speaker, before=old, after=new)
+        record(session, actor, "speaker.update", speaker, event=speaker.event, before=old, after=new)
     return speaker
 
 
 def record_speaker_created(session: Session, actor: Actor, speaker: Speaker) -> None:
     session.flush()
-    audit(session, actor, speaker.event, "speaker.create", speaker, after=snapshot(speaker, SPEAKER_FIELDS))
+    record(session, actor, "speaker.create", speaker, event=speaker.event, after=snapshot(speaker, SPEAKER_FIELDS))
 
 
 def set_speaker_photo(session: Session, actor: Actor, speaker: Speaker, photo_path: str | None) -> None:
     before = {"photo_path": speaker.photo_path}
     speaker.photo_path = photo_path
-    audit(session, actor, speaker.event, "speaker.photo", speaker, before=before, after={"photo_path": photo_path})
+    record(session, actor, "speaker.photo", speaker, event=speaker.event, before=before,
+           after={"photo_path": photo_path})
 
 
 def set_talk_slides_file(session: Session, actor: Actor, talk: Talk, slides_file: str | None) -> None:
     before = {"slides_file": talk.slides_file}
     talk.slides_file = slides_file
-    audit(session, actor, talk.event, "talk.slides", talk, talk=talk, before=before, after={"slides_file": slides_file})
+    record(session, actor, "talk.slides", talk, talk=talk, before=before, after={"slides_file": slides_file})
 
 
 # -- deleting mistakes ----------------------------------------------------------------------
@@ -350,7 +318,7 @@ def delete_talk(session: Session, actor: Actor, talk: Talk) -> None:
             _l("This talk has chat, questions or a recording, which are public records, so it cannot be deleted. "
                "Change it instead, or unpublish the event."), code="talk_has_records")
     event = talk.event
-    audit(session, actor, event, "talk.delete", talk,
+    record(session, actor, "talk.delete", talk, event=event,
           before=snapshot(talk, TALK_FIELDS) | {"speakers": [s.id for s in talk.speakers]})
     event.talks.remove(talk)
     session.delete(talk)
@@ -359,7 +327,7 @@ def delete_talk(session: Session, actor: Actor, talk: Talk) -> None:
 def delete_speaker(session: Session, actor: Actor, speaker: Speaker) -> None:
     """A speaker added by mistake. Their talks stay; only the link to them goes."""
     event = speaker.event
-    audit(session, actor, event, "speaker.delete", speaker,
+    record(session, actor, "speaker.delete", speaker, event=event,
           before=snapshot(speaker, SPEAKER_FIELDS) | {"talks": [link.talk_id for link in speaker.talk_links]})
     event.speakers.remove(speaker)
     session.delete(speaker)

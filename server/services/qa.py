@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 from server.db import utcnow
 from server.i18n import _l
 from server.models import Question, QuestionState, QuestionVote, Talk
-from server.services import room_log
+from server.services import audit, room_log
 from server.services.chat import check_client_id, clean_text
 from server.services.errors import NotFound, ValidationError
-from server.services.moderation import record_audit
 from server.services.roles import Actor, require_host, require_moderator
 
 OPEN_STATES = (QuestionState.visible, QuestionState.answering)
@@ -150,6 +149,6 @@ def set_state(session: Session, question: Question, talk: Talk, actor: Actor, st
     changed.append(question)
     for item in changed:
         room_log.append(session, talk.id, room_log.QUESTION, question=item)
-    record_audit(session, actor, talk, "question_state", "question", question.id,
+    audit.record(session, actor, "question.state", question, talk=talk,
                  before={"state": before}, after={"state": state.value})
     return changed

@@ -39,9 +39,10 @@ from server.media.uploads import UPLOADS_FOLDER
 from server.models import (
     AuditEntry, Event, EventStatus, ImportJob, JobState, LiveStream, Recording, Role, Speaker, Talk,
 )
-from server.services.errors import Conflict, NotFound, ValidationError
-from server.services.moderation import record_audit
-from server.services.roles import Actor, Forbidden
+from server.services import audit
+from server.services.audit_actions import with_earlier
+from server.services.errors import Conflict, Forbidden, NotFound, ValidationError
+from server.services.roles import Actor
 
 log = logging.getLogger(__name__)
 MAX_URL_LENGTH = 2000
@@ -137,8 +138,8 @@ def latest_job(session: Session, talk: Talk) -> ImportJob | None:
                            .order_by(ImportJob.id.desc()).limit(1)).first()
 
 
-# Audit actions that put a video in place some other way than an import.
-RECORDING_REPLACED = ("recording_upload", "recording_from_live")
+# Audit actions that put a video in place some other way than an import (older rows: their older codes).
+RECORDING_REPLACED = with_earlier("recording.upload", "recording.from_live")
 
 
 def job_to_show(session: Session, talk: Talk) -> ImportJob | None:
@@ -258,7 +259,7 @@ def start_import(session: Session, talk: Talk, url: Any, *, archive: bool, actor
                     state=JobState.queued)
     session.add(job)
     session.flush()
-    record_audit(session, actor, talk, "recording_import", "import_job", job.id,
+    audit.record(session, actor, "recording.import", talk=talk, target_type="import_job", target_id=job.id,
                  after={"source_url": source, "archive": bool(archive)})
     return job
 
@@ -276,8 +277,8 @@ def cancel_import(session: Session, job: ImportJob, actor: Actor) -> None:
     session.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.state == JobState.queued)
                     .values(state=JobState.cancelled, error_code="cancelled", finished_at=utcnow()))
     session.refresh(job)
-    record_audit(session, actor, job.talk, "recording_import_cancel", "import_job", job.id,
-                 before={"state": before}, after={"cancel_requested": True})
+    audit.record(session, actor, "recording.import_cancel", talk=job.talk, target_type="import_job",
+                 target_id=job.id, before={"state": before}, after={"cancel_requested": True})
 
 
 def execute_import(session: Session, job_id: int, limits: ImportLimits,
@@ -384,9 +385,10 @@ def _keep_import(session: Session, job: ImportJob, talk: Talk, work: Path, folde
         recording.uploaded_on = _upload_date(result.get("upload_date"))
         session.add(recording)
         session.flush()
-        record_audit(session, Actor(participant_id="import", role=Role.organiser, staff_name=job.requested_by),
-                     talk, "recording_imported", "recording", recording.id, before=before,
-                     after=_recording_state(recording))
+        # The worker finishes what an organiser asked for: recorded in their name.
+        audit.record(session, None, "recording.imported", talk=talk, target_type="recording",
+                     target_id=recording.id, before=before, after=_recording_state(recording),
+                     actor_label=job.requested_by, actor_role=Role.organiser.value)
     except BaseException:
         for path in moved:
             path.unlink(missing_ok=True)
@@ -526,8 +528,8 @@ def record_uploaded_video(session: Session, talk: Talk, stored: StoredVideo, *, 
     recording.thumbnail_path, recording.captions_path, recording.uploaded_on = None, None, None
     session.add(recording)
     session.flush()
-    record_audit(session, actor, talk, "recording_upload", "recording", recording.id, before=before,
-                 after=_recording_state(recording))
+    audit.record(session, actor, "recording.upload", talk=talk, target_type="recording", target_id=recording.id,
+                 before=before, after=_recording_state(recording))
     return recording
 
 
@@ -559,8 +561,8 @@ def save_captions(session: Session, talk: Talk, data: bytes, *, language: Any, s
     before = _recording_state(recording)
     recording.captions_path = _relative(settings.recordings_path, target)
     recording.captions_language = language
-    record_audit(session, actor, talk, "recording_captions", "recording", recording.id, before=before,
-                 after=_recording_state(recording))
+    audit.record(session, actor, "recording.captions", talk=talk, target_type="recording", target_id=recording.id,
+                 before=before, after=_recording_state(recording))
     return recording
 
 
@@ -582,8 +584,8 @@ def use_live_recording(session: Session, talk: Talk, stream_id: Any, *, actor: A
     recording.chapters, recording.thumbnail_path, recording.captions_path = None, None, None
     session.add(recording)
     session.flush()
-    record_audit(session, actor, talk, "recording_from_live", "recording", recording.id, before=before,
-                 after=_recording_state(recording))
+    audit.record(session, actor, "recording.from_live", talk=talk, target_type="recording", target_id=recording.id,
+                 before=before, after=_recording_state(recording))
     return recording
 
 
@@ -610,8 +612,8 @@ def set_published(session: Session, talk: Talk, published: bool, *, actor: Actor
         recording.published_at = utcnow()
     elif not published:
         recording.published_at = None
-    record_audit(session, actor, talk, "recording_publish" if published else "recording_unpublish",
-                 "recording", recording.id, before=before, after=_recording_state(recording))
+    audit.record(session, actor, "recording.publish" if published else "recording.unpublish", talk=talk,
+                 target_type="recording", target_id=recording.id, before=before, after=_recording_state(recording))
     return recording
 
 

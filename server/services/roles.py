@@ -17,14 +17,9 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _l
 from server.models import Event, Role, RoleGrant, Talk
-from server.services.errors import ServiceError, ValidationError
+from server.services.errors import Forbidden, ValidationError
 
 TOKEN_SALT = "arena.role-grant"
-
-
-class Forbidden(ServiceError):
-    code = "forbidden"
-    http_status = 403
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,20 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _l
 from server.media.guard import GuardRefused
-from server.media.simulcast import (CONNECTING, FAILED, IDLE, RETRYING, SENDING, KeyBox, check_host, key_hint,
-                                    masked)
+from server.media.simulcast import (
+    CONNECTING,
+    FAILED,
+    IDLE,
+    RETRYING,
+    SENDING,
+    KeyBox,
+    check_host,
+    key_hint,
+    masked,
+)
 from server.models import SimulcastDestination, Talk
+from server.services.audit import changed, record
 from server.services.errors import NotFound, ValidationError
-from server.services.programme import audit, changed
 from server.services.roles import Actor
 
 MAX_LABEL = 80
@@ -162,7 +171,7 @@ def add(session: Session, actor: Actor, talk: Talk, *, label: Any, url: Any, str
                                        created_by=actor.label, state=IDLE, state_at=now)
     session.add(destination)
     session.flush()
-    audit(session, actor, talk.event, "simulcast.create", destination, talk=talk, after=_snapshot(destination))
+    record(session, actor, "simulcast.create", destination, talk=talk, after=_snapshot(destination))
     return destination
 
 
@@ -186,8 +195,8 @@ def update(session: Session, actor: Actor, destination: SimulcastDestination, *,
         old["stream_key"], new["stream_key"] = masked(before["key_hint"]), masked(destination.key_hint)
     if not new:
         return False
-    audit(session, actor, destination.talk.event, "simulcast.update", destination, talk=destination.talk,
-          before=old, after=new)
+    record(session, actor, "simulcast.update", destination, talk=destination.talk,
+           before=old, after=new)
     return True
 
 
@@ -201,7 +210,7 @@ def keys_differ(keys: KeyBox, ciphertext: str, stream_key: str) -> bool:
 def remove(session: Session, actor: Actor, destination: SimulcastDestination) -> None:
     """Gone from the talk; a push running for it stops (server/sockets/simulcast.py notices)."""
     talk = destination.talk
-    audit(session, actor, talk.event, "simulcast.delete", destination, talk=talk, before=_snapshot(destination))
+    record(session, actor, "simulcast.delete", destination, talk=talk, before=_snapshot(destination))
     session.delete(destination)
 
 

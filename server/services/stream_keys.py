@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.i18n import _l
 from server.models import AuditEntry, Role, StreamKey, Talk
-from server.services.errors import Conflict
-from server.services.moderation import record_audit
-from server.services.roles import Actor, Forbidden
+from server.services import audit
+from server.services.errors import Conflict, Forbidden
+from server.services.roles import Actor
 
 # secrets.token_urlsafe(32): 43 characters of A-Z a-z 0-9 - _, which nginx-rtmp takes as a
 # stream name as they are. Anything else presented cannot be one of our keys.
@@ -84,10 +84,10 @@ def make(session: Session, talk: Talk, actor: Actor, now: datetime) -> str:
         raise KeyRace(_l("Someone else made a new stream key for this talk at the same moment. "
                          "Reload the page to see it, and make another if you need to.")) from None
     if old is None:
-        record_audit(session, actor, talk, "stream_key.create", "stream_key", new.id,
+        audit.record(session, actor, "stream_key.create", talk=talk, target_type="stream_key", target_id=new.id,
                      after={"hint": new.hint})
     else:
-        record_audit(session, actor, talk, "stream_key.rotate", "stream_key", new.id,
+        audit.record(session, actor, "stream_key.rotate", talk=talk, target_type="stream_key", target_id=new.id,
                      before={"hint": old_hint}, after={"hint": new.hint})
     return key
 
@@ -101,7 +101,7 @@ def revoke(session: Session, talk: Talk, actor: Actor, now: datetime) -> None:
         return
     _end(key, actor, now, "revoked")
     session.flush()
-    record_audit(session, actor, talk, "stream_key.revoke", "stream_key", key.id,
+    audit.record(session, actor, "stream_key.revoke", talk=talk, target_type="stream_key", target_id=key.id,
                  before={"hint": key.hint}, after={"revoked_at": now.astimezone(UTC).isoformat()})
 
 

@@ -1,17 +1,72 @@
-"""The request's context, read in one place: where a redirect may go, and who is asking from
-which address.
+"""The request's context, read in one place: who is asking (`request_actor`, their
+participant id), from which address, where a redirect may go, our own public address, and the
+settings.
 
 `safe_redirect_target` is the only check of a redirect target that comes from the request
 (`next=` on sign-in and on the language switch). `client_address` is the address the
 sign-in throttle counts by; behind a proxy it is right only when `server.trusted_proxies`
 says how many proxies are in front (server/web/__init__.py applies werkzeug's ProxyFix).
+Socket handlers read none of this: their session is a copy taken at connect
+(server/sockets/base.py).
 """
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlsplit
 
-from flask import request
+from flask import current_app, g, request, session, url_for
+
+from server.config import Settings
+from server.db import db, utcnow
+from server.models import Role
+from server.services.roles import Actor, actor_for
+
+
+def settings() -> Settings:
+    """The app's settings (server/config.py), as create_app stored them."""
+    return current_app.extensions["arena.settings"]
+
+
+def absolute_url(endpoint: str, **values: object) -> str:
+    """A full URL on the configured public address (for sharing, Open Graph, feeds, links sent)."""
+    return settings().public_base_url + url_for(endpoint, **values)
+
+
+def own_host() -> str:
+    """Our public host name: media on it is ours (no facade); Twitch's player needs it as parent."""
+    return urlsplit(settings().public_base_url).hostname or "localhost"
+
+
+def ensure_participant_id() -> str:
+    """Each browser's participant id, in the signed session cookie, kept across reloads and
+    reconnects; the live room (server/sockets/live/) reads it at connect."""
+    participant_id = session.get("participant_id")
+    if not isinstance(participant_id, str):
+        participant_id = session["participant_id"] = secrets.token_urlsafe(16)
+        session.permanent = True
+    return participant_id
+
+
+def request_actor() -> Actor:
+    """Who is asking, read from the database once per request (the role check before every
+    request, the admin's guard, the studio and the draft preview all share it)."""
+    actor = g.get("request_actor")
+    if actor is None:
+        actor = g.request_actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
+                                            organiser_id=session.get("organiser_id"))
+    return actor
+
+
+def signed_in() -> bool:
+    """Whether the session names an account or a role link at all: most visitors do not, and
+    then no query is needed to know they have no role."""
+    return bool(session.get("organiser_id") or session.get("grant_id"))
+
+
+def sees_drafts() -> bool:
+    """Organisers preview an event before publishing it; everyone else gets a 404."""
+    return signed_in() and request_actor().role is Role.organiser
 
 # Browsers drop tab, CR and LF anywhere in a URL (WHATWG URL, "remove all ASCII tab or
 # newline"), so "/\t/evil.example" is followed as "//evil.example": remove them before

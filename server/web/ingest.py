@@ -29,10 +29,10 @@ from flask import Blueprint, Response, current_app, request
 from server.db import db, utcnow
 from server.media import rtmp
 from server.models import StreamKey, Talk
-from server.services import golive
+from server.services import golive, stream_keys
 from server.services import ingest as ingest_service
-from server.services import stream_keys
 from server.services.errors import ServiceError
+from server.web.context import settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ingest", __name__, url_prefix=rtmp.CALLBACK_PREFIX)
@@ -70,14 +70,10 @@ class RedactSecretFilter(logging.Filter):
         return True
 
 
-def _settings():
-    return current_app.extensions["arena.settings"]
-
-
 def _secret() -> str:
     secret = current_app.extensions.get("arena.ingest_secret")
     if secret is None:
-        secret = current_app.extensions["arena.ingest_secret"] = rtmp.callback_secret(_settings())
+        secret = current_app.extensions["arena.ingest_secret"] = rtmp.callback_secret(settings())
     return secret
 
 
@@ -95,7 +91,7 @@ def _from_this_machine(address: str) -> bool:
     if ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback):
         return True
     # Arena listening on one address only: nginx calls back to that address (rtmp.callback_base).
-    return address == _settings().server.host
+    return address == settings().server.host
 
 
 def _untrusted() -> Response | None:
@@ -127,7 +123,7 @@ def on_publish() -> Response:
     try:
         talk, key = ingest_service.authorise_publish(
             session, app_name=form.get("app", ""), presented_key=form.get("name", ""), now=utcnow(),
-            enabled=_settings().ingest.enabled)
+            enabled=settings().ingest.enabled)
         studio = current_app.extensions["arena.studio"]
         rtmp_name = studio.rtmp_publish(talk_id=talk.id, stream_key_id=key.id, client_id=client_id[:20],
                                         address=address[:64])

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from server.db import db, utcnow
 from server.models import Event, Role, Talk
 from server.services.roles import grant_from_token
-from server.web.public import ensure_participant_id
+from server.web.context import ensure_participant_id
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 

@@ -10,18 +10,19 @@ in the answer to the POST that made it, once in full.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from server.db import db, utcnow
+from server.i18n import _, _l
 from server.models import EventStatus, StreamKey, Talk
 from server.services import events as event_service
 from server.services import golive, stream_keys
-from server.i18n import _, _l
-from server.services.errors import NotFound, ServiceError
-from server.services.roles import Actor, Forbidden, actor_for
+from server.services.errors import Forbidden, NotFound, ServiceError
+from server.services.roles import Actor
 from server.web.admin.repeats import Once
-from server.web.public import ensure_participant_id
+from server.web.context import request_actor
+from server.web.context import settings as arena_settings
 
 bp = Blueprint("studio", __name__)
 
@@ -41,9 +42,7 @@ def _publisher(slug: str, talk_slug: str) -> tuple[Talk, Actor]:
     is published, not told the talk exists)."""
     # A speaker may rehearse before the event is published; others must not learn it exists.
     talk: Talk = event_service.get_talk(db.session, slug, talk_slug, include_drafts=True)
-    participant_id = ensure_participant_id()
-    actor = actor_for(db.session, participant_id, session.get("grant_id"), utcnow(),
-                      organiser_id=session.get("organiser_id"))
+    actor = request_actor()
     if not golive.can_publish(actor, talk):
         if talk.event.status is not EventStatus.published:
             raise NotFound(_l("There is no event at this address."), code="event_not_found")
@@ -53,7 +52,7 @@ def _publisher(slug: str, talk_slug: str) -> tuple[Talk, Actor]:
 
 
 def _studio(talk: Talk, *, status: int = 200, new_key: str | None = None, key_error: str = "") -> Response:
-    settings = current_app.extensions["arena.settings"]
+    settings = arena_settings()
     stream = golive.active_stream(db.session, talk.id)
     response = current_app.make_response((render_template(
         "studio.html", event=talk.event, talk=talk, stream=stream,

@@ -13,7 +13,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from server.models import Role
-from server.web.public import request_actor
+from server.web.context import request_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -47,6 +47,6 @@ def _never_cached(response: Response) -> Response:
 
 
 # The modules below add their routes to `bp`.
-from server.web.admin import activity, dashboard, organisers, people, programme, records, recordings  # noqa: E402,F401
+from server.web.admin import activity, audit_view, dashboard, export, organisers, people, programme, recordings  # noqa: E402,F401,E501
 from server.web.admin import ingest  # noqa: E402,F401
 from server.web.admin import simulcast  # noqa: E402,F401

@@ -1,6 +1,6 @@
-"""The audit log as an organiser reads it: what was done in words of the page's language, the
-thing it was done to (linked while it still exists), and only the values that changed, with
-times in the event's zone.
+"""The audit log's page: each entry as an organiser reads it, what was done in words of the
+page's language, the thing it was done to (linked while it still exists), and only the values
+that changed, with times in the event's zone; 100 entries a page, newest first.
 
 The log itself keeps machine-readable codes (`talk.update`, field names, UTC times): the
 public-records export hands those over as they are. This module only reads them.
@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable
 
-from flask import url_for
-from sqlalchemy import select
+from flask import render_template, request, url_for
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.db import db
 from server.i18n import _, _l, local_date, local_datetime
 from server.models import AuditEntry, Ban, Event, RoleGrant, Speaker, Talk
-from server.services.audit_actions import ACTIONS, INGEST_REFUSALS
+from server.services.audit_actions import INGEST_REFUSALS, action_words
+from server.services.events import get_event
 from server.web.admin import bp
+
+AUDIT_PAGE_SIZE = 100
 
 ROLES = {
     "organiser": _l("organiser"),
@@ -158,6 +162,21 @@ class _Names:
             select(Ban).where(Ban.event_id == event.id).order_by(Ban.id))}
 
 
+@bp.get("/events/<slug>/audit")
+def event_audit(slug: str) -> str:
+    event = get_event(db.session, slug, include_drafts=True)
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and 0 < int(page) < 100000 else 1
+    total = db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.event_id == event.id))
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.event_id == event.id).order_by(AuditEntry.id.desc())
+        .limit(AUDIT_PAGE_SIZE).offset((page - 1) * AUDIT_PAGE_SIZE)
+    ).all()
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    return render_template("admin/audit.html", event=event, rows=audit_rows(db.session, event, entries), page=page,
+                           pages=pages, total=total)
+
+
 def audit_rows(session: Session, event: Event, entries: Iterable[AuditEntry]) -> list[AuditRow]:
     names = _Names(session, event)
     return [_row(names, entry) for entry in entries]
@@ -166,8 +185,8 @@ def audit_rows(session: Session, event: Event, entries: Iterable[AuditEntry]) ->
 @bp.app_template_filter("audit_action")
 def action_text(entry: AuditEntry) -> str:
     """What was done, in the page's language; a code without words yet is shown as it is."""
-    key = f"{entry.action}:{entry.target_type}" if f"{entry.action}:{entry.target_type}" in ACTIONS else entry.action
-    return str(ACTIONS[key]) if key in ACTIONS else entry.action
+    words = action_words(entry.action, entry.target_type)
+    return str(words) if words is not None else entry.action
 
 
 def _row(names: _Names, entry: AuditEntry) -> AuditRow:

@@ -9,7 +9,7 @@ the admin blueprint. A reload or a second send of the form shows it masked.
 
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField
@@ -25,6 +25,7 @@ from server.services.events import get_talk
 from server.web.admin import bp
 from server.web.admin.forms import show_error
 from server.web.admin.repeats import Once
+from server.web.context import settings as arena_settings
 
 # What the ingest's refusal codes mean, for the organiser reading why a crew's encoder does not
 # get through: the audit page's words (one list).
@@ -45,10 +46,6 @@ class RevokeKeyForm(FlaskForm):
     confirm = BooleanField(_l("Yes, revoke the key. An encoder sending with it stops at once."))
 
 
-def _settings():
-    return current_app.extensions["arena.settings"]
-
-
 def _talk(slug: str, talk_slug: str):
     return get_talk(db.session, slug, talk_slug, include_drafts=True)
 
@@ -59,7 +56,7 @@ def _page_url(talk) -> str:
 
 def _page(talk, status: int = 200, *, new_key: str | None = None, make_form: MakeKeyForm | None = None,
           revoke_form: RevokeKeyForm | None = None) -> tuple[str, int]:
-    settings = _settings()
+    settings = arena_settings()
     stream = golive.active_stream(db.session, talk.id)
     context = {
         "event": talk.event, "talk": talk, "ingest": settings.ingest,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
@@ -27,11 +27,11 @@ from server.services.text import render_markdown
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
 from server.web.admin.repeats import Once
-from server.web.public import own_host
+from server.web.context import own_host, settings
 
 
 def _media_root():
-    return current_app.extensions["arena.settings"].recordings_path
+    return settings().recordings_path
 
 
 def _form_page(template: str, form, **context) -> str | tuple[str, int]:

@@ -28,6 +28,7 @@ from server.services.events import get_talk
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
 from server.web.admin.repeats import Once
+from server.web.context import settings
 
 URL_HELP = _l("It begins with rtmp:// or rtmps://. YouTube Studio calls it \u201cStream URL\u201d, "
               "Facebook\u2019s Live Producer \u201cServer URL\u201d.")
@@ -45,10 +46,6 @@ class DestinationForm(FlaskForm):
 
 class EditDestinationForm(DestinationForm):
     stream_key = PasswordField(_l("New stream key"))
-
-
-def _settings():
-    return current_app.extensions["arena.settings"]
 
 
 def _simulcast():
@@ -142,7 +139,7 @@ def simulcast_add(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     try:
         destination = service.add(db.session, g.actor, talk, label=form.label.data, url=form.url.data,
                                   stream_key=form.stream_key.data, enabled=form.enabled.data,
-                                  keys=_simulcast().keys, allowed_hosts=_settings().media.import_allowed_hosts,
+                                  keys=_simulcast().keys, allowed_hosts=settings().media.import_allowed_hosts,
                                   now=utcnow())
         message = _("%(label)s was added.", label=destination.label)
         once.record(_page_url(talk), message, destination.id)
@@ -166,7 +163,7 @@ def simulcast_edit(slug: str, talk_slug: str, destination_id: int) -> Response |
     try:
         changed = service.update(db.session, g.actor, destination, label=form.label.data, url=form.url.data,
                                  stream_key=form.stream_key.data, enabled=form.enabled.data, keys=_simulcast().keys,
-                                 allowed_hosts=_settings().media.import_allowed_hosts)
+                                 allowed_hosts=settings().media.import_allowed_hosts)
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
