@@ -62,9 +62,6 @@ def init_app(app: Flask) -> None:
             "language_names": {code: LANGUAGE_NAMES[code] for code in settings.languages.available},
         }
 
-    # Globals, not context: imported macros see globals but not the template's context.
-    app.jinja_env.globals.update(local_date=local_date, local_time=local_time, local_datetime=local_datetime)
-
 
 # Times are stored in UTC; an event's page shows them in the event's own zone, with the
 # zone named, so a participant abroad is not misled.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import secrets
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_from_directory, session, url_for
 from werkzeug.exceptions import NotFound
@@ -16,7 +16,7 @@ from server.services import addresses
 from server.services import events as event_service
 from server.services import golive
 from server.services import recordings as recording_service
-from server.services.text import plain_summary, render_markdown
+from server.services.text import plain_summary
 from server.web.context import safe_redirect_target
 
 bp = Blueprint("public", __name__)
@@ -29,35 +29,6 @@ def _settings():
 def absolute_url(endpoint: str, **values: object) -> str:
     """A full URL on the configured public address (for sharing, Open Graph, feeds)."""
     return _settings().public_base_url + url_for(endpoint, **values)
-
-
-def share_links(url: str, title: str) -> dict[str, str]:
-    """Plain links to each network's share page: no third-party script, nothing loads
-    until the visitor follows one."""
-    u, t = quote(url, safe=""), quote(title, safe="")
-    return {
-        "email": f"mailto:?subject={t}&body={u}",
-        "facebook": f"https://www.facebook.com/sharer/sharer.php?u={u}",
-        "x": f"https://x.com/intent/post?url={u}&text={t}",
-        "linkedin": f"https://www.linkedin.com/sharing/share-offsite/?url={u}",
-    }
-
-
-@bp.app_template_filter("markdown")
-def _markdown_filter(source: str, top_level: int = 3):
-    """`{{ text | markdown(2) }}`: the text's headings start at h2 (the page's own heading above it +1)."""
-    return render_markdown(source, top_level)
-
-
-@bp.app_template_filter("link_host")
-def _link_host(url: str) -> str:
-    host = urlsplit(url).hostname or ""
-    return host.removeprefix("www.")
-
-
-@bp.record_once
-def _template_globals(state) -> None:
-    state.app.jinja_env.globals["share_links"] = share_links
 
 
 def own_host() -> str:

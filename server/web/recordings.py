@@ -1,5 +1,5 @@
 """The public face of recordings: an event's recordings page (the page organisers share after
-the day), and the template helpers the talk page's recording uses."""
+the day). The talk page's recording uses the template helpers in server/web/templating.py."""
 
 from __future__ import annotations
 
@@ -8,26 +8,10 @@ from flask import Blueprint, render_template
 from server.db import db
 from server.services import events as event_service
 from server.services import recordings as recording_service
-from server.services.recordings import CAPTION_LANGUAGES
 from server.services.text import plain_summary
 from server.web.public import absolute_url, _sees_drafts
 
 bp = Blueprint("recordings", __name__)
-
-
-@bp.app_template_filter("clock")
-def _clock(seconds: float | None) -> str:
-    return recording_service.clock(seconds)
-
-
-@bp.app_template_filter("moment")
-def _moment(seconds: float) -> str:
-    return recording_service.moment(seconds)
-
-
-@bp.app_template_global("caption_language_name")
-def _caption_language_name(code: str) -> str:
-    return CAPTION_LANGUAGES.get(code, code)
 
 
 @bp.get("/events/<slug>/recordings")

@@ -204,9 +204,3 @@ def series_table(report: Report) -> list[tuple[str, str]]:
 
 def month_name(year: int, month: int) -> str:
     return format_date(date(year, month, 1), "LLLL y")
-
-
-@bp.app_template_filter("whole_number")
-def whole_number(value: int) -> str:
-    """1234 as the visitor's language writes it (1 234 in Swedish)."""
-    return format_decimal(value)
