@@ -8,7 +8,6 @@ import logging
 from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.db import db
 from server.i18n import _
@@ -37,17 +36,12 @@ def init_app(app: Flask) -> None:
     from server.web.auth import bp as auth_bp
     from server.web.feeds import bp as feeds_bp
     from server.web.ingest import bp as ingest_bp
+    from server.web.ops import bp as ops_bp
     from server.web.public import bp as public_bp
     from server.web.recordings import bp as recordings_bp
     from server.web.staff import bp as staff_bp
     from server.web.studio import bp as studio_bp
 
-    proxies = app.extensions["arena.settings"].server.trusted_proxies
-    if proxies:
-        # The client's address, scheme and host as the trusted proxies saw them (the sign-in
-        # throttle counts by the address: server/web/context.py client_address). Only the
-        # pages: Socket.IO wraps the app after this and reads its own environ.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     csrf.init_app(app)
     templating.init_app(app)
     app.register_blueprint(public_bp)
@@ -57,6 +51,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(ops_bp)
     app.register_blueprint(admin_bp)
     csrf.exempt(ingest_bp)  # nginx-rtmp's callbacks: loopback and a shared secret instead
     app.register_blueprint(ingest_bp)
@@ -130,7 +125,7 @@ def init_app(app: Flask) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
 
 
 def _http_code_name(code: int) -> str:
