@@ -32,18 +32,22 @@ from server.media import guard, import_worker
 job = json.loads(sys.stdin.readline())
 guard.Guard([]).install()
 import yt_dlp
+from yt_dlp.extractor.youtube.jsc._builtin.deno import DenoJCP
 from yt_dlp.extractor.youtube.jsc.provider import JsChallengeRequest, JsChallengeType, NChallengeInput
+
+if job.get("unknown_provider"):  # as if a later yt-dlp started deno in a way the worker does not know
+    del DenoJCP._DENO_BASE_OPTIONS
 
 work = Path(job["work_dir"])
 params = import_worker.youtube_dl_params(job, work, import_worker._Logger(), lambda progress: None)
 if job.get("grant_everything"):  # as if a later yt-dlp ran deno with every permission
-    from yt_dlp.extractor.youtube.jsc._builtin.deno import DenoJCP
     DenoJCP._DENO_BASE_OPTIONS.insert(0, "--allow-all")
 with yt_dlp.YoutubeDL(params) as ydl:
     youtube = ydl.get_info_extractor("Youtube")
     youtube.initialize()
     provider = {p.PROVIDER_NAME: p for p in youtube._jsc_director.providers.values()}["deno"]
     report = {
+        "runtimes": params["js_runtimes"],
         "available": provider.is_available(),
         "runtime": provider.runtime_info and provider.runtime_info.path,
         "environment": {k: v for k, v in provider._get_env_options().items() if k.startswith("DENO_")},
@@ -58,8 +62,8 @@ with yt_dlp.YoutubeDL(params) as ydl:
 print(json.dumps(report))
 """
 
-# Every way a script has to reach the network, each outcome printed: a refused attempt prints
-# the error's name, one that got through prints "reached".
+# Every way a script has to reach the network (and files, programs, the environment), each
+# outcome printed: a refused attempt as its error, one that got through as "reached".
 ATTEMPTS = """
 const target = "http://127.0.0.1:%(port)d";
 const outcomes = {};
@@ -159,7 +163,8 @@ def trap():
     server.close()
 
 
-def run_as_the_worker(tmp_path: Path, trap: Trap, *, scripts=(), players=(), grant_everything=False) -> dict:
+def run_as_the_worker(tmp_path: Path, trap: Trap, *, scripts=(), players=(), grant_everything=False,
+                      unknown_provider=False) -> dict:
     """The driver in the worker's environment (importer._worker_environment), plus proxy and
     npm registry variables that lead every connection deno might try on its own to the trap."""
     work = tmp_path / "work"
@@ -168,7 +173,8 @@ def run_as_the_worker(tmp_path: Path, trap: Trap, *, scripts=(), players=(), gra
     env.update({name: trap.url for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
                                             "all_proxy", "NPM_CONFIG_REGISTRY", "JSR_URL")})
     job = {"work_dir": str(work), "socket_timeout": 5, "download": False, "scripts": list(scripts),
-           "players": [list(p) for p in players], "grant_everything": grant_everything}
+           "players": [list(p) for p in players], "grant_everything": grant_everything,
+           "unknown_provider": unknown_provider}
     done = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(job) + "\n", env=env, cwd=str(PROJECT_ROOT),
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -182,6 +188,13 @@ def test_worker_yt_dlp_runs_the_deno_binary_of_our_deno_package(tmp_path, trap):
     assert report["runtime"] == find_deno_bin()
     assert Path(report["runtime"]).parent == Path(sys.executable).parent  # the venv's, not one on PATH
     assert trap.connections == []
+
+
+def test_worker_runs_yt_dlp_without_deno_when_it_cannot_lock_deno_down(tmp_path, trap):
+    report = run_as_the_worker(tmp_path, trap, unknown_provider=True)
+
+    assert report["runtimes"] == {}
+    assert report["available"] is False and report["runtime"] is None
 
 
 def test_deno_started_by_the_worker_checks_for_no_update_and_caches_in_the_work_folder(tmp_path, trap):
