@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy.orm import Session
 
 from server.models import AuditEntry, Event, Talk
-from server.services.roles import Actor
+
+if TYPE_CHECKING:  # roles records its role links here: a type only, no import cycle
+    from server.services.roles import Actor
 
 
 def audit_value(value: Any) -> Any:

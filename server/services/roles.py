@@ -17,9 +17,12 @@ from sqlalchemy.orm import Session
 
 from server.i18n import _l
 from server.models import Event, Role, RoleGrant, Talk
+from server.services import audit
 from server.services.errors import Forbidden, ValidationError
 
 TOKEN_SALT = "arena.role-grant"
+# A role link as the audit log pictures it.
+GRANT_FIELDS = ("role", "name", "event_id", "talk_id", "expires_at", "revoked_at")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ def actor_for(session: Session, participant_id: str, grant_id: Any, now: datetim
 
 
 def grant_role(session: Session, *, role: Role, name: str, now: datetime, event: Event | None = None,
-               talk: Talk | None = None, valid_days: int = 7) -> RoleGrant:
+               talk: Talk | None = None, valid_days: int = 7, actor: Actor | None = None) -> RoleGrant:
+    """A role link (moderator, speaker or organiser). Made by someone (`actor`: the admin, the
+    command line) it is recorded as grant.<role>; the tests' factories make links unrecorded."""
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 120:
         raise ValidationError(_l("Give the person's name (at most 120 characters)."), code="invalid_name")
@@ -99,15 +104,25 @@ def grant_role(session: Session, *, role: Role, name: str, now: datetime, event:
     )
     session.add(grant)
     session.flush()
+    if actor is not None:
+        audit.record(session, actor, f"grant.{role.value}", grant, talk=talk, event=event,
+                     after=audit.snapshot(grant, GRANT_FIELDS))
     return grant
 
 
-def revoke_grant(session: Session, grant_id: int, now: datetime) -> RoleGrant:
+def revoke_grant(session: Session, grant_id: int, now: datetime, actor: Actor | None = None) -> RoleGrant:
+    """Withdraw a role link (recorded as grant.revoke when someone did it); a second withdrawal
+    changes nothing and records nothing."""
     grant = session.get(RoleGrant, grant_id)
     if grant is None:
         raise ValidationError(_l("There is no such role grant."), code="grant_not_found")
     if grant.revoked_at is None:
+        before = audit.snapshot(grant, GRANT_FIELDS)
         grant.revoked_at = now
+        if actor is not None:
+            audit.record(session, actor, "grant.revoke", grant, talk=session.get(Talk, grant.talk_id)
+                         if grant.talk_id else None, event_id=grant.event_id,
+                         before=before, after=audit.snapshot(grant, GRANT_FIELDS))
     return grant
 
 
