@@ -233,6 +233,12 @@ def test_two_browsers_on_two_processes_chat_and_vote_and_see_one_another(deploym
     helen.close()
     assert socket_upstreams(deployment, anna_route) == {first.address}
     assert socket_upstreams(deployment, helen_route) == {second.address}
+    # Each process's own log has its browser's page, under the id nginx gave the request.
+    page_ids = {route: [line["request_id"] for line in deployment.nginx.requests_log()
+                        if line["route"] == route and line["path"] == TALK]
+                for route in (anna_route, helen_route)}
+    assert page_ids[anna_route] and all(id_ in first.log() and id_ not in second.log() for id_ in page_ids[anna_route])
+    assert page_ids[helen_route] and all(id_ in second.log() and id_ not in first.log() for id_ in page_ids[helen_route])
 
 
 def test_a_restarted_process_s_browser_comes_back_and_sees_what_was_said_meanwhile(deployment, open_browser):
@@ -325,23 +331,29 @@ def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_clo
     first, _ = deployment.processes
     context = ssl.create_default_context(cafile=str(deployment.nginx.certificate))
 
-    def status(path: str, source: str) -> int:
+    token = first.env["ARENA_METRICS__TOKEN"]
+
+    def get(path: str, source: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         connection = http.client.HTTPSConnection("127.0.0.1", deployment.nginx.https_port, timeout=30,
                                                  source_address=(source, 0), context=context)
-        connection.request("GET", path)
-        answer = connection.getresponse().status
+        connection.request("GET", path, headers=headers or {})
+        answer = connection.getresponse()
+        result = answer.status, answer.read().decode(errors="replace")
         connection.close()
-        return answer
+        return result
 
-    stranger = status(f"/metrics/{first.port}", "127.0.0.2")
-    stranger_all = status("/metrics", "127.0.0.2")
-    ingest = status("/_ingest/on_publish", "127.0.0.1")
+    stranger = get(f"/metrics/{first.port}", "127.0.0.2", {"Authorization": f"Bearer {token}"})
+    stranger_all = get("/metrics", "127.0.0.2", {"Authorization": f"Bearer {token}"})
+    ingest = get("/_ingest/on_publish", "127.0.0.1")
     before = len(deployment.nginx.requests_log())
-    monitoring = status(f"/metrics/{first.port}", "127.0.0.1")
+    without_token = get(f"/metrics/{first.port}", "127.0.0.1")
+    monitoring = get(f"/metrics/{first.port}", "127.0.0.1", {"Authorization": f"Bearer {token}"})
 
-    assert stranger == 403 and stranger_all == 403 and ingest == 404
-    assert monitoring != 403
-    assert deployment.nginx.requests_log()[before]["upstream"] == first.address  # that very process
+    assert stranger[0] == 403 and stranger_all[0] == 403 and ingest[0] == 404
+    assert without_token[0] == 404  # through a proxy, Arena wants the token as well
+    assert monitoring[0] == 200 and "arena_socketio_connections" in monitoring[1]
+    served = deployment.nginx.requests_log()[before:]
+    assert [line["upstream"] for line in served] == [first.address] * 2  # that very process
 
 
 def test_the_unit_file_is_valid_for_systemd(tmp_path):

@@ -69,6 +69,7 @@ def render_site(*, http_port: int, https_port: int, arena_ports: list[int], root
         "access_log /var/log/nginx/arena.access.log arena;": (f"access_log {access_log} arena;", 2),
         "/etc/letsencrypt/live/arena.example.se/fullchain.pem;": (f"{certificate};", 1),
         "/etc/letsencrypt/live/arena.example.se/privkey.pem;": (f"{key};", 1),
+        "(?<arena_metrics_port>5001|5002)": (f"(?<arena_metrics_port>{'|'.join(map(str, arena_ports))})", 1),
         "root /var/lib/arena;": (f"root {root};", 1),
         "alias /opt/arena/static/;": (f"alias {static}/;", 1),
         # The monitoring network stays as shipped (192.0.2.0/24, for documentation): this
@@ -112,7 +113,7 @@ http {{
 
 
 LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) .* upstream=(?P<upstream>\S+) '
-                      r"upstream_status=\S+ route=(?P<route>\S+) request_id=\S+$")
+                      r"upstream_status=\S+ route=(?P<route>\S+) request_id=(?P<request_id>\S+)$")
 
 
 @dataclass
@@ -253,7 +254,7 @@ class ArenaProcess:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"arena@{self.port} exited: {self.log()}")
         try:
-            return requests.get(f"{self.url}/healthz", timeout=10).status_code == 200
+            return requests.get(f"{self.url}/readyz", timeout=10).status_code == 200
         except requests.RequestException:
             return False
 
