@@ -4,6 +4,10 @@ and password. Tests read the messages it received, as a mailbox would show them.
 
 Arena trusts the certificate through SSL_CERT_FILE (as an operator with their own CA would,
 docs/mail.md): `trust(monkeypatch)`.
+
+Fixtures for a test module that imports them: `relay` (a STARTTLS server with AUTH, trusted),
+`mail_config` (the [mail] section; parametrize it to {} for no e-mail, or to a server that is
+down) and `app` (the conftest's app, with that [mail] section).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import ipaddress
 import socket
 import ssl
 import threading
+import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
 from pathlib import Path
 from typing import Iterator
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -28,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from server import create_app
+from server.db import db
 from tests.conftest import free_port
 from tests.waiting import wait_until
 
@@ -50,7 +58,9 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = folder / "relay.crt", folder / "relay.key"
+    # Each server its own files: two in one test never trust each other's by accident.
+    stem = f"relay-{uuid.uuid4().hex[:8]}"
+    cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
@@ -66,7 +76,8 @@ class Received:
 
     @property
     def text(self) -> str:
-        return self.message.get_body(preferencelist=("plain",)).get_content()
+        # As a mailbox shows it: lines, not the wire's CRLF.
+        return self.message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
 
 
 @dataclass
@@ -147,6 +158,7 @@ def smtp_server(folder: Path, security: str = "starttls", *, auth: bool = True,
         smtp_options.update(tls_context=tls, require_starttls=True)
     elif security == "tls":
         options["ssl_context"] = tls
+        smtp_options.update(auth_require_tls=False)  # the whole connection is TLS; aiosmtpd only knows STARTTLS
     else:
         smtp_options.update(auth_require_tls=False)
     controller = Controller(_Handler(server), **options, **smtp_options)
@@ -167,3 +179,27 @@ def silent_server() -> Iterator[int]:
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+@pytest.fixture
+def relay(tmp_path, monkeypatch):
+    with smtp_server(tmp_path, "starttls") as server:
+        server.trust(monkeypatch)
+        yield server
+
+
+@pytest.fixture
+def mail_config(relay) -> dict:
+    return relay.settings()
+
+
+@pytest.fixture
+def app(make_settings, database_url, mail_config):
+    app = create_app(make_settings(database={"url": database_url}, mail=mail_config))
+    app.config["TESTING"] = True
+    with app.app_context():
+        yield app
+        db.session.remove()
+    app.extensions["arena.live"].stop()
+    app.extensions["arena.studio"].stop()
+    db.engine.dispose()

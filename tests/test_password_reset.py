@@ -12,13 +12,11 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from server import create_app
-from server.db import db
 from server.models import AuditEntry, Organiser
 from server.services.accounts import PASSWORD_LINK_SALT, _fingerprint, create_organiser, set_disabled, set_password
 from server.services.password_reset import MAX_PER_ADDRESS, MAX_PER_NETWORK, RESET_SALT
 from tests.conftest import ORGANISER_PASSWORD, form_token, free_port
-from tests.mail_server import smtp_server
+from tests.mail_server import app, mail_config, relay  # noqa: F401 - fixtures
 from tests.waiting import wait_until
 
 EN = {"Accept-Language": "en"}
@@ -26,30 +24,6 @@ SV = {"Accept-Language": "sv"}
 EMAIL = "karin@norrbotten.se"
 NEW_PASSWORD = "tre-orelaterade-ord-2026"
 LINK = re.compile(r"http://arena\.test(/reset-password/\S+)")
-
-
-@pytest.fixture
-def relay(tmp_path, monkeypatch):
-    with smtp_server(tmp_path, "starttls") as server:
-        server.trust(monkeypatch)
-        yield server
-
-
-@pytest.fixture
-def mail_config(relay) -> dict:
-    return relay.settings()
-
-
-@pytest.fixture
-def app(make_settings, database_url, mail_config):
-    app = create_app(make_settings(database={"url": database_url}, mail=mail_config))
-    app.config["TESTING"] = True
-    with app.app_context():
-        yield app
-        db.session.remove()
-    app.extensions["arena.live"].stop()
-    app.extensions["arena.studio"].stop()
-    db.engine.dispose()
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def build_message(settings: Settings, mail: Mail) -> EmailMessage:
     message["To"] = Address(addr_spec=mail.to)
     if mail.reply_to:
         message["Reply-To"] = Address(addr_spec=mail.reply_to)
-    message["Subject"] = mail.subject
+    message["Subject"] = _one_line(mail.subject)
     message["Date"] = formatdate(localtime=False, usegmt=True)
     # Our own domain, not the machine's host name (make_msgid's default).
     message["Message-ID"] = make_msgid(domain=domain)
@@ -214,6 +214,9 @@ def _reason(error: BaseException, stage: str, host: str, port: int, timeout: int
     if isinstance(error, smtplib.SMTPSenderRefused):
         return MailNotSent(_l("The mail server refused the sender address in the server's mail settings."),
                            code="mail_sender_refused")
+    if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, (socket.timeout,
+                                                                                          TimeoutError)):
+        error = error.__context__  # smtplib says a server that never answered "closed the connection"
     if isinstance(error, smtplib.SMTPServerDisconnected):
         return MailNotSent(_l("The mail server %(server)s closed the connection before the message was sent.",
                               server=server), code="mail_disconnected")
