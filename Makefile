@@ -75,13 +75,16 @@ system-packages:
 # the nginx-rtmp that each test server starts (Debian may also start the nginx service on
 # port 80: `systemctl disable --now nginx` if that is unwanted). The fault tests
 # (tests/live/test_faults.py) start, kill and restart a Redis and a PostgreSQL of their own
-# (tests/services.py), so they need Debian's server binaries. Nothing downloads a browser.
+# (tests/services.py), so they need Debian's server binaries. The deployment test
+# (tests/deploy/) makes a certificate with openssl and checks the unit with systemd-analyze.
+# Nothing downloads a browser.
 system-test-packages:
 	@if ! command -v chromium >/dev/null || ! command -v ffmpeg >/dev/null || ! [ -x /usr/sbin/nginx ] \
 		|| ! [ -f $(RTMP_MODULE) ] || ! command -v redis-server >/dev/null \
-		|| ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		|| ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| ! command -v openssl >/dev/null || ! command -v systemd-analyze >/dev/null; then \
 		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium ffmpeg nginx \
-			libnginx-mod-rtmp redis-server postgresql; \
+			libnginx-mod-rtmp redis-server postgresql openssl systemd; \
 	fi
 
 # The benchmarks' own clients (websockets, uvloop) are not needed by Arena or its tests, nor is
