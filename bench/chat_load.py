@@ -99,6 +99,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from array import array
@@ -670,6 +671,74 @@ def stop_py_spy(spy: subprocess.Popen | None, interrupt: bool) -> None:
         spy.wait(timeout=10)
 
 
+class MetricsScraper:
+    """--scrape-metrics: over the measured window, GET /metrics every `interval` seconds, each
+    followed by GET /healthz (one database round trip, the cheapest page with work in it), both
+    timed on fresh connections, and keep the first and last scrape's figures (docs/benchmarks.md,
+    "/metrics under the chat benchmark")."""
+
+    FIGURES = ('arena_socketio_connections{namespace="/live"}', "arena_live_rooms",
+               'arena_live_entries_per_minute{kind="message"}', 'arena_live_entries_total{kind="message"}',
+               "arena_fanout_oldest_wait_seconds", "arena_fanout_delay_seconds_count",
+               "arena_fanout_delay_seconds_sum", 'arena_fanout_delay_seconds_bucket{le="0.05"}',
+               'arena_fanout_delay_seconds_bucket{le="0.1"}', "arena_database_up",
+               "process_resident_memory_bytes")
+
+    def __init__(self, url: str, interval: float, until_ns: int) -> None:
+        self.url, self.interval, self.until_ns = url, interval, until_ns
+        self.metrics_ms: list[float] = []
+        self.healthz_ms: list[float] = []
+        self.scrapes: list[dict[str, float]] = []
+        self.size = 0
+        self.errors = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> MetricsScraper:
+        self.thread.start()
+        return self
+
+    def _timed(self, path: str) -> tuple[float, bytes]:
+        started = time.perf_counter()
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            body = response.read()
+        return (time.perf_counter() - started) * 1000, body
+
+    def _run(self) -> None:
+        while time.time_ns() < self.until_ns:
+            try:
+                took, body = self._timed("/metrics")
+                self.metrics_ms.append(took)
+                self.size = len(body)
+                self.scrapes.append(self._figures(body.decode()))
+                self.healthz_ms.append(self._timed("/healthz")[0])
+            except Exception:  # noqa: BLE001 - counted; the benchmark goes on
+                self.errors += 1
+            time.sleep(self.interval)
+
+    def _figures(self, text: str) -> dict[str, float]:
+        found = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                if name in self.FIGURES:
+                    found[name] = float(value)
+        return found
+
+    def summary(self) -> dict[str, Any]:
+        self.thread.join(timeout=60)
+        first, last = (self.scrapes[0], self.scrapes[-1]) if self.scrapes else ({}, {})
+        pushed = last.get("arena_fanout_delay_seconds_count", 0) - first.get("arena_fanout_delay_seconds_count", 0)
+        delay = last.get("arena_fanout_delay_seconds_sum", 0) - first.get("arena_fanout_delay_seconds_sum", 0)
+
+        def ms(values: list[float]) -> dict[str, float]:
+            ordered = sorted(values)
+            return {"median": statistics.median(ordered), "max": ordered[-1], "n": len(ordered)} if ordered else {}
+
+        return {"metrics_ms": ms(self.metrics_ms), "healthz_ms": ms(self.healthz_ms), "scrape_bytes": self.size,
+                "errors": self.errors, "last": last,
+                "window_pushes": pushed, "window_push_delay_mean_ms": (1000 * delay / pushed) if pushed else None}
+
+
 def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, run_number: int) -> dict[str, Any]:
     background = wait_until_quiet(args.quiet_cores, args.quiet_wait)
     server = Server(kind, workdir, args.arena_root)
@@ -763,10 +832,15 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
         server_cpu_start = tree_cpu_seconds(server.process.pid)
         machine_start = machine_ticks()
         spy = start_py_spy(args, server.process.pid, f"{kind}-{clients}-fanout", args.duration)
+        scraper = (MetricsScraper(server.url, args.scrape_metrics, window_end).start()
+                   if kind == "arena" and args.scrape_metrics else None)
         time.sleep(max(0.0, (window_end - time.time_ns()) / 1e9))
         server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu_start
         machine_busy = busy_cores(machine_start, machine_ticks())
         server_rss_mb = rss_mb(server.process.pid)
+        scraped = scraper.summary() if scraper is not None else None
+        if scraped is not None:
+            log(f"{kind}, {clients} clients: /metrics {scraped}")
         log(f"{kind}, {clients} clients: window over, draining")
 
         results, latencies = [], array("q")
@@ -833,6 +907,7 @@ def run_one(kind: str, clients: int, args: argparse.Namespace, workdir: Path, ru
         # server and the clients used (the kernel's loopback work is charged to them).
         "other_cores": max(0.0, machine_busy - (server_cpu + client_cpu) / args.duration),
         "pings_answered": sum(r["pings"] for r in results),
+        "metrics": scraped,
     }
 
 
@@ -998,6 +1073,8 @@ def main() -> int:
     parser.add_argument("--push-interval-ms", type=int, default=None,
                         help="Arena's chat.push_interval_ms: messages closer together share a frame "
                              "(default: Arena's own, config.toml)")
+    parser.add_argument("--scrape-metrics", type=float, metavar="SECONDS", default=0,
+                        help="Arena only: GET /metrics (and /healthz, to compare) every SECONDS over the window")
     parser.add_argument("--json", action="store_true", help="JSON results on stdout, the table on stderr")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs)")
     args = parser.parse_args()

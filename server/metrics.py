@@ -68,6 +68,7 @@ class ArenaCollector:
             ("sockets", self._sockets), ("live", self._live), ("streams", self._streams),
             ("database", self._database), ("imports", self._imports), ("redis", self._redis),
         ]
+        yield self._process()
         for name, part in parts:
             try:
                 metrics = part()
@@ -88,6 +89,13 @@ class ArenaCollector:
             log.warning("metrics: the %s figures could not be read", name, exc_info=error)
 
     # -- the parts --------------------------------------------------------------------------
+    def _process(self) -> Metric:
+        live = self.app.extensions.get("arena.live")
+        info = GaugeMetricFamily("arena_process_info", "This process: its id in the live rooms' presence "
+                                 "records and the audit, and its async mode", labels=["process_id", "async_mode"])
+        info.add_metric([getattr(live, "process_id", ""), self.app.extensions["arena.settings"].server.async_mode], 1)
+        return info
+
     def _sockets(self) -> list[Metric]:
         server = self.app.extensions["socketio"].server
         rooms = server.manager.rooms
