@@ -191,7 +191,7 @@ def test_server_url_uses_the_public_host_or_the_base_urls(make_settings):
 
 
 def test_recent_refusals_reads_the_ingests_audit_entries(session, talk):
-    from server.services.ingest import record_refusal
+    from server.services.ingest import recent_refusals, record_refusal
 
     key = stream_keys.make(session, talk, ORGANISER, NOW)
     stream_keys.make(session, talk, ORGANISER, NOW)
@@ -199,7 +199,7 @@ def test_recent_refusals_reads_the_ingests_audit_entries(session, talk):
                    stream_key=stream_keys.lookup(session, key))
     session.commit()
 
-    [refusal] = stream_keys.recent_refusals(session, talk.id)
+    [refusal] = recent_refusals(session, talk.id)
     assert (refusal.code, refusal.address, refusal.key_hint) == ("revoked_key", "192.0.2.7", key[-4:])
 
 

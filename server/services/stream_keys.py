@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from server.config import Settings
 from server.i18n import _l
-from server.models import AuditEntry, Role, StreamKey, Talk
+from server.models import Role, StreamKey, Talk
 from server.services import audit
 from server.services.errors import Conflict, Forbidden
 from server.services.roles import Actor
@@ -37,7 +36,6 @@ from server.services.roles import Actor
 KEY_BYTES = 32
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 APPLICATION = "live"
-REFUSED_ACTION = "ingest.refused"
 
 
 class KeyRace(Conflict):
@@ -143,28 +141,3 @@ def publish_url(settings: Settings, key: str) -> str:
 
 def masked(key: StreamKey) -> str:
     return "\u2022" * 8 + key.hint
-
-
-@dataclass(frozen=True)
-class Refusal:
-    at: datetime
-    code: str
-    address: str
-    detail: str
-    key_hint: str = ""  # the last four characters of the key the encoder sent, when Arena knew it
-
-
-def recent_refusals(session: Session, talk_id: int, limit: int = 10) -> list[Refusal]:
-    """The last publishers the ingest refused for this talk (audited by server/services/ingest.py),
-    so an organiser can tell a crew why their encoder is not getting through."""
-    rows = session.scalars(select(AuditEntry).where(AuditEntry.talk_id == talk_id,
-                                                    AuditEntry.action == REFUSED_ACTION)
-                           .order_by(AuditEntry.id.desc()).limit(limit))
-    refusals = []
-    for entry in rows:
-        after = entry.after if isinstance(entry.after, dict) else {}
-        refusals.append(Refusal(at=entry.created_at, code=str(after.get("code") or entry.reason or ""),
-                                address=str(after.get("address") or ""),
-                                detail=str(after.get("detail") or ""),
-                                key_hint=str(after.get("key_hint") or "")))
-    return refusals
