@@ -69,7 +69,7 @@ def init_app(app: Flask) -> None:
         g.pop("request_actor", None)  # `g` can outlive a request (tests, CLI): ask again
         if session.get("grant_id") is None and session.get("organiser_id") is None:
             return
-        from server.web.public import request_actor
+        from server.web.context import request_actor
 
         if request_actor().role is None:
             for key in ("grant_id", "organiser_id", "display_name"):

@@ -12,7 +12,7 @@ from server.db import db, utcnow
 from server.models import Event, LiveState, LiveStream, StreamState, Talk
 from server.services import events as event_service
 from server.services.text import render_markdown
-from server.web.public import absolute_url
+from server.web.context import absolute_url
 
 bp = Blueprint("api", __name__)
 
