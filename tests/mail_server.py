@@ -5,9 +5,9 @@ and password. Tests read the messages it received, as a mailbox would show them.
 Arena trusts the certificate through SSL_CERT_FILE (as an operator with their own CA would,
 docs/mail.md): `trust(monkeypatch)`.
 
-Fixtures for a test module that imports them: `relay` (a STARTTLS server with AUTH, trusted),
-`mail_config` (the [mail] section; parametrize it to {} for no e-mail, or to a server that is
-down) and `app` (the conftest's app, with that [mail] section).
+`trusted_relay` and `app_with_mail` make a test module's `relay` and `app` fixtures; its
+`mail_config` fixture (the [mail] section) can be parametrized to {} for no e-mail, or to a
+server that is down.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import socket
 import ssl
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -115,7 +114,7 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, smtp, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, smtp, session, envelope) -> str:
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=DEFAULT_POLICY)
         with self.server.lock:
             self.server.received.append(Received(list(envelope.rcpt_tos), message))
@@ -181,20 +180,19 @@ def silent_server() -> Iterator[int]:
         listener.close()
 
 
-@pytest.fixture
-def relay(tmp_path, monkeypatch):
+
+# What a test module's fixtures yield (each module declares its own `relay`, `mail_config` and
+# `app` with these, so pytest finds them without imported fixtures shadowing the conftest's):
+
+def trusted_relay(tmp_path: Path, monkeypatch) -> Iterator[SmtpServer]:
+    """A STARTTLS server that demands a login, its certificate trusted by Arena."""
     with smtp_server(tmp_path, "starttls") as server:
         server.trust(monkeypatch)
         yield server
 
 
-@pytest.fixture
-def mail_config(relay) -> dict:
-    return relay.settings()
-
-
-@pytest.fixture
-def app(make_settings, database_url, mail_config):
+def app_with_mail(make_settings, database_url: str, mail_config: dict) -> Iterator:
+    """The conftest's app, with `mail_config` as its [mail] section ({}: no e-mail)."""
     app = create_app(make_settings(database={"url": database_url}, mail=mail_config))
     app.config["TESTING"] = True
     with app.app_context():

@@ -10,19 +10,34 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from server.config import load_settings
+from server.db import utcnow
 from server.models import AuditEntry, Organiser, Role, RoleGrant
 from server.services import mail
 from server.services.roles import grant_role
-from server.db import utcnow
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, free_port
-from tests.mail_server import PASSWORD, USER, app, mail_config, relay, silent_server, smtp_server  # noqa: F401
-from flask_babel import force_locale
+from tests.mail_server import PASSWORD, USER, app_with_mail, silent_server, smtp_server, trusted_relay
 
 EN = {"Accept-Language": "en"}
 LINK = re.compile(r"(http://arena\.test/\S+)")
+
+
+@pytest.fixture
+def relay(tmp_path, monkeypatch):
+    yield from trusted_relay(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def mail_config(relay) -> dict:
+    return relay.settings()
+
+
+@pytest.fixture
+def app(make_settings, database_url, mail_config):
+    yield from app_with_mail(make_settings, database_url, mail_config)
 
 
 def settings_for(**mail_section):
@@ -43,6 +58,8 @@ def refusal(app, settings, message=None, language="en") -> mail.MailNotSent:
 
 # -- the transport --------------------------------------------------------------------------
 
+# aiosmtpd knows only STARTTLS as TLS, so it warns of AUTH on its implicit-TLS server.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_a_message_goes_over_starttls_or_implicit_tls_with_a_login(app, tmp_path, monkeypatch, security):
     with smtp_server(tmp_path, security) as server:

@@ -16,7 +16,7 @@ from server.models import AuditEntry, Organiser
 from server.services.accounts import PASSWORD_LINK_SALT, _fingerprint, create_organiser, set_disabled, set_password
 from server.services.password_reset import MAX_PER_ADDRESS, MAX_PER_NETWORK, RESET_SALT
 from tests.conftest import ORGANISER_PASSWORD, form_token, free_port
-from tests.mail_server import app, mail_config, relay  # noqa: F401 - fixtures
+from tests.mail_server import app_with_mail, trusted_relay
 from tests.waiting import wait_until
 
 EN = {"Accept-Language": "en"}
@@ -24,6 +24,21 @@ SV = {"Accept-Language": "sv"}
 EMAIL = "karin@norrbotten.se"
 NEW_PASSWORD = "tre-orelaterade-ord-2026"
 LINK = re.compile(r"http://arena\.test(/reset-password/\S+)")
+
+
+@pytest.fixture
+def relay(tmp_path, monkeypatch):
+    yield from trusted_relay(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def mail_config(relay) -> dict:
+    return relay.settings()
+
+
+@pytest.fixture
+def app(make_settings, database_url, mail_config):
+    yield from app_with_mail(make_settings, database_url, mail_config)
 
 
 @pytest.fixture
@@ -158,7 +173,7 @@ def test_an_expired_forged_or_invitation_link_is_refused_in_words(app, karin):
 def _answer(client, email):
     response = ask(client, email)
     page = client.get(response.headers["Location"], headers=EN).get_data(as_text=True)
-    status_region = re.search(r'<div role="status">(.*?)</div>', page, re.S).group(1)
+    status_region = re.search(r'<div role="status">(.*?)</div>', page, re.DOTALL).group(1)
     return response.status_code, response.headers["Location"], status_region.replace(email, "ADDRESS")
 
 

@@ -22,8 +22,14 @@ from server.i18n import _, _l, current_language
 from server.services import mail
 from server.services.accounts import authenticate, organiser_from_password_token
 from server.services.errors import ServiceError
-from server.services.password_reset import (RESET_MAX_AGE, ResetLinkRefused, organiser_from_reset_token,
-                                            request_reset, reset_password, reset_token)
+from server.services.password_reset import (
+    RESET_MAX_AGE,
+    ResetLinkRefused,
+    organiser_from_reset_token,
+    request_reset,
+    reset_password,
+    reset_token,
+)
 from server.web.admin.forms import ChoosePasswordForm, show_error
 from server.web.context import client_address, safe_redirect_target
 from server.web.public import absolute_url, ensure_participant_id

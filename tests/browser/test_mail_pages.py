@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -64,7 +65,7 @@ def tab_to(page: Any, locator: Any, limit: int = 40) -> None:
 
 @pytest.mark.parametrize("language", ["sv", "en"])
 def test_forgot_my_password_from_the_keyboard(open_context, mail_server, relay, language):
-    t = lambda msgid: translate(language, msgid)  # noqa: E731
+    t = lambda msgid: translate(language, msgid)
     email = new_organiser(mail_server)
     page = open_context(base_url=mail_server.url, locale=LOCALES[language], bypass_csp=True).new_page()
     page.goto("/sign-in")

@@ -12,13 +12,24 @@ from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import AuditEntry, Organiser
 from server.services import mail, programme
-from server.services.accounts import (PASSWORD_LINK_DAYS, active_organiser, invite_organiser, password_link_token,
-                                      set_disabled)
+from server.services.accounts import (
+    PASSWORD_LINK_DAYS,
+    active_organiser,
+    invite_organiser,
+    password_link_token,
+    set_disabled,
+)
 from server.services.errors import ServiceError
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
-from server.web.admin.mailing import (MailLanguageForm, OrganiserMailForm, default_language, mail_on, sender_address,
-                                      settings)
+from server.web.admin.mailing import (
+    MailLanguageForm,
+    OrganiserMailForm,
+    default_language,
+    mail_on,
+    sender_address,
+    settings,
+)
 from server.web.admin.repeats import Once
 from server.web.public import absolute_url
 
