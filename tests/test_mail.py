@@ -21,6 +21,8 @@ from server.services.roles import grant_role
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, free_port
 from tests.mail_server import PASSWORD, USER, app_with_mail, silent_server, smtp_server, trusted_relay
 
+# aiosmtpd knows only STARTTLS as TLS, so it warns of AUTH on its implicit-TLS server.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 EN = {"Accept-Language": "en"}
 LINK = re.compile(r"(http://arena\.test/\S+)")
 
@@ -58,8 +60,6 @@ def refusal(app, settings, message=None, language="en") -> mail.MailNotSent:
 
 # -- the transport --------------------------------------------------------------------------
 
-# aiosmtpd knows only STARTTLS as TLS, so it warns of AUTH on its implicit-TLS server.
-@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_a_message_goes_over_starttls_or_implicit_tls_with_a_login(app, tmp_path, monkeypatch, security):
     with smtp_server(tmp_path, security) as server:
