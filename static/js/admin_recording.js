@@ -3,7 +3,7 @@
 // bar and the status moving. The status line (role=status) is updated when the state
 // changes and at every quarter, not at every event, so screen readers are not flooded.
 import { findAll } from "./lib/dom.js";
-import { connect, socketAvailable } from "./lib/socket.js";
+import { askOnEveryConnect, connect, socketAvailable } from "./lib/socket.js";
 import { format } from "./lib/text.js";
 
 const box = document.querySelector("[data-import-job]");
@@ -58,11 +58,7 @@ function follow() {
   }
 
   const socket = connect("/admin");
-  socket.on("connect", function () {
-    socket.emit("watch_import", { talk_id: talkId }, function (answer) {
-      if (answer && answer.ok) { show(answer.job); }
-    });
-  });
+  askOnEveryConnect(socket, "watch_import", { talk_id: talkId }, function (answer) { show(answer.job); });
   socket.on("import_progress", function (job) {
     if (job && job.talk_id === talkId) { show(job); }
   });

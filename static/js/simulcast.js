@@ -6,7 +6,7 @@
 // or starts retrying (not each attempt while it retries).
 import { afterDeferredScripts, findAll } from "./lib/dom.js";
 import { getJson, whileVisible } from "./lib/fetch.js";
-import { connect, socketAvailable } from "./lib/socket.js";
+import { askOnEveryConnect, connect, socketAvailable } from "./lib/socket.js";
 import { format, textFrom } from "./lib/text.js";
 
 const POLL_MS = 3000;
@@ -97,11 +97,7 @@ function start(box) {
   }
   if (!socketAvailable()) { return; }
   const socket = connect("/studio");
-  socket.on("connect", function () {
-    socket.emit("watch_simulcast", { talk_id: talkId }, function (answer) {
-      if (answer && answer.ok) { showAll(answer.destinations); }
-    });
-  });
+  askOnEveryConnect(socket, "watch_simulcast", { talk_id: talkId }, function (answer) { showAll(answer.destinations); });
   socket.on("simulcast_state", show);
 }
 

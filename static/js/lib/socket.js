@@ -21,6 +21,14 @@ export function reconnectIfServerClosed(socket, reason, wanted) {
   window.setTimeout(function () { if (!wanted || wanted()) { socket.connect(); } }, RECONNECT_DELAY);
 }
 
+// askOnEveryConnect(socket, event, payload, answered): asks at every connection, the first
+// and each after a drop (for what happened meanwhile); answered(answer) gets ok answers only.
+export function askOnEveryConnect(socket, event, payload, answered) {
+  socket.on("connect", function () {
+    socket.emit(event, payload, function (answer) { if (answer && answer.ok) { answered(answer); } });
+  });
+}
+
 // ask(socket, event, payload, timeout, failure, done): an emit with an ack; done(ack), or
 // done(failure) when no ack came within `timeout` ms.
 export function ask(socket, event, payload, timeout, failure, done) {

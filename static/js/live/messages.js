@@ -16,8 +16,14 @@ export function actionLabel(kind, action, data) {
 
 export function messageActions(data) {
   const actions = [];
+  if (state.me.moderator) { actions.push(data.hidden ? "restore" : "hide"); }
+  return banOrReport(data, actions);
+}
+
+// The last of an item's actions, messages and questions alike: a moderator may ban its
+// writer (not themselves), anyone else may report it (not their own).
+export function banOrReport(data, actions) {
   if (state.me.moderator) {
-    actions.push(data.hidden ? "restore" : "hide");
     if (data.participant_id && !isMine(data)) { actions.push("ban"); }
   } else if (!isMine(data)) {
     actions.push("report");

@@ -2,7 +2,7 @@
 import { $, call, clone, el, plural, state, STATES, text } from "./context.js";
 import { paced } from "../lib/announce.js";
 import { format } from "../lib/text.js";
-import { renderActions } from "./messages.js";
+import { banOrReport, renderActions } from "./messages.js";
 import { authorName, fillMeta, isMine, renderBody } from "./render.js";
 
 // -- questions -----------------------------------------------------------------------------------
@@ -13,11 +13,8 @@ export function questionActions(data) {
   if (state.me.moderator) {
     if (data.state === "awaiting_approval") { actions.push("approve"); }
     actions.push(data.state === "hidden" ? "restore" : "hide");
-    if (data.participant_id && !isMine(data)) { actions.push("ban"); }
-  } else if (!isMine(data)) {
-    actions.push("report");
   }
-  return actions;
+  return banOrReport(data, actions);
 }
 
 export function renderQuestion(entry) {
