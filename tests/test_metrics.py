@@ -11,7 +11,9 @@ from server.db import db
 from server.sockets import protocol as p
 from tests.conftest import start_live_server
 from tests.live.conftest import Arena, open_browsers
-from tests.services import redis_service
+from server.db import make_engine
+from server.migrations import upgrade
+from tests.services import postgres_service, redis_service
 from tests.test_live_room import Browser as RoomBrowser
 from tests.waiting import wait_until
 
@@ -37,7 +39,8 @@ def metrics_app(make_settings, database_url):
     made = []
 
     def _make(**sections):
-        app = create_app(make_settings(database={"url": database_url}, **sections))
+        sections.setdefault("database", {"url": database_url})
+        app = create_app(make_settings(**sections))
         app.config["TESTING"] = True
         made.append(app)
         return app
@@ -46,8 +49,9 @@ def metrics_app(make_settings, database_url):
     for app in made:
         app.extensions["arena.live"].stop()
         app.extensions["arena.studio"].stop()
-    db.session.remove()
-    db.engine.dispose()
+    if made:
+        db.session.remove()
+        db.engine.dispose()
 
 
 # -- who may read it ----------------------------------------------------------------------
@@ -141,6 +145,30 @@ def test_metrics_report_redis_down_and_still_answer_while_its_redis_is_killed(me
     assert value(up, "arena_redis_configured") == 1 and value(up, "arena_redis_up") == 1
     assert value(down, "arena_database_up") == 1
     assert value(down, "arena_metrics_collector_up", collector="live") == 1
+
+
+def test_metrics_still_answer_with_the_database_down_and_say_so(metrics_app):
+    with postgres_service() as database:
+        url = database.create_database("arena")
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        client = metrics_app(database={"url": url}).test_client()
+        up = samples(client.get("/metrics").get_data(as_text=True))
+
+        database.stop()
+        response = client.get("/metrics")
+        database.start()
+
+    down = samples(response.get_data(as_text=True))
+    assert value(up, "arena_database_up") == 1 and value(up, "arena_recording_import_jobs", state="queued") == 0
+    assert response.status_code == 200
+    assert value(down, "arena_database_up") == 0
+    assert value(down, "arena_metrics_collector_up", collector="database") == 0
+    assert value(down, "arena_metrics_collector_up", collector="imports") == 0
+    assert not any(name == "arena_recording_import_jobs" for name, _ in down)  # left out, not made up
+    assert value(down, "arena_metrics_collector_up", collector="live") == 1
+    assert value(down, "arena_socketio_connections", namespace=p.LIVE_NAMESPACE) == 0
 
 
 def test_metrics_of_a_served_process_show_the_room_while_people_chat(tmp_path):
