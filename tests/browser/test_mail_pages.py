@@ -1,7 +1,8 @@
 """Forgot my password in Debian's chromium, from the keyboard alone: the sign-in page's link,
 the request, the message read from a real SMTP server (aiosmtpd, in this process), the reset
 page with its errors, and signing in with the new password. axe-core finds no WCAG 2.1 A/AA
-violation on any of these pages, in Swedish and English, nor on the page without e-mail.
+violation on any of these pages, in Swedish and English, nor on the page without e-mail. An
+organiser sends a moderator's link by e-mail from the people page, by keyboard.
 
 The shared live server has no [mail]; these tests start their own beside it, whose mail goes
 to the test's relay."""
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LOCALES, describe_violations, run_axe, translate
+from tests.browser.conftest import DEMO_SLUG, LOCALES, describe_violations, run_axe, translate
 from tests.conftest import LiveServer, run_cli, start_live_server
 from tests.mail_server import SmtpServer, smtp_server
 from tests.waiting import wait_until
@@ -147,3 +148,37 @@ def test_without_mail_the_page_says_whom_to_ask(open_context):
                                             "here."))).to_be_visible()
     expect(page.locator("main form")).to_have_count(0)
     assert_no_axe_violations(page, "forgot my password without mail")
+
+
+def test_an_organiser_sends_a_moderator_link_by_mail_from_the_keyboard(open_context, mail_server, relay):
+    t = lambda msgid: translate("sv", msgid)
+    email = new_organiser(mail_server)
+    page = open_context(base_url=mail_server.url, bypass_csp=True).new_page()
+    page.goto("/sign-in")
+    page.get_by_label(t("E-mail address")).fill(email)
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_label(t("Password")).press("Enter")
+    expect(page).not_to_have_url(re.compile(r"/sign-in"))
+    name = f"Maja {uuid.uuid4().hex[:6]}"
+    page.goto(f"/admin/events/{DEMO_SLUG}/people")
+    page.get_by_label(t("The moderator's name")).fill(name)
+    page.get_by_role("button", name=t("Make a moderator link")).click()
+    grant = page.locator("li.grant", has_text=name)
+
+    summary = grant.locator("summary")
+    tab_to(page, summary)
+    page.keyboard.press("Enter")
+    address = grant.get_by_label(t("E-mail address"))
+    expect(address).to_be_visible()
+    assert_no_axe_violations(page, "people page, sending open")
+    tab_to(page, address)
+    page.keyboard.type("maja@kommun.se")
+    grant.get_by_label(t("Language of the message")).select_option("en")
+    address.press("Enter")
+
+    expect(page.get_by_role("status").filter(has_text="maja@kommun.se")).to_contain_text(name)
+    assert_no_axe_violations(page, "people page, sent")
+    received = wait_until(lambda: next((r for r in relay.messages() if r.recipients == ["maja@kommun.se"]), None),
+                          message="the moderator's link never arrived")
+    assert received.message["Content-Language"] == "en"
+    assert f"Hello {name}," in received.text
