@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, Settings, ensure_secret_key, load_settings
-from server.config import PROJECT_ROOT
+from server.config import PROJECT_ROOT, ConfigError, Settings, ensure_secret_key, load_settings
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -149,7 +148,7 @@ def test_check_config_reads_arena_config_and_shows_no_secret(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
     env["ARENA_CONFIG"] = str(config)
 
-    result = subprocess.run([sys.executable, "-m", "server", "check-config"], cwd=PROJECT_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "server", "check-config"], cwd=PROJECT_ROOT, env=env, check=False,
                             capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr

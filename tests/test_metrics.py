@@ -7,12 +7,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from server import create_app
-from server.db import db
+from server.db import db, make_engine
+from server.migrations import upgrade
 from server.sockets import protocol as p
 from tests.conftest import start_live_server
 from tests.live.conftest import Arena, open_browsers
-from server.db import make_engine
-from server.migrations import upgrade
 from tests.services import postgres_service, redis_service
 from tests.test_live_room import Browser as RoomBrowser
 from tests.waiting import wait_until
