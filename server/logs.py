@@ -185,6 +185,10 @@ def _wsgi_text(value: str) -> str:
         return value
 
 
+# Sign-in and password links carry their secret as the path's last segment: never logged.
+_SECRET_IN_PATH = re.compile(r"^((?:/staff/sign-in|/set-password|/reset-password)/)[^/]+")
+
+
 class RequestLog:
     """WSGI middleware (inside ProxyFix, around Socket.IO and Flask): the request id and,
     when `log_requests`, one line per request on "arena.request".
@@ -240,6 +244,7 @@ class RequestLog:
         milliseconds = round((time.perf_counter() - started) * 1000, 1)
         method = _printable(environ.get("REQUEST_METHOD", ""), 16)
         path = _printable(_wsgi_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")))
+        path = _SECRET_IN_PATH.sub(r"\1***", path)
         client = _printable(environ.get("REMOTE_ADDR") or "-", 64)
         self.log.info("%s %s %s %s %.1f ms", client, method, path, status, milliseconds,
                       extra={"method": method, "path": path, "status": int(status) if status.isdigit() else None,

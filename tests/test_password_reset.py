@@ -291,3 +291,17 @@ def test_a_mail_server_that_is_down_changes_nothing_the_visitor_sees_and_is_logg
                         message="the failed send was never logged")
     assert record.levelno == logging.WARNING and "mail_unreachable" in record.getMessage()
     assert "/reset-password/" not in caplog.text
+
+
+def test_the_reset_link_is_never_in_the_request_log(app, relay, karin, caplog):
+    caplog.set_level(logging.INFO, logger="arena.request")
+    client = app.test_client()
+    ask(client, EMAIL)
+    link = link_in(relay.wait_for(1)[0])
+
+    client.get(link)
+    choose(client, link)
+
+    token = link.rsplit("/", 1)[1]
+    assert "GET /reset-password/***" in caplog.text
+    assert token not in caplog.text
