@@ -8,7 +8,7 @@ local HTTP server (the tests' MediaSite, tests/recording_media.py) and measures:
   (a) time to metadata: from starting the import worker (server/media/importer.py, a new
       Python process that imports yt-dlp and runs its generic extractor) to its "metadata"
       event: title, duration, direct file or not;
-  (b) time to an archived copy: the whole service path (server/services/recordings.py:
+  (b) time to an archived copy: the whole service path (server/services/recordings/imports.py:
       start_import + execute_import): worker, download with the byte cap counted, ffprobe
       check, rename into recordings/<event>/<talk>/, Recording row committed;
   (c) the server's other clients during an import: `python -m server serve` (eventlet) with
@@ -91,7 +91,7 @@ def time_to_archive(site: MediaSite, folder: Path, runs: int) -> tuple[list[floa
     from server.db import db
     from server.migrations import upgrade
     from server.models import JobState, Role
-    from server.services import recordings
+    from server.services.recordings import imports as recording_imports
     from server.services.demo import load_demo
     from server.services.events import get_talk
     from server.services.roles import Actor
@@ -111,12 +111,12 @@ def time_to_archive(site: MediaSite, folder: Path, runs: int) -> tuple[list[floa
         load_demo(db.session, day=date.today())
         db.session.commit()
         talk = get_talk(db.session, DEMO_SLUG, "skapa-arenor")
-        limits = recordings.ImportLimits.from_settings(settings)
+        limits = recording_imports.ImportLimits.from_settings(settings)
         for _ in range(runs):
             started = time.perf_counter()
-            job = recordings.start_import(db.session, talk, site.url("clip.mp4"), archive=True, actor=actor)
+            job = recording_imports.start_import(db.session, talk, site.url("clip.mp4"), archive=True, actor=actor)
             db.session.commit()
-            job = recordings.execute_import(db.session, job.id, limits)
+            job = recording_imports.execute_import(db.session, job.id, limits)
             times.append(time.perf_counter() - started)
             assert job.state is JobState.succeeded, job.error_detail
             size = talk.recording.file_size

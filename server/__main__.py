@@ -289,7 +289,8 @@ def _import_recording(db, args, settings) -> int:
 
     from server.models import JobState
     from server.services import events as event_service
-    from server.services import recordings
+    from server.services.recordings import edits as recording_edits
+    from server.services.recordings import imports as recording_imports
     from server.services.errors import ServiceError
 
     session = db.session
@@ -297,7 +298,7 @@ def _import_recording(db, args, settings) -> int:
     try:
         talk = event_service.get_talk(session, args.event, args.talk, include_drafts=True)
         if args.url:
-            job = recordings.start_import(session, talk, args.url, archive=args.archive, actor=actor)
+            job = recording_imports.start_import(session, talk, args.url, archive=args.archive, actor=actor)
             session.commit()
             shown = {"percent": -10}
 
@@ -306,11 +307,11 @@ def _import_recording(db, args, settings) -> int:
                     shown["percent"] = view["percent"]
                     print(f"  {view['percent']:3d} %  {view['downloaded_bytes']:,} bytes", file=sys.stderr, flush=True)
 
-            job = recordings.execute_import(session, job.id, recordings.ImportLimits.from_settings(settings),
-                                            notify=progress)
+            limits = recording_imports.ImportLimits.from_settings(settings)
+            job = recording_imports.execute_import(session, job.id, limits, notify=progress)
             if job.state is not JobState.succeeded:
-                print(f"Not imported: {recordings.job_view(job)['message']} ({job.error_code}: {job.error_detail})",
-                      file=sys.stderr)
+                message = recording_imports.job_view(job)["message"]
+                print(f"Not imported: {message} ({job.error_code}: {job.error_detail})", file=sys.stderr)
                 return 1
             session.refresh(talk)
         else:
@@ -319,13 +320,13 @@ def _import_recording(db, args, settings) -> int:
                 print(f"Not imported: there is no file {path}.", file=sys.stderr)
                 return 1
             with open(path, "rb") as fh:
-                recordings.save_uploaded_video(session, talk, fh, settings=settings, actor=actor)
+                recording_edits.save_uploaded_video(session, talk, fh, settings=settings, actor=actor)
         if args.captions:
             data = Path(args.captions).read_bytes()
-            recordings.save_captions(session, talk, data, language=args.captions_language, settings=settings,
-                                     actor=actor)
+            recording_edits.save_captions(session, talk, data, language=args.captions_language, settings=settings,
+                                          actor=actor)
         if args.publish:
-            recordings.set_published(session, talk, True, actor=actor)
+            recording_edits.set_published(session, talk, True, actor=actor)
         session.commit()
     except (ServiceError, OSError) as exc:
         session.rollback()

@@ -390,7 +390,7 @@ def test_audit_page_in_swedish_says_what_was_done_to_what_in_words(organiser_cli
 def test_audit_page_names_a_deleted_talk_without_a_link_and_recordings_in_words(organiser_client, make_event,
                                                                                  make_talk, session):
     from server.models import Recording, Role
-    from server.services import recordings
+    from server.services.recordings import edits as recording_edits
     from server.services.roles import Actor
 
     event = make_event()
@@ -399,7 +399,7 @@ def test_audit_page_names_a_deleted_talk_without_a_link_and_recordings_in_words(
     session.add(Recording(talk=kept, source_url="https://vimeo.com/76979871"))
     session.flush()
     actor = Actor(participant_id="test", role=Role.organiser, staff_name="Karin Kommunikatör")
-    recordings.set_published(session, kept, True, actor=actor)
+    recording_edits.set_published(session, kept, True, actor=actor)
     session.commit()
     path = f"/admin/events/{event.slug}/talks/{mistake.slug}"
     organiser_client.post(path + "/delete", data={"csrf_token": form_token(organiser_client, path), "confirm": "yes"})

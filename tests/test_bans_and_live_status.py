@@ -7,7 +7,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from server.models import AuditEntry, Ban, LiveState, Recording, Role
-from server.services import moderation, recordings
+from server.services import moderation
+from server.services.recordings import edits as recording_edits
 from server.services.roles import Actor
 from tests.conftest import form_token
 
@@ -59,7 +60,7 @@ def test_a_recording_published_while_the_talk_is_live_waits_until_it_has_ended(c
     talk.live_state = LiveState.live
     session.add(Recording(talk=talk, source_url="https://vimeo.com/76979871"))
     session.flush()
-    recordings.set_published(session, talk, True, actor=MODERATOR)
+    recording_edits.set_published(session, talk, True, actor=MODERATOR)
     session.commit()
     page_path = f"/events/{demo_event.slug}/{talk.slug}"
     api_path = f"/api/events/{demo_event.slug}"

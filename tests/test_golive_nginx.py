@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 
 from server.config import PROJECT_ROOT
 from server.models import EventStatus, LiveStream, Recording, StreamState, Talk
-from server.services import golive, recordings
+from server.services import golive
 from server.services.events import create_event, create_talk
+from server.services.recordings.files import unguessable_name
 from server.sockets import protocol as p
 from tests.conftest import at, free_port, run_cli, start_live_server
 from tests.deploy.topology import main_config, render_site, self_signed_certificate
@@ -133,7 +134,7 @@ def add_recording(front: Front, *, event_published: bool, published: bool) -> st
         talk = front.talk(session, published=event_published)
         folder = f"{talk.event.slug}/{talk.slug}"
         recording = Recording(talk=talk, origin="upload", file_type="video/mp4",
-                              file_path=front.store(f"{folder}/{recordings.unguessable_name('recording', '.mp4')}"),
+                              file_path=front.store(f"{folder}/{unguessable_name('recording', '.mp4')}"),
                               published_at=datetime.now(UTC) if published else None)
         session.add(recording)
         session.commit()

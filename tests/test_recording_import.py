@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from server.media import importer
 from server.models import AuditEntry, ImportJob, JobState, Role
-from server.services import recordings
+from server.services.recordings import imports as recording_imports
 from server.services.errors import Conflict, ValidationError
 from server.services.roles import Actor
 from tests.recording_media import MediaSite, make_clip
@@ -43,12 +43,12 @@ def recordings_path(app) -> Path:
 
 @pytest.fixture
 def limits(recordings_path):
-    def _make(**values) -> recordings.ImportLimits:
+    def _make(**values) -> recording_imports.ImportLimits:
         values.setdefault("allowed_hosts", ["127.0.0.1"])
         values.setdefault("max_bytes", 1024 * 1024)
         values.setdefault("max_duration", 6.0)
         values.setdefault("timeout", 60.0)
-        return recordings.ImportLimits(ffprobe="ffprobe", recordings_path=recordings_path, **values)
+        return recording_imports.ImportLimits(ffprobe="ffprobe", recordings_path=recordings_path, **values)
 
     return _make
 
@@ -63,9 +63,9 @@ def talk(make_event, make_talk, session):
 
 def run_job(session, talk, url, limits, *, archive=False):
     events: list[dict] = []
-    job = recordings.start_import(session, talk, url, archive=archive, actor=ORGANISER)
+    job = recording_imports.start_import(session, talk, url, archive=archive, actor=ORGANISER)
     session.commit()
-    finished = recordings.execute_import(session, job.id, limits, notify=events.append)
+    finished = recording_imports.execute_import(session, job.id, limits, notify=events.append)
     return finished, events
 
 
@@ -77,7 +77,7 @@ def english(code: str) -> str:
     from flask_babel import force_locale
 
     with force_locale("en"):
-        return str(recordings.JOB_MESSAGES[code])
+        return str(recording_imports.JOB_MESSAGES[code])
 
 
 # -- what works ---------------------------------------------------------------------------
@@ -142,11 +142,11 @@ def test_import_request_is_audited_with_who_and_what(session, talk, site, limits
 
 
 def test_second_import_while_one_runs_is_refused(session, talk, site):
-    recordings.start_import(session, talk, site.url("clip.mp4"), archive=False, actor=ORGANISER)
+    recording_imports.start_import(session, talk, site.url("clip.mp4"), archive=False, actor=ORGANISER)
     session.commit()
 
     with pytest.raises(Conflict) as refused:
-        recordings.start_import(session, talk, site.url("clip.mp4"), archive=False, actor=ORGANISER)
+        recording_imports.start_import(session, talk, site.url("clip.mp4"), archive=False, actor=ORGANISER)
 
     assert refused.value.code == "import_running"
 
@@ -155,7 +155,7 @@ def test_import_by_someone_not_an_organiser_is_refused(session, talk, site):
     moderator = Actor(participant_id="p-mod", role=Role.moderator, staff_name="Maja", event_id=talk.event_id)
 
     with pytest.raises(Exception) as refused:
-        recordings.start_import(session, talk, site.url("clip.mp4"), archive=False, actor=moderator)
+        recording_imports.start_import(session, talk, site.url("clip.mp4"), archive=False, actor=moderator)
 
     assert refused.value.code == "forbidden"
     assert session.scalars(select(ImportJob)).all() == []
@@ -179,7 +179,7 @@ def test_failed_import_says_why_and_leaves_no_file(session, talk, site, limits, 
 
     assert job.state is JobState.failed
     assert job.error_code == code, job.error_detail
-    assert events[-1]["message"] == str(recordings.JOB_MESSAGES[code])
+    assert events[-1]["message"] == str(recording_imports.JOB_MESSAGES[code])
     assert talk.recording is None
     assert files_under(recordings_path) == []
 
@@ -227,7 +227,7 @@ def test_captions_and_poster_on_a_private_host_are_never_fetched(session, talk, 
 
 def test_file_url_is_refused_before_anything_starts(session, talk):
     with pytest.raises(ValidationError) as refused:
-        recordings.start_import(session, talk, "file:///etc/passwd", archive=True, actor=ORGANISER)
+        recording_imports.start_import(session, talk, "file:///etc/passwd", archive=True, actor=ORGANISER)
 
     assert refused.value.code == "scheme_refused"
     assert session.scalars(select(ImportJob)).all() == []
@@ -246,14 +246,14 @@ def test_cancel_stops_a_running_import_and_removes_its_files(session, talk, site
 
     from server.db import db
 
-    job = recordings.start_import(session, talk, site.url("slow.mp4"), archive=True, actor=ORGANISER)
+    job = recording_imports.start_import(session, talk, site.url("slow.mp4"), archive=True, actor=ORGANISER)
     session.commit()
     job_id = job.id
     result: dict = {}
 
     def run() -> None:
         with app.app_context():
-            result["job"] = recordings.execute_import(db.session, job_id, limits(max_bytes=100 * 1024 * 1024))
+            result["job"] = recording_imports.execute_import(db.session, job_id, limits(max_bytes=100 * 1024 * 1024))
             result["state"], result["code"] = result["job"].state, result["job"].error_code
             db.session.remove()
 
@@ -265,7 +265,7 @@ def test_cancel_stops_a_running_import_and_removes_its_files(session, talk, site
         return session.get(ImportJob, job_id).downloaded_bytes > 0
 
     wait_until(downloading, timeout=60, message="the import never started downloading")
-    recordings.cancel_import(session, session.get(ImportJob, job_id), ORGANISER)
+    recording_imports.cancel_import(session, session.get(ImportJob, job_id), ORGANISER)
     session.commit()
     wait_until(lambda: not worker.is_alive(), timeout=60, message="the cancelled import kept running")
 
@@ -301,12 +301,12 @@ def test_cancel_of_a_job_just_claimed_leaves_its_end_to_the_runner(session, talk
 
     from server.db import db
 
-    job = recordings.start_import(session, talk, "https://vimeo.com/76979871", archive=False, actor=ORGANISER)
+    job = recording_imports.start_import(session, talk, "https://vimeo.com/76979871", archive=False, actor=ORGANISER)
     session.commit()
     with db.engine.begin() as other_process:  # a background task claims it meanwhile
         other_process.execute(update(ImportJob).where(ImportJob.id == job.id).values(state=JobState.running))
 
-    recordings.cancel_import(session, job, ORGANISER)  # the organiser's page still showed "queued"
+    recording_imports.cancel_import(session, job, ORGANISER)  # the organiser's page still showed "queued"
     session.commit()
 
     assert (job.state, job.cancel_requested, job.finished_at) == (JobState.running, True, None)

@@ -15,9 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from server.models import AuditEntry, Recording, Role
-from server.services import recordings
+from server.services.golive import finished_live_recordings
+from server.services.recordings import edits as recording_edits
+from server.services.recordings import imports as recording_imports
 from server.services.errors import Conflict, ValidationError
 from server.services.roles import Actor
+from server.web import templating
 from tests.conftest import at
 from tests.recording_media import make_clip
 
@@ -52,10 +55,10 @@ def day(make_event, make_talk, make_speaker, session):
 
 def publish_upload(session, talk, clip, settings, *, captions: bytes | None = SRT.encode()) -> Recording:
     with open(clip, "rb") as fh:
-        recording = recordings.save_uploaded_video(session, talk, fh, settings=settings, actor=ORGANISER)
+        recording = recording_edits.save_uploaded_video(session, talk, fh, settings=settings, actor=ORGANISER)
     if captions:
-        recordings.save_captions(session, talk, captions, language="sv", settings=settings, actor=ORGANISER)
-    recordings.set_published(session, talk, True, actor=ORGANISER)
+        recording_edits.save_captions(session, talk, captions, language="sv", settings=settings, actor=ORGANISER)
+    recording_edits.set_published(session, talk, True, actor=ORGANISER)
     session.commit()
     return recording
 
@@ -78,7 +81,7 @@ def test_upload_that_is_not_a_video_is_refused_and_leaves_no_file(session, day, 
     _, talk, _, _ = day
 
     with pytest.raises(ValidationError) as refused:
-        recordings.save_uploaded_video(session, talk, io.BytesIO(b"<html>not a video</html>" * 100),
+        recording_edits.save_uploaded_video(session, talk, io.BytesIO(b"<html>not a video</html>" * 100),
                                        settings=settings, actor=ORGANISER)
 
     assert refused.value.code == "not_video"
@@ -90,7 +93,7 @@ def test_upload_over_the_size_cap_is_refused_while_it_arrives(session, day, make
     small = make_settings(media={"upload_max_megabytes": 1})
 
     with pytest.raises(ValidationError) as refused:
-        recordings.save_uploaded_video(session, talk, io.BytesIO(b"\0" * (2 * 1024 * 1024)), settings=small,
+        recording_edits.save_uploaded_video(session, talk, io.BytesIO(b"\0" * (2 * 1024 * 1024)), settings=small,
                                        actor=ORGANISER)
 
     assert refused.value.code == "too_large"
@@ -117,7 +120,7 @@ def test_utf16_captions_from_notepad_are_converted_to_webvtt(session, day, clip,
     bom = "\ufeff"  # Notepad's "Unicode" (UTF-16 LE) and "Unicode big endian" both start with it
     data = (bom + text).encode(encoding)
 
-    recording = recordings.save_captions(session, talk, data, language="sv", settings=settings, actor=ORGANISER)
+    recording = recording_edits.save_captions(session, talk, data, language="sv", settings=settings, actor=ORGANISER)
 
     vtt = (settings.recordings_path / recording.captions_path).read_text(encoding="utf-8")
     assert "00:00:00.000 --> 00:00:02.000\nHej och välkommen" in vtt
@@ -129,7 +132,7 @@ def test_captions_file_without_cues_is_refused(session, day, clip, settings):
     publish_upload(session, talk, clip, settings, captions=None)
 
     with pytest.raises(ValidationError) as refused:
-        recordings.save_captions(session, talk, b"just some words\n", language="sv", settings=settings, actor=ORGANISER)
+        recording_edits.save_captions(session, talk, b"just some words\n", language="sv", settings=settings, actor=ORGANISER)
 
     assert refused.value.code == "not_captions"
 
@@ -138,7 +141,7 @@ def test_captions_before_any_video_are_refused(session, day, settings):
     _, talk, _, _ = day
 
     with pytest.raises(Conflict) as refused:
-        recordings.save_captions(session, talk, SRT.encode(), language="sv", settings=settings, actor=ORGANISER)
+        recording_edits.save_captions(session, talk, SRT.encode(), language="sv", settings=settings, actor=ORGANISER)
 
     assert refused.value.code == "no_recording"
 
@@ -172,7 +175,7 @@ def test_talk_page_plays_our_copy_with_captions_and_chapters(client, session, da
 def test_unpublished_recording_is_not_shown(client, session, day, clip, settings):
     _, talk, _, _ = day
     recording = publish_upload(session, talk, clip, settings)
-    recordings.set_published(session, talk, False, actor=ORGANISER)
+    recording_edits.set_published(session, talk, False, actor=ORGANISER)
     session.commit()
 
     html = client.get("/events/sociala-medier/skapa-arenor").get_data(as_text=True)
@@ -185,7 +188,7 @@ def test_recording_from_youtube_stays_behind_the_facade(client, session, day):
     session.add(Recording(talk=talk, source_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ", duration_seconds=754,
                           chapters=[{"start": 750.0, "title": "Frågor"}]))
     session.flush()
-    recordings.set_published(session, talk, True, actor=ORGANISER)
+    recording_edits.set_published(session, talk, True, actor=ORGANISER)
     session.commit()
 
     html = client.get("/events/sociala-medier/skapa-arenor", headers={"Accept-Language": "en"}).get_data(as_text=True)
@@ -210,7 +213,7 @@ def test_recordings_page_lists_published_clips_in_programme_order(client, sessio
     publish_upload(session, second, clip, settings)
     publish_upload(session, first, clip, settings)
     with open(clip, "rb") as fh:
-        recordings.save_uploaded_video(session, third, fh, settings=settings, actor=ORGANISER)  # not published
+        recording_edits.save_uploaded_video(session, third, fh, settings=settings, actor=ORGANISER)  # not published
     session.commit()
 
     html = client.get("/events/sociala-medier/recordings", headers={"Accept-Language": "en"}).get_data(as_text=True)
@@ -279,10 +282,10 @@ def test_api_describes_the_published_recording(client, session, day, clip, setti
 
 
 def test_moment_and_clock_read_like_deep_links():
-    assert recordings.moment(750) == "12m30s"
-    assert recordings.moment(3725) == "1h2m5s"
-    assert recordings.clock(750) == "12:30"
-    assert recordings.clock(timedelta(hours=1, seconds=5).total_seconds()) == "1:00:05"
+    assert templating.moment(750) == "12m30s"
+    assert templating.moment(3725) == "1h2m5s"
+    assert templating.clock(750) == "12:30"
+    assert templating.clock(timedelta(hours=1, seconds=5).total_seconds()) == "1:00:05"
 
 
 # -- other sources: the go-live archive; a job whose server died ---------------------------
@@ -298,10 +301,10 @@ def test_recording_of_a_live_broadcast_becomes_the_talks_recording(client, sessi
                         archive_path="sociala-medier/skapa-arenor/live/1/recording.mp4", duration_seconds=4.0)
     session.add(stream)
     session.commit()
-    assert [s.id for s in recordings.live_recordings(session, talk)] == [stream.id]
+    assert [s.id for s in finished_live_recordings(session, talk)] == [stream.id]
 
-    recording = recordings.use_live_recording(session, talk, stream.id, actor=ORGANISER)
-    recordings.set_published(session, talk, True, actor=ORGANISER)
+    recording = recording_edits.use_live_recording(session, talk, stream.id, actor=ORGANISER)
+    recording_edits.set_published(session, talk, True, actor=ORGANISER)
     session.commit()
 
     assert (recording.origin, recording.file_path, recording.duration_seconds) == ("golive", stream.archive_path, 4)
@@ -321,7 +324,7 @@ def test_import_whose_server_stopped_is_marked_interrupted_and_cleaned(session, 
     work.mkdir(parents=True)
     (work / "media.mp4.part").write_bytes(b"half")
 
-    assert recordings.recover_interrupted(session, settings.recordings_path) == 1
+    assert recording_imports.recover_interrupted(session, settings.recordings_path) == 1
 
     assert (job.state, job.error_code) == (JobState.failed, "interrupted")
     assert not work.exists()

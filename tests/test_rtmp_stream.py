@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from server.db import utcnow
 from server.media import hls, rtmp_ingest
 from server.models import AuditEntry, LiveStream, Role, Talk
-from server.services import golive, recordings, stream_keys
+from server.services import golive, stream_keys
+from server.services.recordings import edits as recording_edits
 from server.services.roles import Actor
 from server.sockets import protocol as p
 from tests.conftest import start_live_server
@@ -369,7 +370,7 @@ def test_rtmp_stream_goes_live_and_ends_with_a_recording_as_long_as_it_was_live(
         talk = session.get(Talk, talk_id)
         offered = golive.finished_live_recordings(session, talk)
         assert [s.id for s in offered] == [ended.id]  # the admin's recording page offers it
-        used = recordings.use_live_recording(session, talk, ended.id, actor=ORGANISER)
+        used = recording_edits.use_live_recording(session, talk, ended.id, actor=ORGANISER)
         assert used.file_path == ended.archive_path and used.file_type == "video/mp4"
         session.rollback()
     actions = [entry.action for entry in audit_actions(arena, talk_id)]

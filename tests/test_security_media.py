@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from server.models import EventStatus, LiveStream, Recording, Role, StreamState
-from server.services import recordings
+from server.services.recordings import edits as recording_edits
+from server.services.recordings.files import unguessable_name
 from server.services.roles import Actor
 
 ORGANISER = Actor(participant_id="p-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
@@ -40,10 +41,10 @@ def talk(make_event, make_talk, session):
 def add_recording(session, store, talk, *, published: bool) -> Recording:
     folder = f"{talk.event.slug}/{talk.slug}"
     recording = Recording(talk=talk, origin="upload", file_type="video/mp4",
-                          file_path=store(f"{folder}/{recordings.unguessable_name('recording', '.mp4')}"),
-                          captions_path=store(f"{folder}/{recordings.unguessable_name('captions', '.vtt')}",
+                          file_path=store(f"{folder}/{unguessable_name('recording', '.mp4')}"),
+                          captions_path=store(f"{folder}/{unguessable_name('captions', '.vtt')}",
                                               b"WEBVTT\n\n00:00.000 --> 00:01.000\nHej\n"),
-                          thumbnail_path=store(f"{folder}/{recordings.unguessable_name('thumbnail', '.jpg')}",
+                          thumbnail_path=store(f"{folder}/{unguessable_name('thumbnail', '.jpg')}",
                                                b"\xff\xd8\xff"),
                           published_at=datetime.now(timezone.utc) if published else None)
     session.add(recording)
@@ -111,7 +112,7 @@ def test_unpublishing_a_recording_takes_its_file_away_again(client, session, sto
     recording = add_recording(session, store, talk, published=True)
     assert client.get(files_of(recording)[0]).status_code == 200
 
-    recordings.set_published(session, talk, False, actor=ORGANISER)
+    recording_edits.set_published(session, talk, False, actor=ORGANISER)
     session.commit()
 
     assert client.get(files_of(recording)[0]).status_code == 404
@@ -133,7 +134,7 @@ def test_a_replaced_recording_file_is_no_longer_public(client, session, store, t
     recording = add_recording(session, store, talk, published=True)
     old = files_of(recording)[0]
 
-    recording.file_path = store(f"sociala-medier/skapa-arenor/{recordings.unguessable_name('recording', '.mp4')}")
+    recording.file_path = store(f"sociala-medier/skapa-arenor/{unguessable_name('recording', '.mp4')}")
     session.commit()
 
     assert client.get(old).status_code == 404
@@ -213,10 +214,10 @@ def test_stored_names_are_random_and_not_derived_from_ids(session, talk, app):
     srt = b"1\n00:00:00,000 --> 00:00:01,000\nHej\n"
     add_recording(session, lambda relative, data=b"": relative, talk, published=False)
 
-    first = recordings.save_captions(session, talk, srt, language="sv", settings=settings, actor=ORGANISER)
+    first = recording_edits.save_captions(session, talk, srt, language="sv", settings=settings, actor=ORGANISER)
     first_name = first.captions_path
-    second = recordings.save_captions(session, talk, srt, language="sv", settings=settings, actor=ORGANISER)
+    second = recording_edits.save_captions(session, talk, srt, language="sv", settings=settings, actor=ORGANISER)
 
     assert re.fullmatch(rf"sociala-medier/skapa-arenor/captions-{TOKEN}\.vtt", first_name)
     assert second.captions_path != first_name
-    assert len({recordings.unguessable_name("recording", ".mp4") for _ in range(1000)}) == 1000
+    assert len({unguessable_name("recording", ".mp4") for _ in range(1000)}) == 1000

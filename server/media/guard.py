@@ -24,7 +24,7 @@ ALLOWED_SCHEMES = ("http", "https")
 
 class GuardRefused(OSError):
     """A connection or a URL the import may not use. `code` names the reason
-    (server/services/recordings.py: JOB_MESSAGES has the words)."""
+    (server/services/recordings/imports.py: JOB_MESSAGES has the words)."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

@@ -5,7 +5,7 @@ feeds it the job, turns its JSON lines into callbacks, and stops it at the wall-
 or when the organiser cancels (the whole process group: yt-dlp may have started ffmpeg to
 merge). Under eventlet the process is started with eventlet's green subprocess, and its
 output is read by a green thread, so an import never blocks the server's other clients.
-No database and no Flask here: server/services/recordings.py owns the job row and the files.
+No database and no Flask here: server/services/recordings/imports.py owns the job row and the files.
 """
 
 from __future__ import annotations

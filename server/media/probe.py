@@ -26,7 +26,7 @@ def _ffprobe(ffprobe: str, path: Path) -> dict[str, Any]:
 
 def probe_video(ffprobe: str, path: Path) -> dict[str, Any]:
     """What ffprobe says of a media file we are about to keep: MP4 or WebM with a video
-    stream, its duration and chapters. Shared with uploads (server/services/recordings.py)."""
+    stream, its duration and chapters. Shared with uploads (server/services/recordings/edits.py)."""
     data = _ffprobe(ffprobe, path)
     format_name = data.get("format", {}).get("format_name", "")
     streams = data.get("streams", [])

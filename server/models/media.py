@@ -91,7 +91,7 @@ class ImportJob(Base):
     percent: Mapped[int] = mapped_column(Integer, default=0)
     downloaded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     total_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    # Why it failed, as a code (server/services/recordings.py: JOB_MESSAGES turns it into
+    # Why it failed, as a code (server/services/recordings/imports.py: JOB_MESSAGES turns it into
     # words in the reader's language), plus a short technical detail for the log.
     error_code: Mapped[str | None] = mapped_column(String(40), default=None)
     error_detail: Mapped[str] = mapped_column(String(500), default="")

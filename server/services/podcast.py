@@ -11,7 +11,7 @@ from typing import Callable
 from xml.etree import ElementTree as ET
 
 from server.models import Event
-from server.services.recordings import file_size, published_recordings
+from server.services.recordings.files import file_size, published_recordings
 from server.services.text import plain_text
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"

@@ -22,7 +22,7 @@ from flask_socketio import join_room
 from server.db import db, utcnow
 from server.i18n import _
 from server.models import Role, Talk
-from server.services import recordings
+from server.services.recordings import imports as recording_imports
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked
@@ -80,9 +80,9 @@ class AdminNamespace(ArenaNamespace):
         if talk is None:
             raise HandlerError(p.E_INVALID_PAYLOAD, _("There is no talk at this address."))
         join_room(p.admin_talk_room(talk.id), namespace=p.ADMIN_NAMESPACE)
-        job = recordings.latest_job(db.session, talk)
+        job = recording_imports.latest_job(db.session, talk)
         # The state now: whatever was sent before this page joined is caught up here.
-        return {"job": recordings.job_view(job) if job else None}
+        return {"job": recording_imports.job_view(job) if job else None}
 
 
 def launch_import(app: Flask, job_id: int) -> None:
@@ -90,7 +90,7 @@ def launch_import(app: Flask, job_id: int) -> None:
     from server.extensions import socketio
 
     settings = app.extensions["arena.settings"]
-    limits = recordings.ImportLimits.from_settings(settings)
+    limits = recording_imports.ImportLimits.from_settings(settings)
 
     def notify(view: dict[str, Any]) -> None:
         socketio.emit(p.IMPORT_PROGRESS, view, namespace=p.ADMIN_NAMESPACE, to=p.admin_talk_room(view["talk_id"]))
@@ -98,7 +98,7 @@ def launch_import(app: Flask, job_id: int) -> None:
     def run() -> None:
         with app.app_context():
             try:
-                recordings.execute_import(db.session, job_id, limits, notify=notify)
+                recording_imports.execute_import(db.session, job_id, limits, notify=notify)
             except Exception:
                 log.exception("import job %s could not run", job_id)
             finally:

@@ -115,7 +115,7 @@ def studio_room(talk_id: int) -> str:
 # -- the admin (namespace /admin, server/sockets/admin.py): organisers only ---------------
 ADMIN_NAMESPACE = "/admin"
 WATCH_IMPORT = "watch_import"        # client -> server {"talk_id"}: ack {"ok", "job": job view or null}
-IMPORT_PROGRESS = "import_progress"  # server -> client: a job view (server/services/recordings.py: job_view)
+IMPORT_PROGRESS = "import_progress"  # server -> client: a job view (server/services/recordings/imports.py: job_view)
 
 
 def admin_talk_room(talk_id: int) -> str:

@@ -15,7 +15,7 @@ from server.models import Event, EventStatus, Talk
 from server.services import addresses
 from server.services import events as event_service
 from server.services import golive
-from server.services import recordings as recording_service
+from server.services.recordings import files as recording_files
 from server.services.text import plain_summary
 from server.web.context import safe_redirect_target
 
@@ -152,7 +152,7 @@ def _can_go_live(talk: Talk) -> bool:
 
 @bp.get("/recordings/<path:name>")
 def recording_file(name: str) -> Response:
-    """Our own media files, to whoever may see them (recording_service.file_access): the
+    """Our own media files, to whoever may see them (recording_files.file_access): the
     public gets what a published event shows, organisers and the talk's speaker everything.
     A web server that sends the folder itself must ask media_access first."""
     from server.media.ingest import media_headers
@@ -192,7 +192,7 @@ def _media_name_if_allowed(name: str) -> str:
     # input and ffmpeg's log are never served either.
     if name.startswith("/") or any(part.startswith(".") for part in name.split("/")) or is_private(name):
         abort(404)
-    access = recording_service.file_access(db.session, name, utcnow())
+    access = recording_files.file_access(db.session, name, utcnow())
     g.media_public = access.public
     if not access.public and not _may_see_unpublished(access.talk):
         abort(404)

@@ -7,7 +7,7 @@ from flask import Blueprint, render_template
 
 from server.db import db
 from server.services import events as event_service
-from server.services import recordings as recording_service
+from server.services.recordings.files import published_recordings
 from server.services.text import plain_summary
 from server.web.public import absolute_url, _sees_drafts
 
@@ -20,7 +20,7 @@ def event_recordings(slug: str):
     return render_template(
         "recordings.html",
         event=event,
-        days=event_service.programme_days(recording_service.published_recordings(event), event.time_zone),
+        days=event_service.programme_days(published_recordings(event), event.time_zone),
         page_url=absolute_url("recordings.event_recordings", slug=event.slug),
         description=plain_summary(event.invitation_text),
     )

@@ -15,7 +15,7 @@ from flask_babel import format_decimal
 from markupsafe import Markup
 
 from server.i18n import local_date, local_datetime, local_time
-from server.services.recordings import CAPTION_LANGUAGES
+from server.services.recordings.edits import CAPTION_LANGUAGES
 from server.services.text import render_markdown
 
 

@@ -20,7 +20,9 @@ from wtforms.validators import ValidationError as FormValidationError
 from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import ImportJob
-from server.services import recordings
+from server.services.golive import finished_live_recordings
+from server.services.recordings import edits as recording_edits
+from server.services.recordings import imports as recording_imports
 from server.services.errors import NotFound, ServiceError
 from server.services.events import get_talk
 from server.web import csrf
@@ -48,7 +50,8 @@ class UploadForm(FlaskForm):
 
 class CaptionsForm(FlaskForm):
     captions = FileField(_l("Captions file"), description=_l("WebVTT (.vtt) or SRT (.srt); SRT is converted."))
-    language = SelectField(_l("Language of the captions"), choices=[SelectChoice(code, name) for code, name in recordings.CAPTION_LANGUAGES.items()])
+    language = SelectField(_l("Language of the captions"),
+                           choices=[SelectChoice(code, name) for code, name in recording_edits.CAPTION_LANGUAGES.items()])
 
 
 class LiveRecordingForm(FlaskForm):
@@ -64,18 +67,18 @@ def _talk(slug: str, talk_slug: str):
 
 
 def _page(talk, status: int = 200, **forms) -> tuple[str, int]:
-    recordings.recover_interrupted(db.session, _settings().recordings_path)
+    recording_imports.recover_interrupted(db.session, _settings().recordings_path)
     db.session.commit()
-    job = recordings.job_to_show(db.session, talk)
+    job = recording_imports.job_to_show(db.session, talk)
     settings = _settings()
     context = {
         "event": talk.event, "talk": talk, "recording": talk.recording, "job": job,
-        "job_view": recordings.job_view(job) if job else None,
+        "job_view": recording_imports.job_view(job) if job else None,
         "import_form": forms.get("import_form") or ImportForm(formdata=None),
         "upload_form": forms.get("upload_form") or UploadForm(formdata=None),
         "captions_form": forms.get("captions_form") or CaptionsForm(formdata=None),
         "confirm_form": ConfirmForm(formdata=None),
-        "live_recordings": recordings.live_recordings(db.session, talk),
+        "live_recordings": finished_live_recordings(db.session, talk),
         "upload_max_megabytes": settings.media.upload_max_megabytes,
     }
     return render_template("admin/recording.html", **context), status
@@ -105,7 +108,7 @@ def recording_import(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     if (answer := once.claim()) is not None:
         return answer  # sent twice: one import
     try:
-        job = recordings.start_import(db.session, talk, form.url.data, archive=form.archive.data, actor=g.actor)
+        job = recording_imports.start_import(db.session, talk, form.url.data, archive=form.archive.data, actor=g.actor)
         once.record(_page_url(talk), _("The import has started. You can follow it here, or leave the page: "
                                        "it continues."))
         db.session.commit()
@@ -129,7 +132,7 @@ def recording_cancel(slug: str, talk_slug: str, job_id: int) -> Response | tuple
     if not form.validate_on_submit():
         return _page(talk, 400)
     try:
-        recordings.cancel_import(db.session, job, g.actor)
+        recording_imports.cancel_import(db.session, job, g.actor)
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
@@ -159,7 +162,7 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     # Copied and checked before the claim starts the transaction: on SQLite its write lock
     # stops every other writer, and the copy and ffprobe can take minutes.
     try:
-        stored = recordings.store_uploaded_video(talk, upload.stream, settings=_settings(), actor=g.actor)
+        stored = recording_edits.store_uploaded_video(talk, upload.stream, settings=_settings(), actor=g.actor)
     except ServiceError as error:
         db.session.rollback()
         show_error(form, error)
@@ -167,19 +170,19 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     try:
         once = Once()
         if (answer := once.claim()) is not None:
-            recordings.discard_stored_video(stored)
+            recording_edits.discard_stored_video(stored)
             return answer  # sent twice: one upload
-        recordings.record_uploaded_video(db.session, talk, stored, settings=_settings(), actor=g.actor)
+        recording_edits.record_uploaded_video(db.session, talk, stored, settings=_settings(), actor=g.actor)
         once.record(_page_url(talk), _("The video is uploaded and checked."))
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
-        recordings.discard_stored_video(stored)
+        recording_edits.discard_stored_video(stored)
         show_error(form, error)
         return _page(talk, error.http_status, upload_form=form)
     except BaseException:
         db.session.rollback()
-        recordings.discard_stored_video(stored)  # nothing refers to it
+        recording_edits.discard_stored_video(stored)  # nothing refers to it
         raise
     return _done(talk, _("The video is uploaded and checked."))
 
@@ -197,7 +200,7 @@ def recording_captions(slug: str, talk_slug: str) -> Response | tuple[str, int]:
         return answer  # sent twice: saved once
     data = upload.stream.read(limit + 1) if upload is not None and upload.filename else b""
     try:
-        recordings.save_captions(db.session, talk, data, language=form.language.data, settings=_settings(),
+        recording_edits.save_captions(db.session, talk, data, language=form.language.data, settings=_settings(),
                                  actor=g.actor)
         once.record(_page_url(talk), _("The captions are saved."))
         db.session.commit()
@@ -218,7 +221,7 @@ def recording_from_live(slug: str, talk_slug: str) -> Response | tuple[str, int]
     if (answer := once.claim()) is not None:
         return answer  # sent twice: used once
     try:
-        recordings.use_live_recording(db.session, talk, int(form.stream_id.data), actor=g.actor)
+        recording_edits.use_live_recording(db.session, talk, int(form.stream_id.data), actor=g.actor)
         once.record(_page_url(talk), _("The recording of the live broadcast is now the talk's recording."))
         db.session.commit()
     except ServiceError as error:
@@ -234,7 +237,7 @@ def recording_publish(slug: str, talk_slug: str, action: str) -> Response | tupl
     if not ConfirmForm().validate_on_submit():
         return _page(talk, 400)
     try:
-        recordings.set_published(db.session, talk, action == "publish", actor=g.actor)
+        recording_edits.set_published(db.session, talk, action == "publish", actor=g.actor)
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
