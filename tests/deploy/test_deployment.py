@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import re
 import secrets
 import ssl
@@ -72,7 +73,7 @@ class Deployment:
             route = f"probe-{n}-{uuid.uuid4().hex[:8]}"
             answer = http.get(f"{self.nginx.url}/healthz", cookies={"arena_route": route}, timeout=30)
             assert answer.status_code == 200, answer.text
-            if self.nginx.upstreams(route=route, path_prefix="/healthz") == {process.address}:
+            if self.nginx.line(answer.headers["X-Request-ID"])["upstream"] == process.address:
                 return route
         pytest.fail(f"no route cookie reached {process.address}: {self.nginx.requests_log()[-5:]}")
 
@@ -132,10 +133,12 @@ def open_browser(chromium, deployment) -> Iterator[Any]:
     """open_browser(route) -> a new browser (context) on nginx, with its sticky cookie set."""
     contexts = []
 
-    def _open(route: str) -> Any:
-        # The certificate is self-signed for 127.0.0.1; nothing leaves the machine.
+    def _open(route: str, agent: str = "") -> Any:
+        # The certificate is self-signed for 127.0.0.1; nothing leaves the machine. `agent` marks
+        # the user agent, so nginx's log tells this browser's requests from another's.
+        user_agent = f"{chromium_agent(chromium)} {agent}".strip()
         context = chromium.new_context(base_url=deployment.nginx.url, ignore_https_errors=True, locale="sv-SE",
-                                       timezone_id="Europe/Stockholm")
+                                       timezone_id="Europe/Stockholm", user_agent=user_agent)
         context.set_default_timeout(WAIT_MS)
         context.route("**/*", lambda route_: route_.continue_() if is_local(route_.request.url)
                       else route_.abort("blockedbyclient"))
@@ -146,6 +149,14 @@ def open_browser(chromium, deployment) -> Iterator[Any]:
     yield _open
     for context in contexts:
         context.close()
+
+
+def chromium_agent(chromium: Any) -> str:
+    page = chromium.new_page()
+    try:
+        return page.evaluate("navigator.userAgent")
+    finally:
+        page.close()
 
 
 def open_talk(context: Any, name: str | None) -> Any:
@@ -191,11 +202,10 @@ def show_chat(page: Any) -> None:
     expect(page.locator("#live-tab-chat")).to_have_attribute("aria-selected", "true")
 
 
-def socket_upstreams(deployment: Deployment, route: str, since: int = 0) -> set[str]:
+def socket_upstreams(deployment: Deployment, route: str, agent: str | None = None) -> set[str]:
     """The processes that served a browser's Socket.IO requests (logged once a websocket closes)."""
     def served() -> set[str]:
-        return {line["upstream"] for line in deployment.nginx.requests_log()[since:]
-                if line["route"] == route and line["path"].startswith("/socket.io/")}
+        return deployment.nginx.upstreams(route=route, path_prefix="/socket.io/", agent=agent)
 
     return wait_until(served, message=f"nginx logged no Socket.IO request of {route}")
 
@@ -265,15 +275,19 @@ def test_a_restarted_process_s_browser_comes_back_and_sees_what_was_said_meanwhi
 
     def served_by_first() -> bool:
         answer = http.get(f"{deployment.nginx.url}/healthz", cookies={"arena_route": anna_route}, timeout=30)
-        return answer.status_code == 200 and deployment.nginx.requests_log()[-1]["upstream"] == first.address
+        return answer.status_code == 200 and deployment.nginx.line(answer.headers["X-Request-ID"])["upstream"] \
+            == first.address
 
     wait_until(served_by_first, timeout=90, interval=0.5,
                message="nginx never sent Anna's cookie to the restarted process")
-    since = len(deployment.nginx.requests_log())
-    anna = open_talk(anna.context, None)  # the same browser: its name is remembered
+    # Anna's next page: her cookies (session and route) in a window that nginx's log tells
+    # apart by a mark in its user agent.
+    again = open_browser(anna_route, agent="anna-again")
+    again.add_cookies(anna.context.cookies())
+    anna = open_talk(again, "Anna")
     expect(message(anna, f"Medan du var borta {word}")).to_have_count(1)
     anna.close()
-    assert socket_upstreams(deployment, anna_route, since) == {first.address}
+    assert socket_upstreams(deployment, anna_route, agent="anna-again") == {first.address}
 
 
 def test_http_is_sent_to_https_with_hsts_on_pages_static_files_and_recordings(deployment):
@@ -295,7 +309,8 @@ def test_http_is_sent_to_https_with_hsts_on_pages_static_files_and_recordings(de
 
 def test_nginx_sends_static_files_itself_with_their_types(deployment):
     http = deployment.session()
-    before = len(deployment.nginx.requests_log())
+    route = f"static-{tag()}"  # marks these requests in nginx's log
+    http.cookies.set("arena_route", route)
 
     script = http.get(f"{deployment.nginx.url}/static/js/live/main.js", timeout=30)
     style = http.get(f"{deployment.nginx.url}/static/css/{next((PROJECT_ROOT / 'static' / 'css').glob('*.css')).name}",
@@ -308,8 +323,8 @@ def test_nginx_sends_static_files_itself_with_their_types(deployment):
     assert script.headers["Cache-Control"] == "no-cache" and script.headers["X-Content-Type-Options"] == "nosniff"
     assert again.status_code == 304
     # No Arena process was asked.
-    static = [line for line in deployment.nginx.requests_log()[before:] if line["path"].startswith("/static/")]
-    assert len(static) == 3 and {line["upstream"] for line in static} == {"-"}
+    static = deployment.nginx.lines(route, 3)
+    assert all(line["path"].startswith("/static/") for line in static) and {line["upstream"] for line in static} == {"-"}
 
 
 def test_a_browser_without_the_cookie_gets_one_and_stays_on_its_process(deployment):
@@ -345,15 +360,15 @@ def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_clo
     stranger = get(f"/metrics/{first.port}", "127.0.0.2", {"Authorization": f"Bearer {token}"})
     stranger_all = get("/metrics", "127.0.0.2", {"Authorization": f"Bearer {token}"})
     ingest = get("/_ingest/on_publish", "127.0.0.1")
-    before = len(deployment.nginx.requests_log())
-    without_token = get(f"/metrics/{first.port}", "127.0.0.1")
-    monitoring = get(f"/metrics/{first.port}", "127.0.0.1", {"Authorization": f"Bearer {token}"})
+    route = f"monitoring-{tag()}"  # marks these requests in nginx's log
+    without_token = get(f"/metrics/{first.port}", "127.0.0.1", {"Cookie": f"arena_route={route}"})
+    monitoring = get(f"/metrics/{first.port}", "127.0.0.1", {"Authorization": f"Bearer {token}",
+                                                             "Cookie": f"arena_route={route}"})
 
     assert stranger[0] == 403 and stranger_all[0] == 403 and ingest[0] == 404
     assert without_token[0] == 404  # through a proxy, Arena wants the token as well
     assert monitoring[0] == 200 and "arena_socketio_connections" in monitoring[1]
-    served = deployment.nginx.requests_log()[before:]
-    assert [line["upstream"] for line in served] == [first.address] * 2  # that very process
+    assert [line["upstream"] for line in deployment.nginx.lines(route, 2)] == [first.address] * 2  # that very process
 
 
 def test_the_unit_file_is_valid_for_systemd(tmp_path):
@@ -367,3 +382,24 @@ def test_the_unit_file_is_valid_for_systemd(tmp_path):
     assert checked.returncode == 0, checked.stderr
     settings = dict(unit_service_lines(UNIT.read_text()))
     assert settings["Restart"] == "on-failure" and settings["User"] == "arena" and int(settings["LimitNOFILE"]) >= 65536
+
+
+def test_arena_logs_the_client_s_own_address_not_one_it_claims(deployment):
+    first, _ = deployment.processes
+    route = deployment.route_to(first)
+    context = ssl.create_default_context(cafile=str(deployment.nginx.certificate))
+    connection = http.client.HTTPSConnection("127.0.0.1", deployment.nginx.https_port, timeout=30,
+                                             source_address=("127.0.0.2", 0), context=context)
+
+    connection.request("GET", TALK, headers={"Cookie": f"arena_route={route}", "X-Forwarded-For": "203.0.113.9"})
+    answer = connection.getresponse()
+    status, request_id = answer.status, answer.getheader("X-Request-ID")
+    connection.close()
+
+    assert status == 200
+    assert deployment.nginx.line(request_id)["upstream"] == first.address  # nginx's id, in Arena's answer
+    logged = wait_until(lambda: [json.loads(line) for line in first.log().splitlines()
+                                 if request_id in line and line.startswith("{")],
+                        message=f"arena@{first.port} logged no request {request_id}")
+    # nginx appends the address it saw; with trusted_proxies = 1 Arena takes that one.
+    assert [entry.get("client") for entry in logged if "client" in entry] == ["127.0.0.2"]

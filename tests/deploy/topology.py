@@ -112,7 +112,8 @@ http {{
     return path
 
 
-LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) .* upstream=(?P<upstream>\S+) '
+LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) \S+ \S+ "(?P<agent>[^"]*)" '
+                      r"upstream=(?P<upstream>\S+) "
                       r"upstream_status=\S+ route=(?P<route>\S+) request_id=(?P<request_id>\S+)$")
 
 
@@ -170,10 +171,28 @@ class Nginx:
         return [found.groupdict() for line in self.access_log.read_text(errors="replace").splitlines()
                 if (found := LOG_LINE.search(line))]
 
-    def upstreams(self, *, route: str, path_prefix: str) -> set[str]:
-        """The Arena processes (127.0.0.1:<port>) that answered a route's requests under a path."""
+    def upstreams(self, *, route: str, path_prefix: str, agent: str | None = None) -> set[str]:
+        """The Arena processes (127.0.0.1:<port>) that answered a route's requests under a path
+        (of one user agent, if given). nginx writes a line once the answer is sent, and a
+        websocket's when it closes: wait for what should be there."""
         return {line["upstream"] for line in self.requests_log()
-                if line["route"] == route and line["path"].startswith(path_prefix)}
+                if line["route"] == route and line["path"].startswith(path_prefix)
+                and (agent is None or agent in line["agent"])}
+
+    def line(self, request_id: str) -> dict[str, str]:
+        """The access log's line of one request (the X-Request-ID Arena answered with)."""
+        def found() -> dict[str, str] | None:
+            return next((line for line in self.requests_log() if line["request_id"] == request_id), None)
+
+        return wait_until(found, message=f"nginx logged no request {request_id}")
+
+    def lines(self, route: str, count: int) -> list[dict[str, str]]:
+        """The first `count` lines of a route, once there are that many."""
+        def found() -> list[dict[str, str]]:
+            lines = [line for line in self.requests_log() if line["route"] == route]
+            return lines[:count] if len(lines) >= count else []
+
+        return wait_until(found, message=f"nginx logged fewer than {count} requests of {route}")
 
 
 def start_nginx(folder: Path, *, arena_ports: list[int], recordings_parent: Path) -> Nginx:
