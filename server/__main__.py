@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     stream_key.add_argument("--rotate", action="store_true",
                             help="make a new key even if the talk has one (the old one stops working at once)")
     commands.add_parser("check-config", help="load the settings, report errors, print the effective values")
+    mail_test = commands.add_parser("send-test-mail", help="send a test message through [mail] (docs/mail.md)")
+    mail_test.add_argument("address", help="where to send it")
+    mail_test.add_argument("--language", choices=["sv", "en"], default="sv")
     return parser
 
 
@@ -116,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _import_recording(db, args, settings)
         if command == "stream-key":
             return _stream_key(db, args, settings)
+        if command == "send-test-mail":
+            return _send_test_mail(args, settings)
 
     return _serve(app, settings)
 
@@ -129,6 +134,27 @@ def _without_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _send_test_mail(args, settings) -> int:
+    """Check [mail] from the server: one message, or why it could not be sent."""
+    from server.services import mail
+    from server.services.accounts import normalise_email
+    from server.i18n import _l
+    from server.services.errors import ServiceError
+
+    if not mail.mail_enabled(settings):
+        print("Not sent: [mail] has no host (docs/mail.md).", file=sys.stderr)
+        return 1
+    try:
+        message = mail.compose("test", to=normalise_email(args.address), language=args.language,
+                               subject=_l("Arena: a test message"), site=settings.public_base_url)
+        message_id = mail.send(settings, message)
+    except ServiceError as exc:
+        print(f"Not sent: {exc}", file=sys.stderr)
+        return 1
+    print(f"Sent to {message.to} via {settings.mail.host}:{settings.mail.port}, Message-ID {message_id}.")
+    return 0
 
 
 def _load_demo(db, args, settings) -> int:
