@@ -6,6 +6,7 @@ the link; a send that fails leaves the link to copy."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ from server.db import utcnow
 from server.models import AuditEntry, Organiser, Role, RoleGrant
 from server.services import mail
 from server.services.roles import grant_role
-from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, free_port
+from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, free_port, run_cli
 from tests.mail_server import PASSWORD, USER, app_with_mail, silent_server, smtp_server, trusted_relay
 
 # aiosmtpd knows only STARTTLS as TLS, so it warns of AUTH on its implicit-TLS server.
@@ -348,3 +349,24 @@ def test_a_new_organiser_whose_mail_fails_still_gets_the_link_to_copy(app, sessi
         "Olle Organisatör"]
     assert session.scalars(select(AuditEntry.action)).all() == ["organiser.create"]
 
+
+
+def test_an_operator_checks_mail_from_the_command_line(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ARENA_")}
+    env.update({"ARENA_SERVER__INSTANCE_PATH": str(tmp_path / "instance"),
+                "ARENA_DATABASE__URL": f"sqlite:///{tmp_path / 'arena.db'}",
+                "ARENA_MEDIA__RECORDINGS_DIR": str(tmp_path / "recordings")})
+    with smtp_server(tmp_path, "none") as server:
+        sent = run_cli(env | {"ARENA_MAIL__HOST": "127.0.0.1", "ARENA_MAIL__PORT": str(server.port),
+                              "ARENA_MAIL__SECURITY": "none", "ARENA_MAIL__FROM_ADDRESS": "arena@norrbotten.se"},
+                       "send-test-mail", "drift@norrbotten.se", "--language", "en")
+        [received] = server.wait_for(1)
+    down = run_cli(env | {"ARENA_MAIL__HOST": "127.0.0.1", "ARENA_MAIL__PORT": str(free_port()),
+                          "ARENA_MAIL__SECURITY": "none", "ARENA_MAIL__FROM_ADDRESS": "arena@norrbotten.se"},
+                   "send-test-mail", "drift@norrbotten.se")
+    off = run_cli(env, "send-test-mail", "drift@norrbotten.se")
+
+    assert sent.returncode == 0 and "Sent to drift@norrbotten.se" in sent.stdout
+    assert received.recipients == ["drift@norrbotten.se"] and "E-mail works" in received.text
+    assert down.returncode == 1 and "Not sent:" in down.stderr and "127.0.0.1" in down.stderr
+    assert off.returncode == 1 and "[mail] has no host" in off.stderr
