@@ -231,16 +231,12 @@ def _roles(db, args, settings, app) -> int:
     from server.models import Role
     from server.services import events as event_service
     from server.services.errors import ServiceError
-    from server.models import Event
-    from server.services import programme
     from server.services.roles import grant_role, revoke_grant, sign_in_token
 
     session = db.session
     try:
         if args.command == "revoke-role":
-            grant = revoke_grant(session, args.grant_id, utcnow())
-            programme.audit(session, _command_line_actor(), session.get(Event, grant.event_id) if grant.event_id else None,
-                            "grant.revoke", grant, after={"revoked_at": grant.revoked_at.isoformat()})
+            grant = revoke_grant(session, args.grant_id, utcnow(), actor=_command_line_actor())
             session.commit()
             print(f"Withdrawn: grant {grant.id} ({grant.role.value}, {grant.name}).")
             return 0
@@ -253,9 +249,7 @@ def _roles(db, args, settings, app) -> int:
                 return 2
             talk = event_service.get_talk(session, event.slug, args.talk, include_drafts=True)
         grant = grant_role(session, role=Role(args.role), name=args.name, now=utcnow(),
-                           event=None if talk else event, talk=talk, valid_days=args.days)
-        programme.audit(session, _command_line_actor(), event, f"grant.{grant.role.value}", grant, talk=talk,
-                        after={"name": grant.name, "expires_at": grant.expires_at.isoformat()})
+                           event=None if talk else event, talk=talk, valid_days=args.days, actor=_command_line_actor())
         session.commit()
     except ServiceError as exc:
         session.rollback()

@@ -3,68 +3,24 @@
 from __future__ import annotations
 
 import posixpath
-import secrets
-from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_from_directory, session, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_from_directory
+from flask import url_for
 from werkzeug.exceptions import NotFound
 
 from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
-from server.models import Event, EventStatus, Talk
-from server.services import addresses
+from server.models import Event, EventStatus, Role, Talk
+from server.services import addresses, golive
 from server.services import events as event_service
-from server.services import golive
 from server.services.recordings import files as recording_files
 from server.services.text import plain_summary
-from server.web.context import safe_redirect_target
+from server.web.context import (
+    absolute_url, ensure_participant_id, own_host, request_actor, safe_redirect_target, sees_drafts, settings,
+    signed_in,
+)
 
 bp = Blueprint("public", __name__)
-
-
-def _settings():
-    return current_app.extensions["arena.settings"]
-
-
-def absolute_url(endpoint: str, **values: object) -> str:
-    """A full URL on the configured public address (for sharing, Open Graph, feeds)."""
-    return _settings().public_base_url + url_for(endpoint, **values)
-
-
-def own_host() -> str:
-    """Our public host name: media on it is ours (no facade); Twitch's player needs it as parent."""
-    return urlsplit(_settings().public_base_url).hostname or "localhost"
-
-
-def ensure_participant_id() -> str:
-    """Each browser's participant id, in the signed session cookie, kept across reloads and
-    reconnects; the live room (server/sockets/live.py) reads it at connect."""
-    participant_id = session.get("participant_id")
-    if not isinstance(participant_id, str):
-        participant_id = session["participant_id"] = secrets.token_urlsafe(16)
-        session.permanent = True
-    return participant_id
-
-
-def request_actor():
-    """Who is asking, read from the database once per request (the role check before every
-    request, the admin's guard and the draft preview all share it)."""
-    from server.services.roles import actor_for
-
-    actor = g.get("request_actor")
-    if actor is None:
-        actor = g.request_actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
-                                            organiser_id=session.get("organiser_id"))
-    return actor
-
-
-def _sees_drafts() -> bool:
-    """Organisers preview an event before publishing it; everyone else gets a 404."""
-    if not (session.get("organiser_id") or session.get("grant_id")):
-        return False
-    from server.models import Role
-
-    return request_actor().role is Role.organiser
 
 
 def moved_address() -> Response | None:
@@ -79,7 +35,7 @@ def moved_address() -> Response | None:
     if found is None:
         return None
     event, talk = found
-    if event.status is not EventStatus.published and not _sees_drafts():
+    if event.status is not EventStatus.published and not sees_drafts():
         return None
     args["slug"] = event.slug
     if talk is not None:
@@ -102,7 +58,7 @@ def home():
 
 @bp.get("/events/<slug>/")
 def event_page(slug: str):
-    event = event_service.get_event(db.session, slug, include_drafts=_sees_drafts())
+    event = event_service.get_event(db.session, slug, include_drafts=sees_drafts())
     now = utcnow()
     page_url = absolute_url("public.event_page", slug=event.slug)
     return render_template(
@@ -118,7 +74,7 @@ def event_page(slug: str):
 
 @bp.get("/events/<slug>/<talk_slug>")
 def talk_page(slug: str, talk_slug: str):
-    talk: Talk = event_service.get_talk(db.session, slug, talk_slug, include_drafts=_sees_drafts())
+    talk: Talk = event_service.get_talk(db.session, slug, talk_slug, include_drafts=sees_drafts())
     event: Event = talk.event
     ensure_participant_id()
     now = utcnow()
@@ -135,19 +91,13 @@ def talk_page(slug: str, talk_slug: str):
         can_go_live=_can_go_live(talk),
         page_url=absolute_url("public.talk_page", slug=event.slug, talk_slug=talk.slug),
         description=plain_summary(talk.invitation_text),
-        chat_settings=_settings().chat,
+        chat_settings=settings().chat,
     )
 
 
 def _can_go_live(talk: Talk) -> bool:
     """The talk's speaker or an organiser: the page links to the studio (docs/golive.md)."""
-    if not (session.get("grant_id") or session.get("organiser_id")):
-        return False  # most visitors: no query
-    from server.services.roles import actor_for
-
-    actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
-                      organiser_id=session.get("organiser_id"))
-    return golive.can_publish(actor, talk)
+    return signed_in() and golive.can_publish(request_actor(), talk)
 
 
 @bp.get("/recordings/<path:name>")
@@ -160,7 +110,7 @@ def recording_file(name: str) -> Response:
     name = _media_name_if_allowed(name)
     # HLS needs its own types, and a live playlist must never be cached (segments may be).
     mimetype, cache_control = media_headers(name)
-    response = send_from_directory(_settings().recordings_path, name, max_age=3600, mimetype=mimetype)
+    response = send_from_directory(settings().recordings_path, name, max_age=3600, mimetype=mimetype)
     response.headers["Cache-Control"] = cache_control if g.media_public else "private, no-cache"
     return response
 
@@ -201,10 +151,8 @@ def _media_name_if_allowed(name: str) -> str:
 
 def _may_see_unpublished(talk: Talk | None) -> bool:
     """Organisers see every file; a talk's speaker (who may go live on it) sees its own."""
-    if not (session.get("organiser_id") or session.get("grant_id")):
+    if not signed_in():
         return False  # most visitors: no query
-    from server.models import Role
-
     actor = request_actor()
     return actor.role is Role.organiser or (talk is not None and golive.can_publish(actor, talk))
 
@@ -212,13 +160,13 @@ def _may_see_unpublished(talk: Talk | None) -> bool:
 @bp.get("/language/<code>")
 def choose_language(code: str) -> Response:
     """Switch language and come back to the same page; remembered for a year."""
-    if code not in _settings().languages.available:
+    if code not in settings().languages.available:
         abort(404)
     # Only a path on this site: never an open redirect.
     response = redirect(safe_redirect_target(request.args.get("next"), url_for("public.home")), code=303)
     response.set_cookie(
         LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
-        secure=_settings().public_base_url.startswith("https://"),
+        secure=settings().public_base_url.startswith("https://"),
     )
     return response
 

@@ -9,14 +9,14 @@ from server.db import db
 from server.services import events as event_service
 from server.services.recordings.files import published_recordings
 from server.services.text import plain_summary
-from server.web.public import absolute_url, _sees_drafts
+from server.web.context import absolute_url, sees_drafts
 
 bp = Blueprint("recordings", __name__)
 
 
 @bp.get("/events/<slug>/recordings")
 def event_recordings(slug: str):
-    event = event_service.get_event(db.session, slug, include_drafts=_sees_drafts())
+    event = event_service.get_event(db.session, slug, include_drafts=sees_drafts())
     return render_template(
         "recordings.html",
         event=event,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, render_template, request
+from flask import Response, render_template, request
 from flask_babel import format_date, format_decimal
 
 from server.db import db, utcnow
@@ -25,11 +25,7 @@ from server.services.errors import ValidationError
 from server.services.events import get_event
 from server.services.export import UTF8_BOM, csv_cell, csv_writer
 from server.web.admin import bp
-
-
-def _default_zone() -> str:
-    return current_app.extensions["arena.settings"].time.time_zone
-
+from server.web.context import settings
 
 # -- pages ------------------------------------------------------------------------------------
 
@@ -44,7 +40,7 @@ def event_activity(slug: str) -> str:
 
 @bp.get("/activity")
 def month_activity() -> tuple[str, int] | str:
-    zone = _default_zone()
+    zone = settings().time.time_zone
     value = request.args.get("month")
     try:
         year, month = activity.parse_month(value, utcnow().astimezone(ZoneInfo(zone)).date())
@@ -74,7 +70,7 @@ def event_activity_csv(slug: str) -> Response:
 
 @bp.get("/activity.csv")
 def month_activity_csv() -> Response:
-    zone = _default_zone()
+    zone = settings().time.time_zone
     year, month = activity.parse_month(request.args.get("month"), utcnow().astimezone(ZoneInfo(zone)).date())
     report = activity.month_report(db.session, year, month, zone)
     first = [_("Event"), _("Date")]
