@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.media.uploads import UPLOADS_FOLDER
+from server.services.uploads import UPLOADS_FOLDER
 from server.models import Event, EventStatus, LiveStream, Recording, Speaker, Talk
 
 # A live stream's HLS stays public this long after it ends: viewers a few seconds behind
