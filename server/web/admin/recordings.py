@@ -29,6 +29,7 @@ from server.web import csrf
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
 from server.web.admin.repeats import Once
+from server.web.context import settings as arena_settings
 
 
 class ImportForm(FlaskForm):
@@ -58,19 +59,15 @@ class LiveRecordingForm(FlaskForm):
     stream_id = HiddenField()
 
 
-def _settings():
-    return current_app.extensions["arena.settings"]
-
-
 def _talk(slug: str, talk_slug: str):
     return get_talk(db.session, slug, talk_slug, include_drafts=True)
 
 
 def _page(talk, status: int = 200, **forms) -> tuple[str, int]:
-    recording_imports.recover_interrupted(db.session, _settings().recordings_path)
+    recording_imports.recover_interrupted(db.session, arena_settings().recordings_path)
     db.session.commit()
     job = recording_imports.job_to_show(db.session, talk)
-    settings = _settings()
+    settings = arena_settings()
     context = {
         "event": talk.event, "talk": talk, "recording": talk.recording, "job": job,
         "job_view": recording_imports.job_view(job) if job else None,
@@ -148,7 +145,7 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     # only, before anything reads the body; the service counts the bytes against the cap
     # itself. That is why the CSRF token is checked here and not by CSRFProtect (which reads
     # the body first).
-    request.max_content_length = _settings().media.upload_max_megabytes * 1024 * 1024 + 1024 * 1024
+    request.max_content_length = arena_settings().media.upload_max_megabytes * 1024 * 1024 + 1024 * 1024
     talk = _talk(slug, talk_slug)
     form = UploadForm()
     try:
@@ -162,7 +159,7 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     # Copied and checked before the claim starts the transaction: on SQLite its write lock
     # stops every other writer, and the copy and ffprobe can take minutes.
     try:
-        stored = recording_edits.store_uploaded_video(talk, upload.stream, settings=_settings(), actor=g.actor)
+        stored = recording_edits.store_uploaded_video(talk, upload.stream, settings=arena_settings(), actor=g.actor)
     except ServiceError as error:
         db.session.rollback()
         show_error(form, error)
@@ -172,7 +169,7 @@ def recording_upload(slug: str, talk_slug: str) -> Response | tuple[str, int]:
         if (answer := once.claim()) is not None:
             recording_edits.discard_stored_video(stored)
             return answer  # sent twice: one upload
-        recording_edits.record_uploaded_video(db.session, talk, stored, settings=_settings(), actor=g.actor)
+        recording_edits.record_uploaded_video(db.session, talk, stored, settings=arena_settings(), actor=g.actor)
         once.record(_page_url(talk), _("The video is uploaded and checked."))
         db.session.commit()
     except ServiceError as error:
@@ -194,13 +191,13 @@ def recording_captions(slug: str, talk_slug: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return _page(talk, 400, captions_form=form)
     upload = request.files.get("captions")
-    limit = _settings().media.captions_max_kilobytes * 1024
+    limit = arena_settings().media.captions_max_kilobytes * 1024
     once = Once()
     if (answer := once.claim()) is not None:
         return answer  # sent twice: saved once
     data = upload.stream.read(limit + 1) if upload is not None and upload.filename else b""
     try:
-        recording_edits.save_captions(db.session, talk, data, language=form.language.data, settings=_settings(),
+        recording_edits.save_captions(db.session, talk, data, language=form.language.data, settings=arena_settings(),
                                  actor=g.actor)
         once.record(_page_url(talk), _("The captions are saved."))
         db.session.commit()
