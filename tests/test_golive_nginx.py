@@ -289,6 +289,20 @@ def test_nginx_refuses_a_streams_working_files_even_to_an_organiser(behind_nginx
     assert answers["recording.mp4"].headers["Content-Type"] == "video/mp4"
 
 
+def test_nginx_refuses_working_files_at_any_depth_of_an_archive_folder(behind_nginx, organiser):
+    # As Arena's is_private: any such name anywhere under an archive folder.
+    stream = add_live_stream(behind_nginx, event_published=True)
+    talk_folder = stream.archive_directory.rsplit("/archive/", 1)[0]
+    names = [f"{talk_folder}/archive/source.webm", f"{stream.archive_directory}/old/ffmpeg-2.log",
+             f"{stream.archive_directory}/old/parts.txt"]
+    for name in names:
+        behind_nginx.store(name, b"\0" * 64)
+
+    answers = [organiser.get(f"{behind_nginx.url}/recordings/{name}", timeout=30).status_code for name in names]
+
+    assert answers == [404] * len(names)  # nginx's own refusal: Arena is not even asked
+
+
 def test_nginx_passes_pages_and_socketio_websockets_to_arena(behind_nginx):
     front = behind_nginx.url
     page = requests.get(f"{front}/events/{SLUG}/skapa-arenor", timeout=30)
