@@ -87,7 +87,8 @@ def ffmpeg_binary(configured: str = "") -> str | None:
     if found:
         return found
     try:
-        import imageio_ffmpeg  # type: ignore[import-not-found]
+        # Optional: imported only when there is no ffmpeg on PATH, and the wheel may be absent.
+        import imageio_ffmpeg  # type: ignore[import-not-found]  # noqa: PLC0415
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:

@@ -39,11 +39,10 @@ import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-if TYPE_CHECKING:
-    from server.config import Settings
+from server.config import Settings
 
 log = logging.getLogger(__name__)
 

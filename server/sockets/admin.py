@@ -6,9 +6,10 @@ connect AND in every handler (the socket's session is a copy taken at connect; a
 closed meanwhile must stop receiving). The handshake's Origin is checked by Socket.IO itself
 (cors_allowed_origins = server.base_url, server/app.py), as for the live room.
 
-`launch_import` starts a queued import job as a background task of this process (a green
-thread under eventlet): the worker process does the fetching, the task relays its progress
-to the talk's admin room after writing it to the job row.
+`AdminNamespace.launch_import` starts a queued import job as a background task of this process
+(a green thread under eventlet): the worker process does the fetching, the task relays its
+progress to the talk's admin room after writing it to the job row. The admin's views reach it
+through app.extensions["arena.admin"], so they import nothing from here.
 """
 
 from __future__ import annotations
@@ -84,24 +85,21 @@ class AdminNamespace(ArenaNamespace):
         # The state now: whatever was sent before this page joined is caught up here.
         return {"job": recording_imports.job_view(job) if job else None}
 
+    def launch_import(self, app: Flask, job_id: int) -> None:
+        """Run a committed, queued import job in the background of this process."""
+        limits = recording_imports.ImportLimits.from_settings(app.extensions["arena.settings"])
+        socketio = self.socketio
 
-def launch_import(app: Flask, job_id: int) -> None:
-    """Run a committed, queued import job in the background of this process."""
-    from server.extensions import socketio
+        def notify(view: dict[str, Any]) -> None:
+            socketio.emit(p.IMPORT_PROGRESS, view, namespace=p.ADMIN_NAMESPACE, to=p.admin_talk_room(view["talk_id"]))
 
-    settings = app.extensions["arena.settings"]
-    limits = recording_imports.ImportLimits.from_settings(settings)
+        def run() -> None:
+            with app.app_context():
+                try:
+                    recording_imports.execute_import(db.session, job_id, limits, notify=notify)
+                except Exception:
+                    log.exception("import job %s could not run", job_id)
+                finally:
+                    db.session.remove()
 
-    def notify(view: dict[str, Any]) -> None:
-        socketio.emit(p.IMPORT_PROGRESS, view, namespace=p.ADMIN_NAMESPACE, to=p.admin_talk_room(view["talk_id"]))
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                recording_imports.execute_import(db.session, job_id, limits, notify=notify)
-            except Exception:
-                log.exception("import job %s could not run", job_id)
-            finally:
-                db.session.remove()
-
-    socketio.start_background_task(run)
+        socketio.start_background_task(run)

@@ -51,8 +51,8 @@ class UploadForm(FlaskForm):
 
 class CaptionsForm(FlaskForm):
     captions = FileField(_l("Captions file"), description=_l("WebVTT (.vtt) or SRT (.srt); SRT is converted."))
-    language = SelectField(_l("Language of the captions"),
-                           choices=[SelectChoice(code, name) for code, name in recording_edits.CAPTION_LANGUAGES.items()])
+    language = SelectField(_l("Language of the captions"), choices=[
+        SelectChoice(code, name) for code, name in recording_edits.CAPTION_LANGUAGES.items()])
 
 
 class LiveRecordingForm(FlaskForm):
@@ -113,9 +113,8 @@ def recording_import(slug: str, talk_slug: str) -> Response | tuple[str, int]:
         db.session.rollback()
         show_error(form, error)
         return _page(talk, error.http_status, import_form=form)
-    from server.sockets.admin import launch_import
-
-    launch_import(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app.extensions["arena.admin"].launch_import(app, job.id)
     return _done(talk, _("The import has started. You can follow it here, or leave the page: it continues."))
 
 
