@@ -370,3 +370,28 @@ def test_an_operator_checks_mail_from_the_command_line(tmp_path):
     assert received.recipients == ["drift@norrbotten.se"] and "E-mail works" in received.text
     assert down.returncode == 1 and "Not sent:" in down.stderr and "127.0.0.1" in down.stderr
     assert off.returncode == 1 and "[mail] has no host" in off.stderr
+
+
+def test_a_link_is_sent_as_soon_as_it_is_made_when_an_address_is_given(app, session, relay, organiser_client, day):
+    _, talk = day
+    response = organiser_client.post("/admin/events/dagen/people/speakers", headers=EN, data={
+        "csrf_token": form_token(organiser_client, "/admin/events/dagen/people"), "invite-name": "Anna Karlsson",
+        "invite-talk": str(talk.id), "invite-valid_days": "14", "invite-to": "anna@vrg.se", "invite-language": "en"})
+    [received] = relay.wait_for(1)
+
+    page = organiser_client.get(response.headers["Location"], headers=EN).get_data(as_text=True)
+    assert received.recipients == ["anna@vrg.se"]
+    assert received.message["Subject"] == "You are invited to speak in “Skapa arenor!”"
+    assert "A sign-in link was made for Anna Karlsson." in page
+    assert "The sign-in link of Anna Karlsson was sent to anna@vrg.se." in page
+    assert session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all() == ["grant.speaker", "grant.mail"]
+
+
+def test_a_new_link_with_a_wrong_address_is_not_made(app, session, relay, organiser_client, day):
+    response = organiser_client.post("/admin/events/dagen/people/moderators", headers=EN, data={
+        "csrf_token": form_token(organiser_client, "/admin/events/dagen/people"), "moderator-name": "Maja",
+        "moderator-valid_days": "7", "moderator-to": "maja at kommun", "moderator-language": "sv"})
+
+    assert response.status_code == 400 and "Give a valid e-mail address." in response.get_data(as_text=True)
+    assert session.scalars(select(RoleGrant)).all() == []
+    assert relay.messages() == []

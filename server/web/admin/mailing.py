@@ -12,13 +12,13 @@ from flask import current_app, session
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, Optional
 
 from server.db import db
 from server.i18n import LANGUAGE_NAMES, _l, current_language
 from server.services import mail
 from server.services.accounts import active_organiser
-from server.web.admin.forms import REQUIRED, OrganiserForm
+from server.web.admin.forms import REQUIRED, ModeratorForm, OrganiserForm, SpeakerInviteForm
 
 
 def _language_choices() -> list[SelectChoice]:
@@ -36,6 +36,23 @@ class MailLanguageForm(FlaskForm):
     """Send an organiser's password link to their account's address, in their language."""
 
     language = SelectField(_l("Language of the message"), choices=_language_choices, default=mail.LANGUAGES[0])
+
+
+class _SendAtOnce:
+    """A link's form, with where to send it (optional) and in which language."""
+
+    to = EmailField(_l("E-mail address (optional)"), validators=[Optional(), Length(max=254)],
+                    description=_l("Given, the link is sent there by e-mail as soon as it is made."))
+    language = SelectField(_l("Language of the message"), choices=_language_choices,
+                           default=lambda: default_language())
+
+
+class ModeratorMailForm(ModeratorForm, _SendAtOnce):
+    pass
+
+
+class SpeakerMailForm(SpeakerInviteForm, _SendAtOnce):
+    pass
 
 
 class OrganiserMailForm(OrganiserForm):

@@ -22,7 +22,15 @@ from server.services.events import get_event
 from server.services.roles import grant_role, revoke_grant, sign_in_token
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, ModeratorForm, SpeakerInviteForm, show_error
-from server.web.admin.mailing import MailLinkForm, default_language, mail_on, sender_address, settings
+from server.web.admin.mailing import (
+    MailLinkForm,
+    ModeratorMailForm,
+    SpeakerMailForm,
+    default_language,
+    mail_on,
+    sender_address,
+    settings,
+)
 from server.web.admin.repeats import Once
 from server.web.public import absolute_url
 
@@ -63,8 +71,8 @@ def _mail_form(grant: RoleGrant, **options) -> MailLinkForm:
     return form
 
 
-def _invite_form(event, **options) -> SpeakerInviteForm:
-    form = SpeakerInviteForm(prefix="invite", **options)
+def _invite_form(event, **options) -> SpeakerMailForm:
+    form = SpeakerMailForm(prefix="invite", **options)
     form.talk.choices = [SelectChoice(talk.id, talk.title) for talk in event.talks]
     return form
 
@@ -72,7 +80,7 @@ def _invite_form(event, **options) -> SpeakerInviteForm:
 @bp.get("/events/<slug>/people")
 def event_people(slug: str):
     event = get_event(db.session, slug, include_drafts=True)
-    return _page(event, ModeratorForm(prefix="moderator"), _invite_form(event))
+    return _page(event, ModeratorMailForm(prefix="moderator"), _invite_form(event))
 
 
 def _grant(event, form, once: Once, *, role: Role, talk: Talk | None, status_message: str):
@@ -92,19 +100,42 @@ def _grant(event, form, once: Once, *, role: Role, talk: Talk | None, status_mes
     return grant, None
 
 
+def _send_to(form) -> str | None:
+    """The address to send the new link to ("" for none), or None when it is no address
+    (said beside the field; nothing is made)."""
+    typed = (form.to.data or "").strip() if mail_on() else ""
+    if not typed:
+        return ""
+    try:
+        return normalise_email(typed)
+    except ServiceError as error:
+        form.to.errors = [*form.to.errors, str(error.message)]
+        return None
+
+
+def _made(name: str, address: str) -> str:
+    if address:
+        return _("A sign-in link was made for %(name)s.", name=name)
+    return _("A sign-in link was made for %(name)s. Copy it from the list and send it to them.", name=name)
+
+
+def _made_then_sent(event, grant: RoleGrant, address: str, language: str) -> Response:
+    back = redirect(url_for("admin.event_people", slug=event.slug, _anchor=f"grant-{grant.id}"), code=303)
+    return _send_link(event, grant, address, language, back) if address else back
+
+
 @bp.post("/events/<slug>/people/moderators")
 def add_moderator(slug: str):
     event = get_event(db.session, slug, include_drafts=True)
-    form = ModeratorForm(prefix="moderator")
-    if form.validate_on_submit():
+    form = ModeratorMailForm(prefix="moderator")
+    if form.validate_on_submit() and (address := _send_to(form)) is not None:
         once = Once(target=RoleGrant)
         if (answer := once.claim()) is not None:
             return answer  # sent twice: the first one's link
         grant, error = _grant(event, form, once, role=Role.moderator, talk=None,
-                              status_message=_("A sign-in link was made for %(name)s. Copy it from the list "
-                                               "and send it to them.", name=form.name.data.strip()))
+                              status_message=_made(form.name.data.strip(), address))
         if grant is not None:
-            return redirect(url_for("admin.event_people", slug=slug, _anchor=f"grant-{grant.id}"), code=303)
+            return _made_then_sent(event, grant, address, form.language.data)
     return _page(event, form, _invite_form(event), 400)
 
 
@@ -112,7 +143,7 @@ def add_moderator(slug: str):
 def invite_speaker(slug: str):
     event = get_event(db.session, slug, include_drafts=True)
     form = _invite_form(event)
-    if form.validate_on_submit():
+    if form.validate_on_submit() and (address := _send_to(form)) is not None:
         talk = next((talk for talk in event.talks if talk.id == form.talk.data), None)
         if talk is None:
             abort(400)
@@ -120,11 +151,10 @@ def invite_speaker(slug: str):
         if (answer := once.claim()) is not None:
             return answer  # sent twice: the first one's link
         grant, error = _grant(event, form, once, role=Role.speaker, talk=talk,
-                              status_message=_("A sign-in link was made for %(name)s. Copy it from the list "
-                                               "and send it to them.", name=form.name.data.strip()))
+                              status_message=_made(form.name.data.strip(), address))
         if grant is not None:
-            return redirect(url_for("admin.event_people", slug=slug, _anchor=f"grant-{grant.id}"), code=303)
-    return _page(event, ModeratorForm(prefix="moderator"), form, 400)
+            return _made_then_sent(event, grant, address, form.language.data)
+    return _page(event, ModeratorMailForm(prefix="moderator", formdata=None), form, 400)
 
 
 @bp.post("/events/<slug>/people/<int:grant_id>/revoke")
@@ -194,7 +224,7 @@ def mail_link(slug: str, grant_id: int):
             form.to.errors = [*form.to.errors, str(error.message)]
         else:
             return _send_link(event, grant, address, form.language.data, back)
-    return _page(event, ModeratorForm(prefix="moderator", formdata=None), _invite_form(event, formdata=None), 400,
+    return _page(event, ModeratorMailForm(prefix="moderator", formdata=None), _invite_form(event, formdata=None), 400,
                  refused_mail=(grant.id, form))
 
 
