@@ -92,8 +92,8 @@ class GoLiveSettings:
 
 @dataclass
 class IngestSettings:
-    """Live video from a venue's encoder over RTMP, the quality ladder and simulcast (issue 12,
-    server/media/rtmp.py, docs/ingest.md)."""
+    """Live video from a venue's encoder over RTMP, the quality ladder and simulcast
+    (server/media/rtmp.py, docs/ingest.md)."""
 
     # Arena starts Debian's nginx with the RTMP module as a child process (config generated
     # into <instance>/ingest/) and stops it with itself. false: no RTMP ingest at all.

@@ -301,7 +301,7 @@ def start_live_server(tmp_dir: Path, *, async_mode: str = "eventlet", demo_day: 
         "ARENA_SERVER__INSTANCE_PATH": str(tmp_dir / "instance"),
         "ARENA_DATABASE__URL": f"sqlite:///{tmp_dir / 'arena.db'}",
         "ARENA_MEDIA__RECORDINGS_DIR": str(tmp_dir / "recordings"),
-        # Every test server's own RTMP port: several run at once (issue 12's ingest).
+        # Every test server's own RTMP port: several run at once.
         "ARENA_INGEST__RTMP_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     })

@@ -1,4 +1,4 @@
-"""The activity report (issue 4): the history the live room writes (who opened a talk, the
+"""The activity report: the history the live room writes (who opened a talk, the
 most viewers per minute), the figures per talk, event and month, the CSV for Excel, and the
 admin pages that only organisers may open."""
 

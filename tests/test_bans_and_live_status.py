@@ -1,4 +1,4 @@
-"""Issue #11: the organiser's and moderator's day without surprises. Bans listed and lifted
+"""The organiser's and moderator's day without surprises. Bans listed and lifted
 in the admin (the row stays as a record), and a published recording that waits while its
 talk is still live (the live stream wins on the talk page and in the API)."""
 

@@ -1,4 +1,4 @@
-"""Going live from the browser (issue 6): who may publish, one publisher per talk, what the
+"""Going live from the browser: who may publish, one publisher per talk, what the
 server takes and refuses, the HLS viewers get and the recording the admin gets.
 
 Sockets go through Flask-SocketIO's test client sharing each browser's HTTP cookies (role

@@ -1,4 +1,4 @@
-"""The quality ladder (server/media/hls.py, issue 12) with real ffmpeg: the master playlist
+"""The quality ladder (server/media/hls.py) with real ffmpeg: the master playlist
 and its three renditions, a reconnect that continues the playlists, the ladder turned off; a
 browser go-live through a real server that gives viewers a master playlist; the API's
 playlist_url."""

@@ -1,5 +1,5 @@
-"""RTMP ingest through the nginx-rtmp that a real Arena server starts (issue 12,
-server/media/rtmp.py, server/web/ingest.py, server/services/ingest.py).
+"""RTMP ingest through the nginx-rtmp that a real Arena server starts
+(server/media/rtmp.py, server/web/ingest.py, server/services/ingest.py).
 
 Real ffmpeg publishes a test pattern with a tone over RTMP to the port the server was given;
 nginx asks Arena (on_publish) and refuses what Arena refuses. The callbacks answer only

@@ -423,7 +423,7 @@ def test_speaker_does_not_see_hidden_or_waiting_questions(app, browser, session,
     assert speaker.joined["me"]["host"] is True
 
 
-# -- bans: lifted, never doubled (issue #11, 5) ---------------------------------------------
+# -- bans: lifted, never doubled ---------------------------------------------
 
 def _participant_of(moderator: Browser) -> str:
     return moderator.received(p.MESSAGE)[0]["participant_id"]
@@ -537,7 +537,7 @@ def test_lifting_a_ban_in_the_whole_event_is_logged_for_the_event_not_the_modera
     assert (audit.event_id, audit.talk_id) == (talk.event_id, None)
 
 
-# -- votes stop when questions close (issue #11, 15) ----------------------------------------
+# -- votes stop when questions close ----------------------------------------
 
 def test_votes_are_refused_while_questions_are_closed_and_count_again_when_reopened(browser, moderator_grant):
     anna, helen = browser("Anna"), browser("Helen")
@@ -570,7 +570,7 @@ def test_a_too_long_message_is_refused_with_a_translated_error(app, talk):
     assert asked["error"] == "too_long" and "300" in asked["message"] and "tecken" in asked["message"]
 
 
-# -- the talk's live status reaches an open page (issue #11, 9) ------------------------------
+# -- the talk's live status reaches an open page ------------------------------
 
 def test_an_open_talk_page_hears_when_the_organiser_ends_the_talk(browser, talk, session):
     from server.models import LiveState

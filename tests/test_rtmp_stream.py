@@ -1,4 +1,4 @@
-"""An RTMP stream's life against a real server (issue 12): real ffmpeg publishes a test pattern
+"""An RTMP stream's life against a real server: real ffmpeg publishes a test pattern
 with a tone to the nginx-rtmp that `python -m server serve` started, with a key made by the
 stream-key service. The talk goes LIVE and the API says so; an encoder that stops and does
 not come back ends the stream with a recording of what it sent; one that comes back

@@ -1,4 +1,4 @@
-"""A talk's RTMP stream key (issue 12): the service, the admin's Live video page, the studio's
+"""A talk's RTMP stream key: the service, the admin's Live video page, the studio's
 key section and `python -m server stream-key`.
 
 The key is shown once, when it is made; only its SHA-256 and last four characters are stored.

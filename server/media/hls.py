@@ -1,4 +1,4 @@
-"""The HLS a live stream is played from: one playlist, or a quality ladder (issue 12).
+"""The HLS a live stream is played from: one playlist, or a quality ladder.
 
 Browser and RTMP go-lives alike. With the ladder (settings.ingest.ladder), one ffmpeg writes
 three renditions and a master playlist that lists them, all in the stream's own folder (the
@@ -9,7 +9,7 @@ one public.recording_file and nginx's media_access check: no subfolders):
     <directory>/360p.m3u8      H.264 about 600 kbit/s, short side 360, keyframe every segment; 360p-NNNNNN.ts
     <directory>/audio.m3u8     AAC 64 kbit/s only, for the poorest connections; audio-NNNNNN.ts
 
-Without the ladder: `<directory>/index.m3u8` and its segments, as before issue 12.
+Without the ladder: `<directory>/index.m3u8` and its segments.
 
 ffmpeg never writes #EXT-X-ENDLIST (omit_endlist): an RTMP encoder that drops may come back
 within the reconnect grace, and a new ffmpeg then continues the same playlists

@@ -1,5 +1,5 @@
 """nginx with Debian's RTMP module (libnginx-mod-rtmp): the RTMP server a venue's encoder
-(OBS, vMix, an ATEM Mini) publishes to (issue 12, docs/ingest.md).
+(OBS, vMix, an ATEM Mini) publishes to (docs/ingest.md).
 
 - `nginx_config` writes the whole nginx.conf from the settings: one RTMP application, `live`,
   whose `on_publish`/`on_publish_done` ask Arena over loopback HTTP (with the shared secret

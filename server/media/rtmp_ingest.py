@@ -1,4 +1,4 @@
-"""ffmpeg for an RTMP stream (issue 12): a venue's encoder publishes to nginx-rtmp, and one
+"""ffmpeg for an RTMP stream: a venue's encoder publishes to nginx-rtmp, and one
 ffmpeg per publish session reads it back on loopback.
 
 Each ffmpeg writes two outputs from one input: the HLS viewers play (server/media/hls.py:

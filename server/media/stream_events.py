@@ -1,4 +1,4 @@
-"""Who is told when a live stream goes on air and when it ends (issue 12): simulcast today.
+"""Who is told when a live stream goes on air and when it ends: simulcast today.
 
 The studio (server/sockets/studio.py) runs browser and RTMP streams alike and calls `on_air`
 once the first segment exists and `ended` when the stream is over, from a background task

@@ -1,5 +1,5 @@
-"""Who may do more than participate. Until organiser accounts arrive (issue 4), a role is
-granted from the command line as a signed, expiring, revocable sign-in link."""
+"""Who may do more than participate: organiser accounts, and roles granted as signed,
+expiring, revocable sign-in links."""
 
 from __future__ import annotations
 

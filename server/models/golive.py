@@ -1,4 +1,4 @@
-"""A stream a speaker sends from the browser's studio (issue 6: go live).
+"""A stream a speaker sends from the browser's studio.
 
 One row per time someone pressed "Go live" on a talk. While it is live, `active_talk_id`
 holds the talk's id; the unique constraint on it is what makes "one publisher per talk"
@@ -61,7 +61,7 @@ class LiveStream(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    # Issue 12: where the stream comes from, "browser" (the studio) or "rtmp" (a venue's
+    # Where the stream comes from, "browser" (the studio) or "rtmp" (a venue's
     # encoder through nginx-rtmp), and the playlist viewers open in `directory`:
     # "index.m3u8" (one rendition) or "master.m3u8" (the ladder: source, 360p, audio only).
     source: Mapped[str] = mapped_column(String(10), default="browser")
@@ -92,7 +92,7 @@ class LiveStream(Base):
 
 
 class StreamKey(Base):
-    """A talk's RTMP stream key (issue 12). Only its SHA-256 is stored: the key itself is
+    """A talk's RTMP stream key. Only its SHA-256 is stored: the key itself is
     shown once, when it is made, and never again. Rotating or revoking sets `revoked_at`
     (the row stays, for the audit trail); `active_talk_id` holds the talk's id while the
     key is valid, and is unique, so a talk has at most one valid key."""
@@ -116,7 +116,7 @@ class StreamKey(Base):
 
 
 class SimulcastDestination(Base):
-    """Somewhere a talk's live stream is also sent (issue 12): YouTube Live, Facebook Live
+    """Somewhere a talk's live stream is also sent: YouTube Live, Facebook Live
     or any RTMP(S) server. The destination's stream key is a secret of the organisation's
     channel: stored encrypted (server/media/simulcast.py), shown masked by `key_hint`, never
     exported or logged. `state` is what the process pushing it last saw."""

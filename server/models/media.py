@@ -37,7 +37,7 @@ class Recording(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # "url" (imported with yt-dlp), "upload" (a file from the organiser), "golive" (the
-    # archive of a browser stream, issue 6).
+    # recording of a live broadcast: the browser studio or an RTMP encoder).
     origin: Mapped[str] = mapped_column(String(20), default="url")
     # The source's own title, shown to the organiser; the page shows the talk's title.
     source_title: Mapped[str] = mapped_column(String(300), default="")

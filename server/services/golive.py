@@ -1,4 +1,4 @@
-"""Going live from the browser (issue 6): who may publish, one publisher per talk, the
+"""Going live from the browser: who may publish, one publisher per talk, the
 stream's life from "Go live" to its archived recording.
 
 Functions over a Session and plain values, as every service: they never commit and know
@@ -134,7 +134,7 @@ def _take_talk(session: Session, talk: Talk, stream: LiveStream) -> LiveStream:
     return stream
 
 
-# -- RTMP (issue 12): a venue's encoder publishes through nginx-rtmp -------------------------
+# -- RTMP: a venue's encoder publishes through nginx-rtmp -------------------------
 
 # Who the audit log names for what the ingest itself decides (a stream ended for a revoked
 # key, too high a bitrate ...): no person pressed anything.
@@ -331,8 +331,8 @@ def claim_orphans(session: Session, process_id: str, now: datetime, quiet_since:
 
 def finished_live_recordings(session: Session, talk: Talk) -> list[LiveStream]:
     """The talk's finished live streams (from the browser studio or an RTMP encoder) that have
-    a recording file, newest first: what the admin offers as a source for the talk's Recording
-    (issue 5). `archive_path` is relative to media.recordings_dir, like Recording.file_path;
+    a recording file, newest first: what the admin offers as a source for the talk's Recording.
+    `archive_path` is relative to media.recordings_dir, like Recording.file_path;
     `duration_seconds` is measured."""
     return list(session.scalars(
         select(LiveStream).where(LiveStream.talk_id == talk.id, LiveStream.state == StreamState.ended,

@@ -1,4 +1,4 @@
-"""Who may publish over RTMP (issue 12): nginx-rtmp's `on_publish` callback asks, this answers.
+"""Who may publish over RTMP: nginx-rtmp's `on_publish` callback asks, this answers.
 
 A publisher presents a stream key as the stream's name. It gets through when the key is
 one of a talk's keys and still valid, and the talk's event is published (what the public

@@ -1,7 +1,7 @@
 """Who is acting, and what they may do. Checked inside every socket handler and route.
 
-Until organiser accounts arrive (issue 4), a role is granted from the command line
-(`python -m server grant-role`) as a signed sign-in link that expires and can be revoked.
+A role other than an organiser account's is granted as a signed sign-in link that expires
+and can be revoked (an organiser makes it in the admin, or `python -m server grant-role`).
 The grant is read from the database on every check, so a revocation takes effect at once.
 """
 

@@ -1,4 +1,4 @@
-"""A talk's RTMP stream key (issue 12): what a venue's encoder (OBS, vMix, an ATEM Mini)
+"""A talk's RTMP stream key: what a venue's encoder (OBS, vMix, an ATEM Mini)
 sends as the stream name to publish the talk's live video through Arena's own ingest.
 
 Only the key's SHA-256 is stored, with its last four characters as a hint to tell keys

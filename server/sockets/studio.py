@@ -1,5 +1,5 @@
 """The studio: a speaker's browser sends its stream (namespace /studio, docs/golive.md), and
-the life of a stream a venue's encoder publishes over RTMP (issue 12, docs/ingest.md).
+the life of a stream a venue's encoder publishes over RTMP (docs/ingest.md).
 
 The browser records with MediaRecorder and sends short pieces as binary `chunk` events; the
 server queues each piece for ffmpeg (server/media/ingest.py) and acks it, so the browser
@@ -382,7 +382,7 @@ class StudioNamespace(ArenaNamespace):
         self._end(publisher, "ended")
         return {"stream_id": publisher.stream_id, "state": "ending"}
 
-    # -- RTMP: a venue's encoder through nginx-rtmp (issue 12) ----------------------------
+    # -- RTMP: a venue's encoder through nginx-rtmp ----------------------------
     def rtmp_publish(self, talk_id: int, stream_key_id: int, client_id: str, address: str) -> str:
         """nginx's on_publish for a key server/services/ingest.py accepted: the name nginx
         renames the stream to. A new stream, or the same one continued when its encoder

@@ -1,4 +1,4 @@
-"""nginx-rtmp's callbacks (issue 12): `on_publish` asks whether a stream key may publish,
+"""nginx-rtmp's callbacks: `on_publish` asks whether a stream key may publish,
 `on_publish_done` says that a publisher left.
 
 Only nginx may ask: the request comes from this machine (the connection's own address,

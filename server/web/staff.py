@@ -1,6 +1,6 @@
 """Signing in with a role link (moderator, speaker, organiser) and signing out.
 
-Until organiser accounts arrive (issue 4), `python -m server grant-role` prints the link.
+An organiser makes the link in the admin (or `python -m server grant-role` prints it).
 A revoked link ends the holder's open live connections; signing out is in server/web/auth.py.
 """
 

@@ -4,7 +4,7 @@ The stream itself travels over Socket.IO (server/sockets/studio.py); this page o
 the role, checked here as in every route, and a Permissions-Policy that lets this one page
 use the camera, the microphone and screen sharing (every other page forbids them).
 
-It also shows the talk's RTMP stream key for the venue's encoder (issue 12): masked, or,
+It also shows the talk's RTMP stream key for the venue's encoder: masked, or,
 in the answer to the POST that made it, once in full.
 """
 

@@ -1,4 +1,4 @@
-"""Going live from a laptop's browser (issue 6), in Debian's chromium with its fake camera and
+"""Going live from a laptop's browser, in Debian's chromium with its fake camera and
 microphone: the speaker's studio goes live and a second browser's player advances; End
 leaves a recording ffprobe reads; a dropped connection continues the same stream; a second
 publisher and a browser without the role are refused; the studio passes axe-core.

@@ -1,4 +1,4 @@
-"""The talk's stream key in Debian's chromium (issue 12): an organiser opens the talk's Live
+"""The talk's stream key in Debian's chromium: an organiser opens the talk's Live
 video page from the talk form, makes a key by keyboard, copies the whole publish address
 (the status line says it is copied), and after a reload sees it only masked; a speaker makes
 one in the studio. Both pages pass axe-core, with and without the key shown.

@@ -1,4 +1,4 @@
-"""Issue #11 in Debian's chromium: a moderator bans and lifts a ban from the live panel, the
+"""Moderation in Debian's chromium: a moderator bans and lifts a ban from the live panel, the
 talk page drops "LIVE" when an organiser ends the talk (no reload), the characters-left counter
 on the chat box, vote buttons disabled while questions are closed, moderators' count of
 questions waiting for approval, and axe-core with all of it on screen.

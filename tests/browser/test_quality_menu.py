@@ -1,4 +1,4 @@
-"""The live player's quality menu and one player per talk (issue 12), in Debian's chromium on
+"""The live player's quality menu and one player per talk, in Debian's chromium on
 the shared live server. A speaker goes live through the studio socket (the server's own ffmpeg
 writes the ladder); the talk also has a YouTube stream address. The viewer's player plays;
 choosing audio only by keyboard plays the audio rendition and is remembered after a reload;

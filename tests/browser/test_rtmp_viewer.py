@@ -1,4 +1,4 @@
-"""Going live from a venue's encoder over RTMP (issue 12), end to end: real ffmpeg publishes a
+"""Going live from a venue's encoder over RTMP, end to end: real ffmpeg publishes a
 test pattern with a tone (testsrc2 + sine, H.264 with a keyframe every second, AAC) to the
 nginx-rtmp that a real Arena server started, with a key made by the command line; a viewer in
 Debian's chromium plays it on the talk page; the master playlist lists the source, 360p and

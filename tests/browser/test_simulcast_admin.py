@@ -1,4 +1,4 @@
-"""The talk's simulcast page ("Also send to") in Debian's chromium (issue 12): an organiser
+"""The talk's simulcast page ("Also send to") in Debian's chromium: an organiser
 opens it from the talk form, adds a destination by keyboard, sees a refused server address
 beside its field in Swedish, sees the stream key only masked, and sees a destination's state
 change without a reload, announced once on the page's status line. The page passes axe-core

@@ -162,7 +162,7 @@ def test_revoked_moderator_link_closes_the_connection_and_ends_the_role(arena: A
     assert link_again.status_code == 403
 
 
-# -- stream keys over HTTP (issue 12): the studio's key section and the admin's Live video page --
+# -- stream keys over HTTP: the studio's key section and the admin's Live video page --
 
 SIGN_IN, REFUSED = "sign_in", "refused"
 KEY_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -1,4 +1,4 @@
-"""The live room whatever fails (issue 10, "Faults" and "Done when"): Redis killed, a server
+"""The live room whatever fails : Redis killed, a server
 process killed, the database lost for a moment, Redis unreachable at start, SQLite under two
 processes and 50 writers.
 

@@ -275,7 +275,7 @@ def test_two_deployments_on_one_redis_do_not_hear_each_other(tmp_path, browsers:
 def test_a_talk_ended_in_the_admin_reaches_open_pages_on_every_process(browsers: Browsers, a, b, talk_id):
     """The organiser's "Ended" is one row in the database, written by whichever process served
     the admin form: every process reads its talks' live status each second and tells its own
-    clients (issue #11, 9)."""
+    clients."""
     viewers = [browsers.open("Anna", talk_id=talk_id, arena=a), browsers.open("Helen", talk_id=talk_id, arena=b)]
     with a.engine.begin() as connection:
         connection.execute(text("UPDATE talks SET live_state = 'live' WHERE id = :id"), {"id": talk_id})

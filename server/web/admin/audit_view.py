@@ -83,7 +83,7 @@ FIELDS = {
     "talk_id": _l("Talk"),
     "expires_at": _l("Valid until"),
     "revoked_at": _l("Withdrawn"),
-    # Live video (issue 12): stream keys are audited by their last four characters only.
+    # Live video: stream keys are audited by their last four characters only.
     "hint": _l("Stream key (last four characters)"),
     "key_hint": _l("Stream key (last four characters)"),
     "stream_key_id": _l("Stream key (number)"),

@@ -1,4 +1,4 @@
-"""Admin: a talk's live video from the venue (issue 12). The RTMP server URL and the talk's
+"""Admin: a talk's live video from the venue. The RTMP server URL and the talk's
 stream key for the crew's encoder (OBS, vMix, an ATEM Mini), the stream arriving now, and
 the encoders the ingest refused lately, with why.
 
