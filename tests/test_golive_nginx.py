@@ -263,8 +263,8 @@ def test_a_dotted_address_cannot_reach_a_refused_file(behind_nginx, organiser):
               f"{shown}/../../../{hidden.split('/', 2)[2]}", f"{shown}/%2e%2e/%2e%2e/%2e%2e/{hidden.split('/', 2)[2]}"]
 
     def status(path: str, cookie: str = "") -> int:
-        connection = http.client.HTTPSConnection(urlsplit(behind_nginx.url).netloc, timeout=30,
-                                                 context=ssl.create_default_context(cafile=str(behind_nginx.certificate)))
+        trusting = ssl.create_default_context(cafile=str(behind_nginx.certificate))
+        connection = http.client.HTTPSConnection(urlsplit(behind_nginx.url).netloc, timeout=30, context=trusting)
         connection.request("GET", path, headers={"Cookie": f"session={cookie}"} if cookie else {})
         answer = connection.getresponse().status  # sent as written: requests would tidy the dots away
         connection.close()

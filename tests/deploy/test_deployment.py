@@ -122,6 +122,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    # A missing browser is a failed set-up, not a reason to skip: `make test` installs it.
+    assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run `make test` (it installs Debian's chromium)"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -247,8 +249,8 @@ def test_two_browsers_on_two_processes_chat_and_vote_and_see_one_another(deploym
     page_ids = {route: [line["request_id"] for line in deployment.nginx.requests_log()
                         if line["route"] == route and line["path"] == TALK]
                 for route in (anna_route, helen_route)}
-    assert page_ids[anna_route] and all(id_ in first.log() and id_ not in second.log() for id_ in page_ids[anna_route])
-    assert page_ids[helen_route] and all(id_ in second.log() and id_ not in first.log() for id_ in page_ids[helen_route])
+    for route, own, other in ((anna_route, first, second), (helen_route, second, first)):
+        assert page_ids[route] and all(id_ in own.log() and id_ not in other.log() for id_ in page_ids[route])
 
 
 def test_a_restarted_process_s_browser_comes_back_and_sees_what_was_said_meanwhile(deployment, open_browser):
@@ -301,7 +303,8 @@ def test_http_is_sent_to_https_with_hsts_on_pages_static_files_and_recordings(de
     script = http.get(f"{deployment.nginx.url}/static/js/share.js", timeout=30)
 
     assert plain.status_code == 301
-    assert plain.headers["Location"].startswith("https://127.0.0.1") and plain.headers["Location"].endswith(f"{TALK}?a=1")
+    location = plain.headers["Location"]
+    assert location.startswith("https://127.0.0.1") and location.endswith(f"{TALK}?a=1")
     for answer in (page, script, refused):
         assert answer.headers["Strict-Transport-Security"].startswith("max-age="), answer.url
     assert refused.status_code == 403  # a file no talk has: Arena said no, so nginx did not send it
@@ -324,7 +327,8 @@ def test_nginx_sends_static_files_itself_with_their_types(deployment):
     assert again.status_code == 304
     # No Arena process was asked.
     static = deployment.nginx.lines(route, 3)
-    assert all(line["path"].startswith("/static/") for line in static) and {line["upstream"] for line in static} == {"-"}
+    assert all(line["path"].startswith("/static/") for line in static)
+    assert {line["upstream"] for line in static} == {"-"}
 
 
 def test_a_browser_without_the_cookie_gets_one_and_stays_on_its_process(deployment):
@@ -374,7 +378,8 @@ def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_clo
 def test_the_unit_file_is_valid_for_systemd(tmp_path):
     # systemd-analyze checks every directive; /opt/arena is this checkout here.
     unit = tmp_path / "arena@5001.service"
-    unit.write_text(UNIT.read_text().replace("/opt/arena/.venv/bin/python", str(PROJECT_ROOT / ".venv" / "bin" / "python")))
+    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+    unit.write_text(UNIT.read_text().replace("/opt/arena/.venv/bin/python", python))
 
     checked = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True,
                              timeout=120, cwd=tmp_path)

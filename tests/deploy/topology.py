@@ -267,7 +267,8 @@ class ArenaProcess:
             log.write(f"=== start {self.starts} ===\n")
             log.flush()
             self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self.ready, timeout=120, interval=0.2, message=lambda: f"arena@{self.port} never got ready: {self.log()}")
+        wait_until(self.ready, timeout=120, interval=0.2,
+                   message=lambda: f"arena@{self.port} never got ready: {self.log()}")
 
     def ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
