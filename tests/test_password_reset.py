@@ -67,6 +67,7 @@ def sign_in(client, email, password):
                                           "csrf_token": form_token(client, "/sign-in")})
 
 
+@pytest.mark.both_databases
 def test_forgot_password_mails_a_link_that_sets_a_new_password(app, session, relay, karin):
     client = app.test_client()
 
@@ -193,6 +194,7 @@ def test_known_unknown_and_closed_addresses_get_the_same_answer(app, session, re
     assert [message.recipients for message in received] == [[EMAIL]]
 
 
+@pytest.mark.both_databases
 def test_an_address_gets_a_few_links_an_hour_then_is_refused_in_words(app, relay, karin):
     client = app.test_client()
     for _ in range(MAX_PER_ADDRESS):
@@ -207,6 +209,7 @@ def test_an_address_gets_a_few_links_an_hour_then_is_refused_in_words(app, relay
     assert len(relay.wait_for(MAX_PER_ADDRESS)) == MAX_PER_ADDRESS
 
 
+@pytest.mark.both_databases
 def test_one_network_cannot_ask_for_many_addresses(app, relay, karin):
     here = app.test_client()
     for n in range(MAX_PER_NETWORK):
