@@ -15,13 +15,6 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from flask_babel import lazy_gettext as _l
 
-__all__ = [
-    "ACCEPTED_SOURCES",
-    "StreamEmbed",
-    "UnsupportedStreamURL",
-    "parse_stream_url",
-]
-
 MAX_URL_LENGTH = 2000
 
 # Kept close to proper names so the list reads fine inside a translated sentence.

@@ -221,7 +221,7 @@ class StudioNamespace(ArenaNamespace):
                 # Not the end: the speaker's wifi may come back. Viewers see a stall.
                 publisher.sid = None
                 publisher.disconnected_at = time.monotonic()
-                self._set_state(publisher, reconnecting=True)
+                self._mark_reconnecting(publisher)
 
     def close_grant_connections(self, grant_id: int | None, participant_id: str | None,
                                 organiser_id: int | None = None) -> None:
@@ -739,10 +739,10 @@ class StudioNamespace(ArenaNamespace):
             db.session.remove()
         self._archive(publisher, "ffmpeg_failed")
 
-    def _set_state(self, publisher: Publisher, *, reconnecting: bool) -> None:
+    def _mark_reconnecting(self, publisher: Publisher) -> None:
         try:
             stream = db.session.get(LiveStream, publisher.stream_id)
-            if stream is not None and reconnecting:
+            if stream is not None:
                 golive.set_reconnecting(stream)
                 db.session.commit()
                 self._push(stream)
