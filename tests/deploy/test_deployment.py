@@ -344,6 +344,10 @@ def test_a_browser_without_the_cookie_gets_one_and_stays_on_its_process(deployme
     assert "Secure" in cookie and "HttpOnly" in cookie and "Max-Age" not in cookie  # a session cookie
     assert all(page.status_code == 200 for page in pages)
     assert len(deployment.nginx.upstreams(route=route, path_prefix=TALK)) == 1
+    # What shared caches may keep (the calendar feed: public) never carries the cookie.
+    feed = deployment.session().get(f"{deployment.nginx.url}/events/{SLUG}.ics", timeout=30)  # no cookie yet
+    assert feed.status_code == 200 and "public" in feed.headers["Cache-Control"]
+    assert "arena_route" not in feed.headers.get("Set-Cookie", "")
 
 
 def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_closed(deployment):
