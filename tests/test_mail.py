@@ -206,6 +206,7 @@ def test_a_speaker_link_is_sent_in_swedish(app, relay, organiser_client, day):
     assert received.message["Subject"] == "Du är inbjuden att tala i ”Skapa arenor!”"
     assert received.message["Content-Language"] == "sv"
     assert "Hej Mattias Jansson!" in received.text and "Din personliga inloggningslänk:" in received.text
+    assert "Passet börjar tisdag 24 november 2026, 10:00 (Europe/Stockholm)." in received.text
 
 
 def test_a_send_is_audited_without_the_link(app, session, relay, organiser_client, day):
