@@ -412,3 +412,19 @@ def test_arena_logs_the_client_s_own_address_not_one_it_claims(deployment):
                         message=f"arena@{first.port} logged no request {request_id}")
     # nginx appends the address it saw; with trusted_proxies = 1 Arena takes that one.
     assert [entry.get("client") for entry in logged if "client" in entry] == ["127.0.0.2"]
+
+
+def test_nginx_logs_sign_in_and_password_links_without_their_secret(deployment):
+    http = deployment.session()
+    route = f"links-{tag()}"  # marks these requests in nginx's log
+    http.cookies.set("arena_route", route)
+    secret = secrets.token_urlsafe(24)
+    paths = [f"/sign-in/{secret}", f"/set-password/{secret}", f"/reset-password/{secret}", "/forgot-password"]
+
+    for path in paths:
+        http.get(f"{deployment.nginx.url}{path}?next=/{secret}", timeout=30, allow_redirects=False)
+
+    logged = deployment.nginx.lines(route, len(paths))
+    assert [line["path"] for line in logged] == ["/sign-in/[hidden]", "/set-password/[hidden]",
+                                                 "/reset-password/[hidden]", "/forgot-password"]
+    assert secret not in deployment.nginx.access_log.read_text()
