@@ -20,14 +20,15 @@ def make_clip(path: Path, *, seconds: float = 4, size: str = "160x120", rate: in
     lines = [";FFMETADATA1"]
     if chapters:
         starts = [start for _, start in CHAPTERS] + [seconds]
-        for (title, start), end in zip(CHAPTERS, starts[1:]):
+        for (title, start), end in zip(CHAPTERS, starts[1:], strict=True):
             lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={int(start * 1000)}", f"END={int(end * 1000)}",
                       f"title={title}"]
     metadata.write_text("\n".join(lines) + "\n", encoding="utf-8")
     codecs = (["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "200k", "-c:a", "libopus", "-b:a", "32k"] if webm
               else ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k",
                     "-movflags", "+faststart"])
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}:duration={seconds}",
+    subprocess.run(["ffmpeg", "-v", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}:duration={seconds}",
                     "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-i", str(metadata),
                     "-map", "0:v", "-map", "1:a", "-map_metadata", "2", "-map_chapters", "2", *codecs, "-shortest",
                     str(path)], check=True, capture_output=True, timeout=300)
@@ -57,7 +58,8 @@ class MediaSite:
 
             def do_GET(self) -> None:
                 site.requests.append(self.path)
-                route = getattr(site, "route_" + self.path.strip("/").split("?")[0].replace(".", "_").replace("-", "_"), None)
+                name = self.path.strip("/").split("?")[0].replace(".", "_").replace("-", "_")
+                route = getattr(site, "route_" + name, None)
                 if route is None:
                     self.send_error(404)
                     return
@@ -109,7 +111,8 @@ class MediaSite:
         self._send(handler, page.encode(), "text/html; charset=utf-8")
 
     def route_no_video_html(self, handler) -> None:
-        page = '<!doctype html><html lang="sv"><head><title>Program</title></head><body><p>Ingen film här.</p></body></html>'
+        page = ('<!doctype html><html lang="sv"><head><title>Program</title></head>'
+                '<body><p>Ingen film här.</p></body></html>')
         self._send(handler, page.encode(), "text/html; charset=utf-8")
 
     def route_private_extras_html(self, handler) -> None:

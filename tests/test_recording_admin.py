@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from server import create_app
-from server.extensions import socketio
 from server.db import db
+from server.extensions import socketio
 from server.models import AuditEntry, ImportJob, JobState, Recording
 from server.sockets import protocol as p
 from tests.conftest import form_token
@@ -81,7 +81,8 @@ def ended_views(socket) -> list[dict] | None:
 
 def upload(client, clip: Path):
     with open(clip, "rb") as fh:
-        return client.post(PAGE + "/upload", data={"csrf_token": form_token(client, PAGE), "file": (fh, "whatever.mp4")},
+        return client.post(PAGE + "/upload",
+                           data={"csrf_token": form_token(client, PAGE), "file": (fh, "whatever.mp4")},
                            headers=EN, content_type="multipart/form-data")
 
 
@@ -105,8 +106,8 @@ def test_import_progress_arrives_over_socketio_and_the_recording_is_kept(organis
     socket = socketio.test_client(app, namespace=p.ADMIN_NAMESPACE, flask_test_client=organiser_client)
     watched = socket.emit(p.WATCH_IMPORT, {"talk_id": talk.id}, namespace=p.ADMIN_NAMESPACE, callback=True)
 
-    response = organiser_client.post(PAGE + "/import", data={"url": site.url("page.html"), "archive": "y",
-                                                             "csrf_token": form_token(organiser_client, PAGE)}, headers=EN)
+    response = organiser_client.post(PAGE + "/import", headers=EN, data={
+        "url": site.url("page.html"), "archive": "y", "csrf_token": form_token(organiser_client, PAGE)})
     job = wait_for_job_end(session, session.scalars(select(ImportJob.id)).one())
     # The row is committed first, then the last view is sent: wait for that view too.
     views = wait_until(lambda: ended_views(socket), message=lambda: f"no last view: {progress_views(socket)}")
@@ -131,8 +132,8 @@ def test_admin_socket_refuses_anyone_but_an_organiser(app, talk, role_client):
 
 
 def test_import_of_a_file_address_is_refused_on_the_form(organiser_client, session, talk):
-    response = organiser_client.post(PAGE + "/import", data={"url": "file:///etc/passwd",
-                                                             "csrf_token": form_token(organiser_client, PAGE)}, headers=EN)
+    response = organiser_client.post(PAGE + "/import", headers=EN, data={
+        "url": "file:///etc/passwd", "csrf_token": form_token(organiser_client, PAGE)})
 
     assert response.status_code == 400
     assert "Only web addresses that start with http:// or https:// can be imported." in response.get_data(as_text=True)

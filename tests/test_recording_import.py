@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from server.media import importer
 from server.models import AuditEntry, ImportJob, JobState, Role
-from server.services.recordings import imports as recording_imports
 from server.services.errors import Conflict, ValidationError
+from server.services.recordings import imports as recording_imports
 from server.services.roles import Actor
 from tests.recording_media import MediaSite, make_clip
 from tests.waiting import wait_until
@@ -291,7 +291,8 @@ def test_command_line_imports_from_an_address_and_says_why_it_fails(tmp_path, si
 
     assert imported.returncode == 0, imported.stderr
     assert "published" in imported.stdout
-    assert re.search(r"captions: sociala-medier-i-offentlig-sektor/skapa-arenor/captions-[A-Za-z0-9_-]{22}\.vtt", imported.stdout)
+    assert re.search(r"captions: sociala-medier-i-offentlig-sektor/skapa-arenor/captions-[A-Za-z0-9_-]{22}\.vtt",
+                     imported.stdout)
     assert missing.returncode == 1
     assert "(not_found: HTTP 404)" in missing.stderr
 

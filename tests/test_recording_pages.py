@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from server.models import AuditEntry, Recording, Role
+from server.services.errors import Conflict, ValidationError
 from server.services.golive import finished_live_recordings
 from server.services.recordings import edits as recording_edits
 from server.services.recordings import imports as recording_imports
-from server.services.errors import Conflict, ValidationError
 from server.services.roles import Actor
 from server.web import templating
 from tests.conftest import at
@@ -26,7 +26,8 @@ from tests.recording_media import make_clip
 
 ORGANISER = Actor(participant_id="p-organiser", role=Role.organiser, staff_name="Karin Kommunikatör")
 pytestmark = pytest.mark.both_databases
-SRT = "1\r\n00:00:00,000 --> 00:00:02,000\r\n<font color=\"red\">Hej och välkommen</font>\r\n\r\n2\r\n00:00:02,000 --> 00:00:04,000\r\nNu tar vi frågor\r\n"
+SRT = ("1\r\n00:00:00,000 --> 00:00:02,000\r\n<font color=\"red\">Hej och välkommen</font>\r\n\r\n"
+       "2\r\n00:00:02,000 --> 00:00:04,000\r\nNu tar vi frågor\r\n")
 ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
 
 
@@ -132,7 +133,8 @@ def test_captions_file_without_cues_is_refused(session, day, clip, settings):
     publish_upload(session, talk, clip, settings, captions=None)
 
     with pytest.raises(ValidationError) as refused:
-        recording_edits.save_captions(session, talk, b"just some words\n", language="sv", settings=settings, actor=ORGANISER)
+        recording_edits.save_captions(session, talk, b"just some words\n", language="sv", settings=settings,
+                                      actor=ORGANISER)
 
     assert refused.value.code == "not_captions"
 
@@ -164,7 +166,8 @@ def test_talk_page_plays_our_copy_with_captions_and_chapters(client, session, da
     html = client.get("/events/sociala-medier/skapa-arenor", headers={"Accept-Language": "en"}).get_data(as_text=True)
 
     assert f'src="/recordings/{recording.file_path}"' in html
-    assert f'<track kind="captions" src="/recordings/{recording.captions_path}" srclang="sv" label="Svenska" default>' in html
+    track = f'<track kind="captions" src="/recordings/{recording.captions_path}" srclang="sv" label="Svenska" default>'
+    assert track in html
     assert '<a href="#t=0s" data-seconds="0"><span class="chapter-time">0:00</span> Inledning</a>' in html
     assert '<a href="#t=2s" data-seconds="2"><span class="chapter-time">0:02</span> Frågor från publiken</a>' in html
     assert "Kommunchefen om <strong>arenor</strong> för samtal." in html
@@ -275,7 +278,8 @@ def test_api_describes_the_published_recording(client, session, day, clip, setti
         "captions_language": "sv",
         "thumbnail_url": None,
         "duration_seconds": 4,
-        "chapters": [{"start_seconds": 0.0, "title": "Inledning"}, {"start_seconds": 2.0, "title": "Frågor från publiken"}],
+        "chapters": [{"start_seconds": 0.0, "title": "Inledning"},
+                     {"start_seconds": 2.0, "title": "Frågor från publiken"}],
         "published_at": recording.published_at.isoformat(),
     }
     assert talks[1]["recording"] is None

@@ -3,7 +3,7 @@ published event (live HLS while the stream is on); organisers see everything, a 
 their own talk's; and stored names cannot be guessed from ids."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -46,7 +46,7 @@ def add_recording(session, store, talk, *, published: bool) -> Recording:
                                               b"WEBVTT\n\n00:00.000 --> 00:01.000\nHej\n"),
                           thumbnail_path=store(f"{folder}/{unguessable_name('thumbnail', '.jpg')}",
                                                b"\xff\xd8\xff"),
-                          published_at=datetime.now(timezone.utc) if published else None)
+                          published_at=datetime.now(UTC) if published else None)
     session.add(recording)
     session.commit()
     return recording
@@ -57,7 +57,7 @@ def files_of(recording: Recording) -> list[str]:
 
 
 def add_stream(session, store, talk, *, ended_ago: timedelta | None) -> LiveStream:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stream = LiveStream(talk_id=talk.id, active_talk_id=None if ended_ago else talk.id,
                         state=StreamState.ended if ended_ago else StreamState.live, video_codec="h264",
                         ended_at=now - ended_ago if ended_ago else None)

@@ -29,9 +29,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from server.media import hls
 
@@ -285,7 +285,7 @@ class Ingest:
                     except IngestError as error:
                         self._fail(f"ffmpeg did not start: {error}")
                         return
-                assert self.process.stdin is not None
+                assert self.process.stdin is not None  # noqa: S101  Popen(stdin=PIPE): for the type checker
                 try:
                     self.process.stdin.write(data)
                     self.process.stdin.flush()
@@ -297,7 +297,7 @@ class Ingest:
                     self._tell_ready()
             if self.process is None and head:
                 self._launch(head)  # a stream shorter than its header: what there is
-                assert self.process.stdin is not None
+                assert self.process.stdin is not None  # noqa: S101  Popen(stdin=PIPE): for the type checker
                 try:
                     self.process.stdin.write(head)
                 except (BrokenPipeError, ValueError, OSError):

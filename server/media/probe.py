@@ -17,8 +17,8 @@ def _ffprobe(ffprobe: str, path: Path) -> dict[str, Any]:
     result = subprocess.run(
         # Only the local file itself: a "video" that is really a playlist must not make
         # ffprobe fetch URLs from inside our network.
-        [ffprobe, "-v", "error", "-protocol_whitelist", "file", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters",
-         str(path)], capture_output=True, text=True, timeout=120, check=False)
+        [ffprobe, "-v", "error", "-protocol_whitelist", "file", "-print_format", "json", "-show_format",
+         "-show_streams", "-show_chapters", str(path)], capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
         raise ProbeError(result.stderr.strip()[:300])
     return json.loads(result.stdout or "{}")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.media import hls
-from server.media.simulcast import _die_with_arena as die_with_arena
 from server.media.ingest import Archive, probe_duration
+from server.media.simulcast import _die_with_arena as die_with_arena
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -366,7 +366,7 @@ class Pusher:
     def _follow_progress(self, process: subprocess.Popen) -> float | None:
         """Read ffmpeg's -progress until it ends; "sending" once bytes flow. A push whose
         bytes stop growing for STALLED_SECONDS is ended (it is tried again)."""
-        assert process.stdout is not None
+        assert process.stdout is not None  # noqa: S101  Popen(stdout=PIPE): for the type checker
         sending_since: float | None = None
         last_size = 0
         last_growth = time.monotonic()
@@ -398,7 +398,7 @@ class Pusher:
         return sending_since
 
     def _read_stderr(self, process: subprocess.Popen) -> None:
-        assert process.stderr is not None
+        assert process.stderr is not None  # noqa: S101  Popen(stderr=PIPE): for the type checker
         for raw in process.stderr:
             self._stderr.append(scrub(raw.decode("utf-8", "replace").rstrip(), [self.target.stream_key]))
 

@@ -5,9 +5,9 @@ Built with ElementTree, so every text is escaped by the XML writer, never by han
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Callable
 from xml.etree import ElementTree as ET
 
 from server.models import Event

@@ -21,8 +21,8 @@ import json
 import os
 import re
 import secrets
-import time
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path

@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.services.uploads import UPLOADS_FOLDER
 from server.models import Event, EventStatus, LiveStream, Recording, Speaker, Talk
+from server.services.uploads import UPLOADS_FOLDER
 
 # A live stream's HLS stays public this long after it ends: viewers a few seconds behind
 # play to the closed playlist's end (static/js/stage.js). Then only its publishers see it.

@@ -13,18 +13,18 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, validate_csrf
 from flask_wtf.file import FileField
 from werkzeug.wrappers import Response
-from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError as FormValidationError
 
 from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import ImportJob
+from server.services.errors import NotFound, ServiceError
+from server.services.events import get_talk
 from server.services.golive import finished_live_recordings
 from server.services.recordings import edits as recording_edits
 from server.services.recordings import imports as recording_imports
-from server.services.errors import NotFound, ServiceError
-from server.services.events import get_talk
 from server.web import csrf
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
