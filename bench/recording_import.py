@@ -49,8 +49,10 @@ def log(message: str) -> None:
 
 
 def make_720p_clip(path: Path, seconds: int) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-preset", "veryfast",
+    subprocess.run(["ffmpeg", "-v", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+                    "-c:v", "libx264", "-preset", "veryfast",
                     "-b:v", "2500k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart",
                     "-shortest", str(path)], check=True, timeout=600)
     return path
@@ -72,7 +74,7 @@ def time_to_metadata(site: MediaSite, folder: Path, runs: int) -> list[float]:
         started = time.perf_counter()
         seen: dict[str, float] = {}
 
-        def on_event(event: dict[str, Any]) -> None:
+        def on_event(event: dict[str, Any], seen: dict[str, float] = seen, started: float = started) -> None:
             if event.get("event") == "metadata" and "metadata" not in seen:
                 seen["metadata"] = time.perf_counter() - started
 
@@ -91,9 +93,9 @@ def time_to_archive(site: MediaSite, folder: Path, runs: int) -> tuple[list[floa
     from server.db import db
     from server.migrations import upgrade
     from server.models import JobState, Role
-    from server.services.recordings import imports as recording_imports
     from server.services.demo import load_demo
     from server.services.events import get_talk
+    from server.services.recordings import imports as recording_imports
     from server.services.roles import Actor
 
     settings = load_settings(config_file=None, environ={}, overrides={
@@ -207,17 +209,21 @@ def main() -> int:
     m, a = results["time_to_metadata_s"], results["time_to_archived_copy_s"]
     idle, busy = server["idle_ms"], server["during_import_ms"]
     table = "\n".join([
-        f"Clip: {args.seconds} s, 1280x720 H.264 + AAC, {clip_bytes / 1048576:.1f} MB, served from 127.0.0.1. {results['machine']}.",
+        f"Clip: {args.seconds} s, 1280x720 H.264 + AAC, {clip_bytes / 1048576:.1f} MB, served from 127.0.0.1. "
+        f"{results['machine']}.",
         "",
         "| measure | median | min | max | runs |",
         "|---|---|---|---|---|",
-        f"| time to metadata (worker start -> metadata) | {m['median']:.2f} s | {m['min']:.2f} s | {m['max']:.2f} s | {m['n']} |",
-        f"| time to archived copy (service path, file in place, row committed) | {a['median']:.2f} s | {a['min']:.2f} s | {a['max']:.2f} s | {a['n']} |",
+        f"| time to metadata (worker start -> metadata) "
+        f"| {m['median']:.2f} s | {m['min']:.2f} s | {m['max']:.2f} s | {m['n']} |",
+        f"| time to archived copy (service path, file in place, row committed) "
+        f"| {a['median']:.2f} s | {a['min']:.2f} s | {a['max']:.2f} s | {a['n']} |",
         "",
         "| GET /healthz on the eventlet server | median | p99 | max | requests |",
         "|---|---|---|---|---|",
         f"| no import running | {idle['median']:.1f} ms | {idle['p99']:.1f} ms | {idle['max']:.1f} ms | {idle['n']} |",
-        f"| while an import runs ({server['import_through_server_s']:.2f} s, form to done) | {busy['median']:.1f} ms | {busy['p99']:.1f} ms | {busy['max']:.1f} ms | {busy['n']} |",
+        f"| while an import runs ({server['import_through_server_s']:.2f} s, form to done) "
+        f"| {busy['median']:.1f} ms | {busy['p99']:.1f} ms | {busy['max']:.1f} ms | {busy['n']} |",
     ])
     if args.json:
         print(json.dumps(results, indent=2))

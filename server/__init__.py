@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from server.app import create_app as _create_app
+    from server.app import create_app as _create_app  # noqa: PLC0415  see the docstring: patch first
 
     return _create_app(settings)

@@ -13,9 +13,11 @@ import os
 import secrets
 import tomllib
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "config.toml"
@@ -313,7 +315,8 @@ def _coerce(value: Any, expected: Any, name: str, source: str) -> Any:
     if expected is bool:
         if isinstance(value, bool):
             return value
-        if from_env and isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        words = ("1", "true", "yes", "on", "0", "false", "no", "off")
+        if from_env and isinstance(value, str) and value.lower() in words:
             return value.lower() in ("1", "true", "yes", "on")
     elif expected is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -350,7 +353,8 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def _validate(settings: Settings) -> None:
     if settings.server.async_mode not in ASYNC_MODES:
-        raise ConfigError(f"server.async_mode must be one of {', '.join(ASYNC_MODES)}, got {settings.server.async_mode!r}")
+        raise ConfigError(f"server.async_mode must be one of {', '.join(ASYNC_MODES)}, "
+                          f"got {settings.server.async_mode!r}")
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError(f"server.port must be between 1 and 65535, got {settings.server.port}")
     if not 0 <= settings.server.trusted_proxies <= 10:
@@ -361,8 +365,6 @@ def _validate(settings: Settings) -> None:
     if unsupported:
         raise ConfigError(f"languages.available has no translation for: {', '.join(sorted(unsupported))}")
     try:
-        from zoneinfo import ZoneInfo
-
         ZoneInfo(settings.time.time_zone)
     except Exception:
         raise ConfigError(f"time.time_zone is not a known time zone: {settings.time.time_zone!r}") from None
@@ -419,15 +421,13 @@ def patch_for_async_mode() -> str:
     except ConfigError:
         return "threading"  # main() reports the error and stops
     if mode == "eventlet":
-        import warnings
-
         # Known and written down in docs/architecture.md: gevent is one key away.
         warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
-        import eventlet
+        import eventlet  # noqa: PLC0415  only the configured async mode is loaded, and it patches first
 
         eventlet.monkey_patch()
     elif mode == "gevent":
-        from gevent import monkey
+        from gevent import monkey  # noqa: PLC0415  as above
 
         monkey.patch_all()
     return mode

@@ -35,11 +35,11 @@ from typing import Any, TextIO
 # yt-dlp must not find an HTTP stack of its own (libcurl would connect past the guard).
 sys.modules["curl_cffi"] = None  # type: ignore[assignment]
 
-from deno import find_deno_bin
+from deno import find_deno_bin  # noqa: E402  after curl_cffi is hidden from yt-dlp
 
-from server.media import guard as guard_module
-from server.media.captions import CaptionsError, to_webvtt
-from server.media.probe import ProbeError, probe_duration, probe_video
+from server.media import guard as guard_module  # noqa: E402  after curl_cffi is hidden from yt-dlp
+from server.media.captions import CaptionsError, to_webvtt  # noqa: E402  after curl_cffi is hidden from yt-dlp
+from server.media.probe import ProbeError, probe_duration, probe_video  # noqa: E402  after curl_cffi is hidden from yt-dlp
 
 MEDIA_STEM = "media"
 THUMBNAIL_STEM = "thumbnail"
@@ -114,7 +114,7 @@ def js_runtimes(work: Path) -> dict[str, Any]:
     except FileNotFoundError:
         print("deno is not installed: no JavaScript runtime for yt-dlp", file=sys.stderr)
         return {}
-    from yt_dlp.extractor.youtube.jsc._builtin.deno import DenoJCP
+    from yt_dlp.extractor.youtube.jsc._builtin.deno import DenoJCP  # noqa: PLC0415  yt-dlp loads in the worker only
 
     base = getattr(DenoJCP, "_DENO_BASE_OPTIONS", None)
     if not isinstance(base, list) or "--no-remote" not in base:
@@ -184,7 +184,7 @@ def run(job: dict[str, Any], out: Output) -> None:
     guard.check_url(job["url"])
     guard.install()
 
-    import yt_dlp  # after the guard: nothing of yt-dlp runs unguarded
+    import yt_dlp  # noqa: PLC0415  after the guard: nothing of yt-dlp runs unguarded
 
     max_bytes = int(job["max_bytes"])
     max_duration = float(job["max_duration"])
@@ -321,7 +321,8 @@ def _collect(job: dict[str, Any], work: Path, info: dict[str, Any]) -> dict[str,
                     path.rename(final)
                     result["thumbnail"] = final.name
                     break
-    subtitles = sorted(p for p in work.iterdir() if p.name.startswith(CAPTIONS_STEM + ".") and p.suffix in (".vtt", ".srt"))
+    subtitles = sorted(p for p in work.iterdir()
+                       if p.name.startswith(CAPTIONS_STEM + ".") and p.suffix in (".vtt", ".srt"))
     for language in CAPTION_LANGUAGES + ("",):
         chosen = [p for p in subtitles if p.name.split(".")[1].startswith(language)]
         if chosen:

@@ -57,10 +57,10 @@ def _subprocess_module() -> Any:
     """eventlet's green subprocess when this process is monkey-patched by it, so waiting
     for the worker yields to the other green threads; otherwise the standard one."""
     if "eventlet" in sys.modules:
-        from eventlet import patcher
+        from eventlet import patcher  # noqa: PLC0415  only in a process that runs eventlet
 
         if patcher.is_monkey_patched("socket"):
-            from eventlet.green import subprocess as green_subprocess
+            from eventlet.green import subprocess as green_subprocess  # noqa: PLC0415  as above
 
             return green_subprocess
     return subprocess

@@ -15,6 +15,9 @@ from server.models.live import Ban, ChatMessage, Presence, Question, QuestionSta
 from server.models.media import ImportJob, JobState, Recording
 
 __all__ = [
-    "AuditEntry", "Ban", "EventOldSlug", "FormToken", "TalkOldSlug", "ImportJob", "JobState", "Participation", "ViewerSample", "LoginAttempt", "Organiser", "PasswordResetRequest", "ChatMessage", "Event", "EventStatus", "LiveState", "LiveStream", "Presence", "Question",
-    "QuestionState", "QuestionVote", "Recording", "Report", "RoomEvent", "Role", "RoleGrant", "SimulcastDestination", "Speaker", "StreamKey", "StreamState", "Talk", "TalkSpeaker",
+    "AuditEntry", "Ban", "ChatMessage", "Event", "EventOldSlug", "EventStatus", "FormToken", "ImportJob",
+    "JobState", "LiveState", "LiveStream", "LoginAttempt", "Organiser", "Participation",
+    "PasswordResetRequest", "Presence", "Question", "QuestionState", "QuestionVote", "Recording", "Report",
+    "Role", "RoleGrant", "RoomEvent", "SimulcastDestination", "Speaker", "StreamKey", "StreamState", "Talk",
+    "TalkOldSlug", "TalkSpeaker", "ViewerSample",
 ]
