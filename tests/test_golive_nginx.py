@@ -76,7 +76,9 @@ def behind_nginx(tmp_path_factory) -> Iterator[Front]:
     # before any `verify=`).
     trusted = os.environ.get("REQUESTS_CA_BUNDLE")
     os.environ["REQUESTS_CA_BUNDLE"] = str(certificate)
-    wait_until(lambda: answers(f"{front}/healthz"), message="nginx never answered")
+    error_log = tmp / "error.log"
+    wait_until(lambda: answers(f"{front}/healthz"), timeout=60, message=lambda: (
+        f"nginx never answered (exit status {nginx.poll()}): {error_log.read_text() if error_log.exists() else ''}"))
     engine = create_engine(arena.env["ARENA_DATABASE__URL"])
     created = run_cli(arena.env, "create-organiser", ORGANISER_EMAIL, "Karin Kommunikatör", stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
