@@ -10,6 +10,7 @@ from werkzeug.exceptions import NotFound
 
 from server.db import db, utcnow
 from server.i18n import LANGUAGE_COOKIE
+from server.media.ingest import is_private, media_headers
 from server.models import Event, EventStatus, Role, Talk
 from server.services import addresses, golive
 from server.services import events as event_service
@@ -105,8 +106,6 @@ def recording_file(name: str) -> Response:
     """Our own media files, to whoever may see them (recording_files.file_access): the
     public gets what a published event shows, organisers and the talk's speaker everything.
     A web server that sends the folder itself must ask media_access first."""
-    from server.media.ingest import media_headers
-
     name = _media_name_if_allowed(name)
     # HLS needs its own types, and a live playlist must never be cached (segments may be).
     mimetype, cache_control = media_headers(name)
@@ -133,8 +132,6 @@ def media_access(name: str) -> Response:
 def _media_name_if_allowed(name: str) -> str:
     """The file's name as it will be served, or a 404 (a file the visitor may not have
     does not exist for them). Sets g.media_public: may shared caches keep it?"""
-    from server.media.ingest import is_private
-
     # As send_from_directory will read it ("a/./b" is "a/b"): the check sees what is sent.
     name = posixpath.normpath(name)
     # Work in progress (an import's or an upload's) lives under names that start with a dot

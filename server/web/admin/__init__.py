@@ -9,10 +9,11 @@ audit entry; the view commits once (Indico's single commit point) or rolls back.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from server.models import Role
+from server.web.admin.repeats import form_token_field
 from server.web.context import request_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -32,10 +33,6 @@ def _organisers_only() -> Response | None:
 
 @bp.app_context_processor
 def _admin_helpers() -> dict:
-    from flask import current_app
-
-    from server.web.admin.repeats import form_token_field
-
     return {"has_endpoint": lambda endpoint: endpoint in current_app.view_functions,
             "form_token_field": form_token_field}
 
