@@ -21,6 +21,8 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.db import UTCDateTime
@@ -41,10 +43,8 @@ LONG_STEP = timedelta(hours=1)
 def _insert(session: Session, model: type) -> Any:
     """INSERT with ON CONFLICT for the database in use (SQLite and PostgreSQL both have it)."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+        return postgresql_insert(model)
+    return sqlite_insert(model)
 
 
 def record_participation(session: Session, talk: Talk, participant_id: str, now: datetime) -> None:

@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.db import Base
 from server.i18n import _l
 from server.models import AuditEntry, Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.services import addresses
 from server.services.audit import audit_value, changed, record, snapshot
 from server.services.errors import ValidationError
 from server.services.events import _http_url, _optional, _required, _slug, check_talk_times, checked_stream_url
+from server.services.golive import active_stream
 from server.services.roles import Actor
 
 EVENT_FIELDS = ("slug", "title", "organiser", "starts_on", "ends_on", "venue", "time_zone", "invitation_text", "status")
@@ -144,8 +146,6 @@ def _checked_live_state(session: Session, talk: Talk, value: Any) -> LiveState:
         raise ValidationError(_l("Choose one of the live statuses."), code="invalid_live_state",
                               field="live_state") from None
     if wanted is not talk.live_state:
-        from server.services.golive import active_stream
-
         if active_stream(session, talk.id) is not None:
             raise ValidationError(_l("The speaker is live from the studio now. The stream sets the status; "
                                      "end it in the studio."), code="live_from_studio", field="live_state")
@@ -302,8 +302,6 @@ TALK_RECORD_TABLES = ("chat_messages", "questions", "recordings", "live_streams"
 
 
 def talk_has_records(session: Session, talk: Talk) -> bool:
-    from server.db import Base
-
     for name in TALK_RECORD_TABLES:
         table = Base.metadata.tables.get(name)
         if table is not None and session.scalar(

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from server.i18n import _l
 from server.models import Event, Role, RoleGrant, Talk
 from server.services import audit
+from server.services.accounts import active_organiser
 from server.services.errors import Forbidden, ValidationError
 
-TOKEN_SALT = "arena.role-grant"
+TOKEN_SALT = "arena.role-grant"  # noqa: S105  a salt names the token's purpose; the key is secret
 # A role link as the audit log pictures it.
 GRANT_FIELDS = ("role", "name", "event_id", "talk_id", "expires_at", "revoked_at")
 
@@ -71,8 +72,6 @@ def actor_for(session: Session, participant_id: str, grant_id: Any, now: datetim
     """The actor behind a participant id, an optional signed-in organiser account and an
     optional role grant (all from the signed session), checked against the database now."""
     if organiser_id is not None:
-        from server.services.accounts import active_organiser
-
         organiser = active_organiser(session, organiser_id)
         if organiser is not None:
             return Actor(participant_id=participant_id, role=Role.organiser, staff_name=organiser.name)
