@@ -4,5 +4,7 @@ Flask docs' application factories do: modules import them from here, never from 
 from __future__ import annotations
 
 from flask_socketio import SocketIO
+from flask_wtf.csrf import CSRFProtect
 
 socketio = SocketIO()
+csrf = CSRFProtect()

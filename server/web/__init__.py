@@ -6,16 +6,28 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify, render_template, request, session
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from server.db import db
+from server.extensions import csrf
 from server.i18n import _
 from server.services.errors import NotFound, ServiceError
 from server.web import templating
+from server.web.admin import bp as admin_bp
+from server.web.api import bp as api_bp
+from server.web.auth import bp as auth_bp
+from server.web.context import request_actor
+from server.web.feeds import bp as feeds_bp
+from server.web.ingest import bp as ingest_bp
+from server.web.ops import bp as ops_bp
+from server.web.public import bp as public_bp
+from server.web.public import moved_address
+from server.web.recordings import bp as recordings_bp
+from server.web.staff import bp as staff_bp
+from server.web.studio import bp as studio_bp
 
 log = logging.getLogger(__name__)
-csrf = CSRFProtect()
 
 # Third-party players are only inserted after the visitor clicks their facade (GDPR); the
 # CSP still names them so the click works, and nothing else from outside may load.
@@ -31,17 +43,6 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
-    from server.web.admin import bp as admin_bp
-    from server.web.api import bp as api_bp
-    from server.web.auth import bp as auth_bp
-    from server.web.feeds import bp as feeds_bp
-    from server.web.ingest import bp as ingest_bp
-    from server.web.ops import bp as ops_bp
-    from server.web.public import bp as public_bp
-    from server.web.recordings import bp as recordings_bp
-    from server.web.staff import bp as staff_bp
-    from server.web.studio import bp as studio_bp
-
     csrf.init_app(app)
     templating.init_app(app)
     app.register_blueprint(public_bp)
@@ -69,8 +70,6 @@ def init_app(app: Flask) -> None:
         g.pop("request_actor", None)  # `g` can outlive a request (tests, CLI): ask again
         if session.get("grant_id") is None and session.get("organiser_id") is None:
             return
-        from server.web.context import request_actor
-
         if request_actor().role is None:
             for key in ("grant_id", "organiser_id", "display_name"):
                 session.pop(key, None)
@@ -90,8 +89,6 @@ def init_app(app: Flask) -> None:
     def _service_error(error: ServiceError):
         db.session.rollback()
         if isinstance(error, NotFound):
-            from server.web.public import moved_address
-
             moved = moved_address()  # an event's or talk's old address: 301 to the current one
             if moved is not None:
                 return moved

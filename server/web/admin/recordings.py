@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError as FormValidationError
 
 from server.db import db, utcnow
+from server.extensions import csrf
 from server.i18n import _, _l
 from server.models import ImportJob
 from server.services.errors import NotFound, ServiceError
@@ -25,7 +26,6 @@ from server.services.events import get_talk
 from server.services.golive import finished_live_recordings
 from server.services.recordings import edits as recording_edits
 from server.services.recordings import imports as recording_imports
-from server.web import csrf
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
 from server.web.admin.repeats import Once
