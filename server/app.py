@@ -9,11 +9,16 @@ import warnings
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from server import i18n
 from server.config import PROJECT_ROOT, Settings, ensure_secret_key, load_settings
 from server.db import db
 from server.extensions import socketio
 from server.logs import RequestLog, configure_logging
 from server.media.stream_events import StreamListeners
+from server.sockets import register_namespaces
+from server.sockets.base import refuse_reserved_events
+from server.web import init_app as init_web
+from server.web.outage import init_app as init_outage
 from server.web.sessions import VerifiedCookieSessionInterface
 
 
@@ -43,19 +48,15 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db.init_app(app, settings.database_url, echo=settings.database.echo)
 
-    from server import i18n
-
     i18n.init_app(app)
-
-    from server.web import init_app as init_web
-
     init_web(app)
 
     # init_app builds a new Socket.IO server on every call: pass async_mode every time and
     # register namespaces only after it.
     client_manager = None
     if settings.chat.message_queue:
-        from server.sockets.queue import RoomQueueManager, default_channel
+        # Only with a message queue: the Redis client loads when it is configured.
+        from server.sockets.queue import RoomQueueManager, default_channel  # noqa: PLC0415
 
         client_manager = RoomQueueManager(
             settings.chat.message_queue,
@@ -73,13 +74,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         client_manager=client_manager,
         message_queue=None,
     )
-    from server.sockets import register_namespaces
-    from server.sockets.base import refuse_reserved_events
-
     refuse_reserved_events(socketio.server)
     register_namespaces(socketio, app)
-    from server.web.outage import init_app as init_outage
-
     init_outage(app)
     _wrap_wsgi(app, settings)
     if client_manager is not None:
