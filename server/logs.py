@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from flask import has_request_context, request
+
 from server.config import Settings
 
 REQUEST_LOGGER = "arena.request"
@@ -102,8 +104,6 @@ def current_request_id() -> str | None:
     if found:
         return found
     try:
-        from flask import has_request_context, request
-
         if has_request_context():  # a Socket.IO event runs in its connection's request context
             return request.environ.get(ENVIRON_KEY)
     except Exception:  # noqa: BLE001 - a log line must never fail for its id

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from sqlalchemy import text
 
@@ -85,8 +86,6 @@ def _migration_heads(app: Flask) -> tuple[frozenset[str], frozenset[str]]:
     """(the heads this code expects, every revision it knows), read once per app."""
     cached = app.extensions.get("arena.migration_heads")
     if cached is None:
-        from alembic.script import ScriptDirectory
-
         scripts = ScriptDirectory.from_config(alembic_config(app.extensions["arena.settings"].database_url))
         cached = (frozenset(scripts.get_heads()), frozenset(r.revision for r in scripts.walk_revisions()))
         app.extensions["arena.migration_heads"] = cached
