@@ -15,6 +15,8 @@ from flask_babel import format_decimal
 from markupsafe import Markup
 
 from server.i18n import local_date, local_datetime, local_time
+from server.models import AuditEntry
+from server.services.audit_actions import action_words
 from server.services.recordings.edits import CAPTION_LANGUAGES
 from server.services.text import render_markdown
 
@@ -51,6 +53,13 @@ def whole_number(value: int) -> str:
     return format_decimal(value)
 
 
+def audit_action(entry: AuditEntry) -> str:
+    """What an audit entry says was done, in the page's language; a code without words yet is
+    shown as it is."""
+    words = action_words(entry.action, entry.target_type)
+    return str(words) if words is not None else entry.action
+
+
 def caption_language_name(code: str) -> str:
     return CAPTION_LANGUAGES.get(code, code)
 
@@ -73,6 +82,7 @@ FILTERS: dict[str, Any] = {
     "moment": moment,
     "clock": clock,
     "whole_number": whole_number,
+    "audit_action": audit_action,
 }
 # Globals, not context: imported macros see globals but not the template's context.
 GLOBALS: dict[str, Any] = {

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from server.db import db
 from server.i18n import _, _l, local_date, local_datetime
 from server.models import AuditEntry, Ban, Event, RoleGrant, Speaker, Talk
-from server.services.audit_actions import INGEST_REFUSALS, action_words
+from server.services.audit_actions import INGEST_REFUSALS
 from server.services.events import get_event
 from server.web.admin import bp
+from server.web.templating import audit_action
 
 AUDIT_PAGE_SIZE = 100
 
@@ -182,15 +183,8 @@ def audit_rows(session: Session, event: Event, entries: Iterable[AuditEntry]) ->
     return [_row(names, entry) for entry in entries]
 
 
-@bp.app_template_filter("audit_action")
-def action_text(entry: AuditEntry) -> str:
-    """What was done, in the page's language; a code without words yet is shown as it is."""
-    words = action_words(entry.action, entry.target_type)
-    return str(words) if words is not None else entry.action
-
-
 def _row(names: _Names, entry: AuditEntry) -> AuditRow:
-    action = action_text(entry)
+    action = audit_action(entry)
     role = str(ROLES.get(entry.actor_role, entry.actor_role))
     subject, url = _subject(names, entry)
     talk = names.talks.get(entry.talk_id) if entry.talk_id else None
