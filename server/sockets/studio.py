@@ -539,7 +539,7 @@ class StudioNamespace(ArenaNamespace):
         self.socketio.start_background_task(self._archive_rtmp, publisher, reason)
 
     def _archive_rtmp(self, publisher: RtmpPublisher, reason: str) -> None:
-        assert self._app is not None
+        assert self._app is not None  # noqa: S101  set when the tickers start: for the type checker
         with self._app.app_context():
             archive = Archive(None, None)
             settings = self._app.extensions["arena.settings"]
@@ -672,7 +672,7 @@ class StudioNamespace(ArenaNamespace):
 
     def _archive(self, publisher: Publisher, reason: str) -> None:
         """Wait for ffmpeg, make the recording, write it down, tell the speaker and the viewers."""
-        assert self._app is not None
+        assert self._app is not None  # noqa: S101  set when the tickers start: for the type checker
         with self._app.app_context():
             try:
                 publisher.ingest.wait()

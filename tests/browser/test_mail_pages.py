@@ -66,7 +66,8 @@ def tab_to(page: Any, locator: Any, limit: int = 40) -> None:
 
 @pytest.mark.parametrize("language", ["sv", "en"])
 def test_forgot_my_password_from_the_keyboard(open_context, mail_server, relay, language):
-    t = lambda msgid: translate(language, msgid)
+    def t(msgid):
+        return translate(language, msgid)
     email = new_organiser(mail_server)
     page = open_context(base_url=mail_server.url, locale=LOCALES[language], bypass_csp=True).new_page()
     page.goto("/sign-in")
@@ -151,7 +152,8 @@ def test_without_mail_the_page_says_whom_to_ask(open_context):
 
 
 def test_an_organiser_sends_a_moderator_link_by_mail_from_the_keyboard(open_context, mail_server, relay):
-    t = lambda msgid: translate("sv", msgid)
+    def t(msgid):
+        return translate("sv", msgid)
     email = new_organiser(mail_server)
     page = open_context(base_url=mail_server.url, bypass_csp=True).new_page()
     page.goto("/sign-in")

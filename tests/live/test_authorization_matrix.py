@@ -43,7 +43,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     p.SET_QUESTION_STATE: (FORBIDDEN,     FORBIDDEN,  FORBIDDEN, OK,        FORBIDDEN,       OK,            FORBIDDEN,          OK),
     p.HISTORY:            (OK,            OK,         OK,     OK,          OK,               OK,            OK,                 OK),
 }
-CELLS = [(role, event, expected) for event, row in MATRIX.items() for role, expected in zip(ROLES, row)]
+CELLS = [(role, event, expected) for event, row in MATRIX.items() for role, expected in zip(ROLES, row, strict=True)]
 
 
 def test_matrix_covers_every_client_event():
@@ -175,7 +175,7 @@ KEY_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "admin/live-video/revoke"):  (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
     ("GET", "admin/live-video/key"):      (SIGN_IN,  SIGN_IN,    SIGN_IN, REFUSED,    REFUSED,          REFUSED,       REFUSED,            OK),
 }
-KEY_CELLS = [(role, route, expected) for route, row in KEY_ROUTES.items() for role, expected in zip(ROLES, row)]
+KEY_CELLS = [(role, route, expected) for route, row in KEY_ROUTES.items() for role, expected in zip(ROLES, row, strict=True)]
 
 
 def key_route_url(arena: Arena, route: str) -> str:

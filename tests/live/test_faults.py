@@ -294,7 +294,7 @@ def describe(client: RoomClient, expected: list[int]) -> str:
     shown = client.shown_ids()
     missing = [i for i in expected if i not in set(shown)]
     extra = [i for i in shown if i not in set(expected)]
-    first_difference = next((n for n, (x, y) in enumerate(zip(shown, expected)) if x != y), None)
+    first_difference = next((n for n, (x, y) in enumerate(zip(shown, expected, strict=False)) if x != y), None)
     return (f"{client.label}: shows {len(shown)} of {len(expected)}; missing {missing[:10]} ({len(missing)}); "
             f"extra {extra[:10]}; first difference at {first_difference}; {client.snapshot()}")
 
@@ -474,7 +474,7 @@ def test_the_database_lost_for_a_moment(healthy, postgres: PostgresService, room
     for process in healthy:
         wait_until(lambda pr=process: requests.get(pr.page(slug), timeout=30).status_code == 200,
                    timeout=CONVERGE_TIMEOUT)
-    said = [(w, cid) for w, cid in zip(room.writers, before)] + during
+    said = [(w, cid) for w, cid in zip(room.writers, before, strict=False)] + during
     after = [(w, w.say("efter")) for w in room.writers]
     assert_every_participant_holds_everything(room, a, talk_id, said + after)
     assert not untranslated, f"the refusal is not in the participant's language (sv): {untranslated[0]}"

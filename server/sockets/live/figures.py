@@ -69,7 +69,7 @@ class PushDelays:
     def cumulative(self) -> list[tuple[str, int]]:
         """[("0.005", n), ..., ("+Inf", total)], as Prometheus' histogram buckets count."""
         running, result = 0, []
-        for bound, count in zip([*map(str, self.buckets), "+Inf"], self.counts):
+        for bound, count in zip([*map(str, self.buckets), "+Inf"], self.counts, strict=True):
             running += count
             result.append((bound, running))
         return result

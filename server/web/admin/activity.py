@@ -91,7 +91,7 @@ def _csv(filename: str, first: list[str], rows: list[list[str]], report: Report,
     out.write(UTF8_BOM)  # so Excel reads UTF-8 (å, ä, ö)
     writer = csv_writer(out)
     writer.writerow(first + figure_names())
-    for cells, row in zip(rows, report.rows):
+    for cells, row in zip(rows, report.rows, strict=True):
         writer.writerow([csv_cell(cell) for cell in cells] + _figures(row.figures))
     writer.writerow(total + _figures(report.totals))
     return Response(out.getvalue(), mimetype="text/csv", headers={

@@ -166,7 +166,7 @@ def _offer_repeated_times(event, form: TalkForm) -> None:
         options = (repeated_time_choices(form.day.data, clock.data, event.time_zone)
                    if form.day.data and clock.data else [])
         choice.choices = [SelectChoice(name, _repeated_time_label(option, clock.data))
-                          for name, option in zip(FOLDS, options)]
+                          for name, option in zip(FOLDS, options, strict=False)]
 
 
 def _repeated_time_label(option, clock) -> str:
