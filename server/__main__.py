@@ -44,12 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-event", help="write everything of an event (public records) to a ZIP")
     export.add_argument("slug", help="the event's slug")
     export.add_argument("--out", help="the ZIP file to write (default: <slug>-export-<date>.zip here)")
-    organiser = commands.add_parser("create-organiser", help="create an organiser account (password read from standard input)")
+    organiser = commands.add_parser("create-organiser",
+                                    help="create an organiser account (password read from standard input)")
     organiser.add_argument("email")
     organiser.add_argument("name")
     reset = commands.add_parser("reset-password", help="set a new password for an organiser (read from standard input)")
     reset.add_argument("email")
-    recording = commands.add_parser("import-recording", help="give a talk its recording: import from a URL, or a video file")
+    recording = commands.add_parser("import-recording",
+                                    help="give a talk its recording: import from a URL, or a video file")
     recording.add_argument("event", help="the event's slug")
     recording.add_argument("talk", help="the talk's slug")
     source = recording.add_mutually_exclusive_group(required=True)
@@ -59,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     recording.add_argument("--captions", help="a WebVTT or SRT file")
     recording.add_argument("--captions-language", default="sv", choices=["sv", "en"])
     recording.add_argument("--publish", action="store_true", help="publish it on the talk's page")
-    stream_key = commands.add_parser("stream-key", help="make a talk's RTMP stream key; print the server URL and the key")
+    stream_key = commands.add_parser("stream-key",
+                                     help="make a talk's RTMP stream key; print the server URL and the key")
     stream_key.add_argument("event", help="the event's slug")
     stream_key.add_argument("talk", help="the talk's slug")
     stream_key.add_argument("--rotate", action="store_true",

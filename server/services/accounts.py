@@ -193,7 +193,8 @@ def _fingerprint(organiser: Organiser) -> str:
     return hashlib.sha256(organiser.password_hash.encode()).hexdigest()[:16]
 
 
-def set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by: Organiser | None, now: datetime) -> None:
+def set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by: Organiser | None,
+                 now: datetime) -> None:
     """Close or reopen an account. Nobody closes their own (or the last open) account: the
     installation must never lock its organisers out."""
     if not disabled:

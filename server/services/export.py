@@ -7,9 +7,10 @@ recordings' metadata.
 
 Each table is written twice, as JSON (a list of objects) and as CSV (UTF-8 with BOM, so Excel
 shows å, ä and ö; semicolons between fields, so Excel with Swedish settings opens it straight into
-columns: `csv_writer`, which the activity report's CSV uses too), with every column of its model: columns are read from `Model.__table__`,
-so a column added later is exported without anyone remembering to. A table added later must
-be named in EXPORTED_TABLES or NOT_EXPORTED (tests/test_export.py checks that every table is).
+columns: `csv_writer`, which the activity report's CSV uses too), with every column of its model:
+columns are read from `Model.__table__`, so a column added later is exported without anyone
+remembering to. A table added later must be named in EXPORTED_TABLES or NOT_EXPORTED
+(tests/test_export.py checks that every table is).
 
 Rows are streamed from the database in batches and spooled to temporary files (on disk once
 they grow), so a large event does not have to fit in memory.
@@ -35,8 +36,8 @@ from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report,
-    RoleGrant, RoomEvent, Speaker,
+    AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording,
+    Report, RoleGrant, RoomEvent, Speaker,
     Talk, TalkSpeaker, ViewerSample,
 )
 from server.services import audit

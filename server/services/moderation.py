@@ -53,8 +53,8 @@ def hide(session: Session, item: ChatMessage | Question, talk: Talk, actor: Acto
     item.hidden_at, item.hidden_by, item.hidden_reason = utcnow(), actor.label, reason
     if isinstance(item, Question):
         item.state = QuestionState.hidden
-    room_log.append(session, talk.id, room_log.QUESTION_HIDDEN if isinstance(item, Question) else room_log.MESSAGE_HIDDEN,
-                    **_item_of(item))
+    entry = room_log.QUESTION_HIDDEN if isinstance(item, Question) else room_log.MESSAGE_HIDDEN
+    room_log.append(session, talk.id, entry, **_item_of(item))
     audit.record(session, actor, f"{_kind(item)}.hide", talk=talk, target_type=_kind(item), target_id=item.id,
                  before=before, after={"hidden": True}, reason=reason)
 

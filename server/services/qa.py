@@ -44,8 +44,9 @@ def ask(session: Session, talk: Talk, actor: Actor, *, display_name: str, body: 
 
 
 def _by_client_id(session: Session, talk_id: int, participant_id: str, client_id: str) -> Question | None:
-    return session.scalars(select(Question).where(Question.talk_id == talk_id, Question.participant_id == participant_id,
-                                                  Question.client_id == client_id)).first()
+    return session.scalars(select(Question).where(
+        Question.talk_id == talk_id, Question.participant_id == participant_id,
+        Question.client_id == client_id)).first()
 
 
 def get_question(session: Session, talk_id: int, question_id: Any) -> Question:

@@ -68,7 +68,8 @@ class AdminNamespace(ArenaNamespace):
         self.connections.pop(request.sid, None)
 
     def holders(self) -> list[tuple[str, tuple[int | None, int | None, str | None]]]:
-        return [(sid, (None, organiser, participant)) for sid, (organiser, participant) in list(self.connections.items())]
+        return [(sid, (None, organiser, participant))
+                for sid, (organiser, participant) in list(self.connections.items())]
 
     def forget(self, sid: str) -> None:
         self.connections.pop(sid, None)

@@ -218,7 +218,8 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             answer.update(events=[history_item(e, staff=staff) for e in entries], more=more,
                           seq=max([answer.get("seq", 0)] + [e.seq for e in entries]))
         banned = not staff and me in view.banned
-        voted = qa.has_voted(db.session, view.question_ids, me) if view.question_ids and not connection.read_only else set()
+        asks = view.question_ids and not connection.read_only
+        voted = qa.has_voted(db.session, view.question_ids, me) if asks else set()
         viewers = self.state.last_presence.get(view.talk_id, (0, 0))[0]
         answer.update(
             me={"name": session.get("display_name"), "role": actor.role_in(talk) if talk is not None else "",

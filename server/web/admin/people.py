@@ -44,7 +44,8 @@ def sign_in_link(grant: RoleGrant) -> str:
 def _page(event, moderator_form: ModeratorForm, invite_form: SpeakerInviteForm, status: int = 200,
           refused_mail: tuple[int, MailLinkForm] | None = None):
     grants = db.session.scalars(
-        select(RoleGrant).where(RoleGrant.event_id == event.id).order_by(RoleGrant.created_at.desc(), RoleGrant.id.desc())
+        select(RoleGrant).where(RoleGrant.event_id == event.id)
+        .order_by(RoleGrant.created_at.desc(), RoleGrant.id.desc())
     ).all()
     now = utcnow()
     talks = {talk.id: talk for talk in event.talks}

@@ -22,8 +22,9 @@ from server.services.errors import ServiceError, ValidationError
 from server.services.events import (EARLIER, LATER, create_event, create_speaker, create_talk, get_event, get_talk,
                                     local_instant, programme_days, repeated_time_choices, stream_embed)
 from server.services.text import render_markdown
-from server.services.uploads import (KeptUpload, UploadRefused, claim_kept, discard, drop_kept, keep_upload, kept_upload,
-                                     save_photo, save_slides)
+from server.services.uploads import (
+    KeptUpload, UploadRefused, claim_kept, discard, drop_kept, keep_upload, kept_upload, save_photo, save_slides,
+)
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error
 from server.web.admin.repeats import Once
@@ -141,7 +142,8 @@ def set_event_status(slug: str) -> Response:
 
 def _talk_form(event, talk=None) -> TalkForm:
     form = TalkForm(obj=talk)
-    form.speakers.choices = [SelectChoice(speaker.id, speaker.name) for speaker in sorted(event.speakers, key=lambda s: s.name)]
+    speakers = sorted(event.speakers, key=lambda s: s.name)
+    form.speakers.choices = [SelectChoice(speaker.id, speaker.name) for speaker in speakers]
     if talk is not None and not form.is_submitted():
         zone = ZoneInfo(event.time_zone)
         starts, ends = talk.starts_at.astimezone(zone), talk.ends_at.astimezone(zone)
