@@ -38,7 +38,12 @@ from tests.services import PostgresService, RedisService, postgres_service, redi
 from tests.waiting import wait_until
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-TABLES_IN_DELETE_ORDER = ("form_tokens", "talk_old_slugs", "event_old_slugs", "import_jobs", "participations", "viewer_samples", "live_streams", "login_attempts", "password_reset_requests", "organisers", "audit_log", "role_grants", "presence", "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks", "speakers", "events")
+TABLES_IN_DELETE_ORDER = (
+    "form_tokens", "talk_old_slugs", "event_old_slugs", "import_jobs", "participations", "viewer_samples",
+    "live_streams", "login_attempts", "password_reset_requests", "organisers", "audit_log", "role_grants", "presence",
+    "reports", "bans", "question_votes", "questions", "chat_messages", "recordings", "talk_speakers", "talks",
+    "speakers", "events",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -122,7 +122,8 @@ def full_event(session, make_event, make_talk, make_speaker):
                                archive_path=f"x/{talk.slug}/archive/1-0f0f/recording.mp4"))
     for talk, count in ((opening, 40), (panel, 25), (other_talk, 999)):
         session.add(ViewerSample(talk_id=talk.id, event_id=talk.event_id, minute=at(9, 30), viewers=count))
-        session.add(Participation(talk_id=talk.id, event_id=talk.event_id, participant_id="p-anna", first_seen_at=at(9)))
+        session.add(Participation(talk_id=talk.id, event_id=talk.event_id, participant_id="p-anna",
+                                  first_seen_at=at(9)))
     session.commit()
     return {"event": event, "other": other, "hello": hello, "rude": rude, "formula": formula, "plain": plain,
             "secret": secret, "spam": spam, "speaker_grant": speaker_grant}

@@ -158,8 +158,9 @@ def people_page(client) -> str:
 
 def make_link(client, role="moderator", name="Maja Moderator", talk=None):
     path = "/admin/events/dagen/people/" + ("moderators" if role == "moderator" else "speakers")
-    data = {"csrf_token": form_token(client, "/admin/events/dagen/people"), f"{role if role == 'moderator' else 'invite'}-name": name,
-            f"{role if role == 'moderator' else 'invite'}-valid_days": "7"}
+    prefix = role if role == "moderator" else "invite"
+    data = {"csrf_token": form_token(client, "/admin/events/dagen/people"), f"{prefix}-name": name,
+            f"{prefix}-valid_days": "7"}
     if talk is not None:
         data["invite-talk"] = str(talk.id)
     response = client.post(path, data=data)

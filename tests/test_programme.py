@@ -219,7 +219,8 @@ def test_talk_at_a_time_the_clocks_skip_is_refused_before_the_database(session, 
     event = make_event(starts_on=date(2027, 3, 28))
 
     with pytest.raises(ValidationError) as refused:
-        event_service.create_talk(session, event, title="Natten", starts_at=datetime(2027, 3, 28, 2, 30, tzinfo=stockholm),
+        event_service.create_talk(session, event, title="Natten",
+                                  starts_at=datetime(2027, 3, 28, 2, 30, tzinfo=stockholm),
                                   ends_at=datetime(2027, 3, 28, 3, 15, tzinfo=stockholm))
 
     assert refused.value.code == "time_skipped"

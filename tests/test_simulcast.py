@@ -355,7 +355,8 @@ def probe(url: str) -> dict | None:
 def encoder_pattern(output: list[str]) -> subprocess.Popen:
     """A venue's encoder: a test pattern with a tone, H.264 with a keyframe every second."""
     return subprocess.Popen(["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-re",
-                             "-f", "lavfi", "-i", "testsrc2=size=426x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+                             "-f", "lavfi", "-i", "testsrc2=size=426x240:rate=25",
+                             "-f", "lavfi", "-i", "sine=frequency=440",
                              "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
                              "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", *output],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -214,7 +214,8 @@ def test_record_refusal_repeats_within_ten_minutes_are_one_entry_with_a_count(se
     from server.services.ingest import record_refusal, recent_refusals
 
     for minutes in (0, 3, 9):
-        record_refusal(session, talk=talk, code="already_live", address="192.0.2.7", now=NOW + timedelta(minutes=minutes))
+        record_refusal(session, talk=talk, code="already_live", address="192.0.2.7",
+                       now=NOW + timedelta(minutes=minutes))
         session.commit()
     record_refusal(session, talk=talk, code="revoked_key", address="192.0.2.7", now=NOW + timedelta(minutes=9))
     record_refusal(session, talk=talk, code="already_live", address="192.0.2.8", now=NOW + timedelta(minutes=9))

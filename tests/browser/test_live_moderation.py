@@ -182,7 +182,8 @@ def test_the_studio_says_once_that_the_camera_was_not_allowed(open_context, live
     # the browser refuses the camera and microphone, as when a speaker presses "Block".
     studio = sign_in(open_context, live_server)
     studio.goto(CHAT_TALK + "/studio")
-    denied = sv("The browser did not allow the camera or microphone. Allow them in the address bar, then reload the page.")
+    denied = sv("The browser did not allow the camera or microphone. "
+                "Allow them in the address bar, then reload the page.")
 
     expect(studio.locator("[data-studio-error]")).to_have_text(denied)
     expect(studio.locator("[data-studio-status]")).not_to_have_text(sv("Starting the camera and microphone…"))

@@ -64,7 +64,8 @@ def test_talk_page_makes_no_third_party_request_before_the_click(open_context):
     page.goto(talk_path(), wait_until="networkidle")
 
     assert requested, "the page made no request at all"
-    assert all(re.match(r"^(http://127\.0\.0\.1:\d+/|ws://127\.0\.0\.1:\d+/|data:)", url) for url in requested), requested
+    ours = r"^(http://127\.0\.0\.1:\d+/|ws://127\.0\.0\.1:\d+/|data:)"
+    assert all(re.match(ours, url) for url in requested), requested
     assert context.outside_requests.urls == []
     assert page.locator("iframe").count() == 0
 
@@ -182,8 +183,10 @@ def test_dates_are_localised(open_context):
     swedish.goto(talk_path())
     english.goto(talk_path())
 
-    assert re.search(r"(måndag|tisdag|onsdag|torsdag|fredag|lördag|söndag)", swedish.locator(".talk-time").first.inner_text())
-    assert re.search(r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)", english.locator(".talk-time").first.inner_text())
+    assert re.search(r"(måndag|tisdag|onsdag|torsdag|fredag|lördag|söndag)",
+                     swedish.locator(".talk-time").first.inner_text())
+    assert re.search(r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)",
+                     english.locator(".talk-time").first.inner_text())
 
 
 def test_skip_link_is_the_first_tab_stop_and_moves_to_main(page):

@@ -278,7 +278,8 @@ def new_talk(process: Process) -> tuple[int, str]:
 def stored(process: Process, talk_id: int) -> list[Any]:
     with process.arena.engine.connect() as connection:
         return connection.execute(text(
-            "SELECT id, seq, client_id, participant_id, hidden_at FROM chat_messages WHERE talk_id = :t ORDER BY seq, id"),
+            "SELECT id, seq, client_id, participant_id, hidden_at FROM chat_messages"
+            " WHERE talk_id = :t ORDER BY seq, id"),
             {"t": talk_id}).all()
 
 
