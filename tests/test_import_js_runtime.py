@@ -69,7 +69,8 @@ ATTEMPTS = """
 const target = "http://127.0.0.1:%(port)d";
 const outcomes = {};
 async function attempt(name, action) {
-  try { await action(); outcomes[name] = "reached"; } catch (error) { outcomes[name] = `${error.name}: ${error.message}`; }
+  try { await action(); outcomes[name] = "reached"; }
+  catch (error) { outcomes[name] = `${error.name}: ${error.message}`; }
 }
 await attempt("fetch", () => fetch(`${target}/fetch`));
 await attempt("fetch_internet", () => fetch("https://www.youtube.com/"));

@@ -237,8 +237,9 @@ WIDEST_ELEMENTS = """() => {
     for (const element of document.body.querySelectorAll('*')) {
         const box = element.getBoundingClientRect();
         if (box.width > 0 && box.right > limit + 0.5 && !clipped(element)) {
+            const words = (element.innerText || element.value || '').trim().slice(0, 40);
             found.push({right: box.right, text: `${path(element)}: right ${Math.round(box.right)} px, `
-                + `width ${Math.round(box.width)} px (${(element.innerText || element.value || '').trim().slice(0, 40)})`});
+                + `width ${Math.round(box.width)} px (${words})`});
         }
     }
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -247,9 +248,10 @@ WIDEST_ELEMENTS = """() => {
         const range = document.createRange();
         range.selectNodeContents(node);
         const box = range.getBoundingClientRect();
-        if (box.width > 0 && box.right > limit + 0.5 && !clipped(node.parentElement.firstElementChild || node.parentElement)
-            && !(getComputedStyle(node.parentElement).overflowX !== 'visible')) {
-            found.push({right: box.right, text: `text in ${path(node.parentElement)}: right ${Math.round(box.right)} px `
+        const parent = node.parentElement;
+        if (box.width > 0 && box.right > limit + 0.5 && !clipped(parent.firstElementChild || parent)
+            && !(getComputedStyle(parent).overflowX !== 'visible')) {
+            found.push({right: box.right, text: `text in ${path(parent)}: right ${Math.round(box.right)} px `
                 + `("${node.textContent.trim().slice(0, 40)}")`});
         }
     }
