@@ -21,7 +21,7 @@ def test_ics_has_one_vevent_per_talk_with_times_and_links(client, demo_event):
     assert str(first["LOCATION"]) == "Kulturens hus, Luleå"
 
 
-def test_ics_is_valid_rfc5545_text(client, demo_event):
+def test_ics_lines_are_crlf_folded_with_one_uid_per_talk(client, demo_event):
     raw = client.get(f"/events/{SLUG}.ics").data
 
     lines = raw.split(b"\r\n")
