@@ -141,9 +141,9 @@ def _without_password(url: str) -> str:
 
 def _send_test_mail(args, settings) -> int:
     """Check [mail] from the server: one message, or why it could not be sent."""
+    from server.i18n import _l
     from server.services import mail
     from server.services.accounts import normalise_email
-    from server.i18n import _l
     from server.services.errors import ServiceError
 
     if not mail.mail_enabled(settings):
@@ -204,7 +204,6 @@ def _command_line_actor():
 
 
 def _accounts(db, args) -> int:
-    from server.services import programme
     from server.services.accounts import create_organiser, set_password
     from server.services.errors import ServiceError
 
@@ -212,14 +211,12 @@ def _accounts(db, args) -> int:
     try:
         password = _read_password()
         if args.command == "create-organiser":
-            organiser = create_organiser(session, email=args.email, name=args.name, password=password)
+            organiser = create_organiser(session, email=args.email, name=args.name, password=password,
+                                         actor=_command_line_actor())
             done = f"Created organiser {organiser.name} <{organiser.email}>. Sign in at /sign-in."
-            programme.audit(session, _command_line_actor(), None, "organiser.create", organiser,
-                            after={"email": organiser.email, "name": organiser.name})
         else:
-            organiser = set_password(session, args.email, password)
+            organiser = set_password(session, args.email, password, actor=_command_line_actor())
             done = f"New password set for {organiser.email}."
-            programme.audit(session, _command_line_actor(), None, "organiser.reset_password", organiser)
         session.commit()
     except ServiceError as exc:
         session.rollback()
@@ -312,9 +309,9 @@ def _import_recording(db, args, settings) -> int:
 
     from server.models import JobState
     from server.services import events as event_service
+    from server.services.errors import ServiceError
     from server.services.recordings import edits as recording_edits
     from server.services.recordings import imports as recording_imports
-    from server.services.errors import ServiceError
 
     session = db.session
     actor = _command_line_actor()

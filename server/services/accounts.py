@@ -26,7 +26,7 @@ import ipaddress
 import re
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
@@ -35,7 +35,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.i18n import _l
 from server.models import LoginAttempt, Organiser
+from server.services import audit
 from server.services.errors import Forbidden, ServiceError, ValidationError
+
+if TYPE_CHECKING:  # roles reads accounts (active_organiser): a type only here
+    from server.services.roles import Actor
 
 MIN_PASSWORD_LENGTH = 12
 MAX_FAILURES = 5
@@ -45,6 +49,8 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Compared against when the address is unknown, so a wrong address takes as long as a wrong
 # password and does not reveal which addresses have accounts.
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
+# An account as the audit log pictures it (never its password).
+ACCOUNT_FIELDS = ("email", "name", "disabled_at")
 
 
 class SignInRefused(ServiceError):
@@ -73,7 +79,10 @@ def check_password(value: Any) -> str:
     return value
 
 
-def create_organiser(session: Session, *, email: Any, name: Any, password: Any) -> Organiser:
+def create_organiser(session: Session, *, email: Any, name: Any, password: Any,
+                     actor: Actor | None = None) -> Organiser:
+    """An organiser account. Made by someone (`actor`: a colleague, the command line) it is
+    recorded as organiser.create; the tests' factories make accounts unrecorded."""
     email = normalise_email(email)
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 120:
@@ -86,15 +95,20 @@ def create_organiser(session: Session, *, email: Any, name: Any, password: Any) 
     organiser = Organiser(email=email, name=name, password_hash=generate_password_hash(password))
     session.add(organiser)
     session.flush()
+    if actor is not None:
+        audit.record(session, actor, "organiser.create", organiser, after=audit.snapshot(organiser, ACCOUNT_FIELDS))
     return organiser
 
 
-def set_password(session: Session, email: Any, password: Any) -> Organiser:
+def set_password(session: Session, email: Any, password: Any, actor: Actor | None = None) -> Organiser:
+    """A new password from the command line (recorded as organiser.reset_password, never the password)."""
     organiser = session.scalars(select(Organiser).where(Organiser.email == normalise_email(email))).first()
     if organiser is None:
         raise ValidationError(_l("There is no account with this e-mail address."), code="unknown_email",
                               field="email")
     organiser.password_hash = generate_password_hash(check_password(password))
+    if actor is not None:
+        audit.record(session, actor, "organiser.reset_password", organiser)
     return organiser
 
 
@@ -151,10 +165,10 @@ PASSWORD_LINK_SALT = "arena.set-password"  # noqa: S105  a salt names the purpos
 PASSWORD_LINK_DAYS = 7
 
 
-def invite_organiser(session: Session, *, email: Any, name: Any) -> Organiser:
+def invite_organiser(session: Session, *, email: Any, name: Any, actor: Actor | None = None) -> Organiser:
     """An account whose owner chooses the password through a link (password_link_token):
     nobody else ever knows it. Until then no password signs in to it."""
-    organiser = create_organiser(session, email=email, name=name, password=secrets.token_urlsafe(32))
+    organiser = create_organiser(session, email=email, name=name, password=secrets.token_urlsafe(32), actor=actor)
     return organiser
 
 
@@ -163,6 +177,11 @@ def password_link_token(secret_key: str, organiser: Organiser) -> str:
     password hash, so it stops working once used (or once the password changes otherwise)."""
     return URLSafeTimedSerializer(secret_key, salt=PASSWORD_LINK_SALT).dumps(
         {"organiser": organiser.id, "hash": _fingerprint(organiser)})
+
+
+def record_password_link(session: Session, actor: Actor, organiser: Organiser) -> None:
+    """A colleague made a new password link for the account: recorded, the link itself never."""
+    audit.record(session, actor, "organiser.password_link", organiser)
 
 
 def organiser_from_password_token(session: Session, secret_key: str, token: str) -> Organiser:
@@ -193,10 +212,21 @@ def _fingerprint(organiser: Organiser) -> str:
     return hashlib.sha256(organiser.password_hash.encode()).hexdigest()[:16]
 
 
-def set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by: Organiser | None,
-                 now: datetime) -> None:
-    """Close or reopen an account. Nobody closes their own (or the last open) account: the
+def set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by: Organiser | None, now: datetime,
+                 actor: Actor | None = None) -> None:
+    """Close or reopen an account (recorded as organiser.close or organiser.reopen when it
+    changed and someone did it). Nobody closes their own (or the last open) account: the
     installation must never lock its organisers out."""
+    before = audit.snapshot(organiser, ACCOUNT_FIELDS)
+    _set_disabled(session, organiser, disabled=disabled, by=by, now=now)
+    after = audit.snapshot(organiser, ACCOUNT_FIELDS)
+    if actor is not None and after != before:
+        audit.record(session, actor, "organiser.close" if disabled else "organiser.reopen", organiser,
+                     before=before, after=after)
+
+
+def _set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by: Organiser | None,
+                  now: datetime) -> None:
     if not disabled:
         organiser.disabled_at = None
         return

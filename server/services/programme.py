@@ -8,8 +8,9 @@ once; a refused change leaves the session as it was.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.db import Base
 from server.i18n import _l
-from server.models import AuditEntry, Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
+from server.models import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.services import addresses
 from server.services.audit import audit_value, changed, record, snapshot
 from server.services.errors import ValidationError
@@ -33,12 +34,6 @@ SPEAKER_FIELDS = ("name", "role", "bio", "links", "photo_path")
 
 # Where slide decks may live: the services the invitation texts link to, or any PDF.
 SLIDE_HOSTS = ("slideshare.net", "www.slideshare.net", "speakerdeck.com", "docs.google.com")
-
-
-def audit(session: Session, actor: Actor, event: Event | None, action: str, target: Any = None, *,
-          talk: Talk | None = None, before: dict | None = None, after: dict | None = None) -> AuditEntry:
-    """Until the admin's people and organiser views call services that record: the audit writer."""
-    return record(session, actor, action, target, event=event, talk=talk, before=before, after=after)
 
 
 # -- events -------------------------------------------------------------------------------

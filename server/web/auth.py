@@ -31,8 +31,8 @@ from server.services.password_reset import (
     reset_token,
 )
 from server.web.admin.forms import ChoosePasswordForm, show_error
-from server.web.context import client_address, safe_redirect_target
-from server.web.public import absolute_url, ensure_participant_id
+from server.web.context import absolute_url, client_address, ensure_participant_id, safe_redirect_target
+from server.web.context import settings as arena_settings
 
 log = logging.getLogger("arena.mail")
 
@@ -111,10 +111,6 @@ class ForgotPasswordForm(FlaskForm):
                                                                                     count=254))])
 
 
-def _settings():
-    return current_app.extensions["arena.settings"]
-
-
 def _send_in_background(settings, message: mail.Mail) -> None:
     try:
         mail.send(settings, message)
@@ -126,7 +122,7 @@ def _send_in_background(settings, message: mail.Mail) -> None:
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
 def forgot_password() -> Response | str | tuple[str, int]:
-    settings = _settings()
+    settings = arena_settings()
     if not mail.mail_enabled(settings):
         # No form that pretends: nothing could be sent.
         return render_template("auth/forgot_password.html", form=None), 200
@@ -171,7 +167,7 @@ def reset_password_page(token: str) -> Response | str | tuple[str, int]:
         organiser = organiser_from_reset_token(db.session, current_app.config["SECRET_KEY"], token)
     except ResetLinkRefused as refused:
         return _no_referrer(render_template("auth/reset_link_refused.html", message=str(refused.message),
-                                            mail_on=mail.mail_enabled(_settings())), refused.http_status)
+                                            mail_on=mail.mail_enabled(arena_settings())), refused.http_status)
     form = ChoosePasswordForm()
     if form.validate_on_submit():
         try:

@@ -8,7 +8,7 @@ is audited (to whom, in which language; never the link).
 
 from __future__ import annotations
 
-from flask import current_app, session
+from flask import session
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectField
 from wtforms.fields.choices import SelectChoice
@@ -19,6 +19,7 @@ from server.i18n import LANGUAGE_NAMES, _l, current_language
 from server.services import mail
 from server.services.accounts import active_organiser
 from server.web.admin.forms import REQUIRED, ModeratorForm, OrganiserForm, SpeakerInviteForm
+from server.web.context import settings
 
 
 def _language_choices() -> list[SelectChoice]:
@@ -60,10 +61,6 @@ class OrganiserMailForm(OrganiserForm):
 
     send_link = BooleanField(_l("Send them the link by e-mail"), default=True)
     language = SelectField(_l("Language of the message"), choices=_language_choices, default=mail.LANGUAGES[0])
-
-
-def settings():
-    return current_app.extensions["arena.settings"]
 
 
 def mail_on() -> bool:

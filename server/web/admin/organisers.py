@@ -11,29 +11,22 @@ from werkzeug.wrappers import Response
 from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import AuditEntry, Organiser
-from server.services import mail, programme
+from server.services import mail
 from server.services.accounts import (
     PASSWORD_LINK_DAYS,
     active_organiser,
     invite_organiser,
     password_link_token,
+    record_password_link,
     set_disabled,
 )
 from server.services.errors import ServiceError
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
-from server.web.admin.mailing import (
-    MailLanguageForm,
-    OrganiserMailForm,
-    default_language,
-    mail_on,
-    sender_address,
-    settings,
-)
+from server.web.admin.mailing import MailLanguageForm, OrganiserMailForm, default_language, mail_on, sender_address
 from server.web.admin.repeats import Once
-from server.web.public import absolute_url
+from server.web.context import absolute_url, settings
 
-ACCOUNT_FIELDS = ("email", "name", "disabled_at")
 NEW_LINK = "admin.new_password_link"
 
 
@@ -51,7 +44,7 @@ def _page(form: OrganiserMailForm, status: int = 200):
                            new_link=new_link if isinstance(new_link, dict) else None,
                            mail_enabled=mail_on(), language_form=language_form,
                            me=session.get("organiser_id"),
-                           zone=current_app.extensions["arena.settings"].time.time_zone), status
+                           zone=settings().time.time_zone), status
 
 
 def _me() -> Organiser | None:
@@ -85,9 +78,7 @@ def add_organiser():
     if (answer := once.claim()) is not None:
         return answer  # sent twice: the first one's account, and its link shown again
     try:
-        organiser = invite_organiser(db.session, email=form.email.data, name=form.name.data)
-        programme.audit(db.session, g.actor, None, "organiser.create", organiser,
-                        after=programme.snapshot(organiser, ACCOUNT_FIELDS))
+        organiser = invite_organiser(db.session, email=form.email.data, name=form.name.data, actor=g.actor)
     except ServiceError as error:
         db.session.rollback()
         show_error(form, error)
@@ -171,7 +162,7 @@ def password_link(organiser_id: int) -> Response:
     once = Once(on_repeat=_link_again, target=Organiser)
     if (answer := once.claim()) is not None:
         return answer  # sent twice: one link, one audit entry
-    programme.audit(db.session, g.actor, None, "organiser.password_link", organiser)
+    record_password_link(db.session, g.actor, organiser)
     message = _("A new password link for %(name)s is below. Their current password works until they use it.",
                 name=organiser.name)
     once.record(url_for("admin.organisers"), message, organiser.id)
@@ -184,16 +175,12 @@ def password_link(organiser_id: int) -> Response:
 @bp.post("/organisers/<int:organiser_id>/<any(close, reopen):change>")
 def change_account(organiser_id: int, change: str) -> Response:
     organiser = _account(organiser_id)
-    before = programme.snapshot(organiser, ACCOUNT_FIELDS)
     try:
-        set_disabled(db.session, organiser, disabled=change == "close", by=_me(), now=utcnow())
+        set_disabled(db.session, organiser, disabled=change == "close", by=_me(), now=utcnow(), actor=g.actor)
     except ServiceError as error:
         db.session.rollback()
         flash(str(error.message), "error")
         return redirect(url_for("admin.organisers"), code=303)
-    after = programme.snapshot(organiser, ACCOUNT_FIELDS)
-    if after != before:
-        programme.audit(db.session, g.actor, None, f"organiser.{change}", organiser, before=before, after=after)
     db.session.commit()
     if change == "close":
         flash(_("The account of %(name)s is closed: it cannot sign in, and its open pages have lost the role.",

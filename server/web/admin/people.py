@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from server.db import db, utcnow
 from server.i18n import _, _l
 from server.models import Role, RoleGrant, Talk
-from server.services import mail, moderation, programme
+from server.services import mail, moderation
 from server.services.accounts import normalise_email
 from server.services.errors import ServiceError
 from server.services.events import get_event
@@ -29,12 +29,9 @@ from server.web.admin.mailing import (
     default_language,
     mail_on,
     sender_address,
-    settings,
 )
 from server.web.admin.repeats import Once
-from server.web.public import absolute_url
-
-GRANT_FIELDS = ("role", "name", "event_id", "talk_id", "expires_at", "revoked_at")
+from server.web.context import absolute_url, settings
 
 
 def sign_in_link(grant: RoleGrant) -> str:
@@ -87,9 +84,7 @@ def event_people(slug: str):
 def _grant(event, form, once: Once, *, role: Role, talk: Talk | None, status_message: str):
     try:
         grant = grant_role(db.session, role=role, name=form.name.data, now=utcnow(), event=event, talk=talk,
-                           valid_days=form.valid_days.data)
-        programme.audit(db.session, g.actor, event, f"grant.{role.value}", grant, talk=talk,
-                        after=programme.snapshot(grant, GRANT_FIELDS))
+                           valid_days=form.valid_days.data, actor=g.actor)
     except ServiceError as error:
         db.session.rollback()
         show_error(form, error)
@@ -167,11 +162,7 @@ def revoke(slug: str, grant_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if grant.revoked_at is None:
-        before = programme.snapshot(grant, GRANT_FIELDS)
-        revoke_grant(db.session, grant.id, utcnow())
-        talk = db.session.get(Talk, grant.talk_id) if grant.talk_id else None
-        programme.audit(db.session, g.actor, event, "grant.revoke", grant, talk=talk,
-                        before=before, after=programme.snapshot(grant, GRANT_FIELDS))
+        revoke_grant(db.session, grant.id, utcnow(), actor=g.actor)
         db.session.commit()
     flash(_("The link of %(name)s no longer works, and their open live pages have lost the role.", name=grant.name),
           "success")
