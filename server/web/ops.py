@@ -23,6 +23,7 @@ from sqlalchemy import text
 from server.db import db
 from server.metrics import CONTENT_TYPE, scrape
 from server.migrations import alembic_config
+from server.web.context import settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -36,10 +37,6 @@ FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"
 def mark_shutting_down(app: Flask) -> None:
     """From now on /readyz answers 503 (the process got SIGTERM)."""
     app.extensions["arena.shutting_down"] = True
-
-
-def _settings():
-    return current_app.extensions["arena.settings"]
 
 
 def _no_store(response: Response, status: int) -> tuple[Response, int]:
@@ -61,7 +58,7 @@ def _database_ok() -> bool:
 
 def _redis_ok() -> bool | None:
     """None: no Redis is configured (one process)."""
-    if not _settings().chat.message_queue:
+    if not settings().chat.message_queue:
         return None
     reachable = getattr(current_app.extensions["socketio"].server.manager, "reachable", None)
     try:
@@ -78,7 +75,7 @@ def health():
     body = {"ok": ok,
             "database": {"ok": database_ok, "dialect": db.engine.dialect.name},
             "redis": {"ok": redis_ok},
-            "async_mode": _settings().server.async_mode}
+            "async_mode": settings().server.async_mode}
     return _no_store(jsonify(body), 200 if ok else 503)
 
 
@@ -146,7 +143,7 @@ def _straight_from_loopback(environ: dict[str, Any]) -> bool:
 
 @bp.get("/metrics")
 def metrics():
-    token = _settings().metrics.token
+    token = settings().metrics.token
     allowed = (token and _bearer_token_matches(token)) or _straight_from_loopback(request.environ)
     if not allowed:
         abort(404)
