@@ -151,6 +151,7 @@ NOT_EXPORTED = {
     "presence": "live viewer counters per server process, overwritten every second: no record of what was said",
     "organisers": "organiser accounts belong to the installation, not to one event (and hold password hashes)",
     "login_attempts": "sign-in attempts to the installation, not to one event",
+    "password_reset_requests": "requests for a password reset link to the installation, not to one event",
     "event_old_slugs": "earlier addresses kept to redirect old links; the audit log records each change of address",
     "talk_old_slugs": "earlier addresses kept to redirect old links; the audit log records each change of address",
     "form_tokens": "one-time tokens against a form sent twice, kept a day; what the form did is in the audit log",
