@@ -33,7 +33,7 @@ import gc  # noqa: E402
 import itertools  # noqa: E402
 import resource  # noqa: E402
 import socket  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from flask import Flask, jsonify  # noqa: E402
@@ -81,7 +81,7 @@ class BareLive(Namespace):
             return {"ok": False, "error": "not_joined"}
         payload = {"id": next(self.ids), "talk_id": talk_id, "name": "Bench", "role": "participant",
                    "body": data["body"], "client_id": data["client_id"],
-                   "created_at": datetime.now(timezone.utc).isoformat()}
+                   "created_at": datetime.now(UTC).isoformat()}
         # As Arena does: the sender gets its message in the ack, everyone else by broadcast.
         self.socketio.emit("message", payload, to=talk_room(talk_id), namespace=NAMESPACE, skip_sid=request.sid)
         return {"ok": True, "message": payload, "duplicate": False}

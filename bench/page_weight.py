@@ -150,6 +150,7 @@ def add_hls_talk(tmp: Path, database_url: str) -> None:
     from datetime import time as clock
 
     from event_page import make_app
+
     from server.db import db
     from server.services.events import create_talk, get_event
 

@@ -52,18 +52,19 @@ import argparse
 import itertools
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, time as clock, timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -511,8 +512,7 @@ def reference_command(bench: Bench, stream, directory: Path) -> list[str]:
     """A bare ffmpeg doing Arena's media work on the same stream: read it from Arena's nginx,
     write the same HLS (hls.output_args) into a folder of its own."""
     from server.config import load_settings
-    from server.media import hls
-    from server.media import rtmp
+    from server.media import hls, rtmp
 
     settings = load_settings(environ=bench.env)
     source = rtmp.play_url(settings, stream.rtmp_name)

@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel, refresh, format_date, format_datetime, format_time, get_locale
+from flask_babel import Babel, format_date, format_datetime, format_time, get_locale, refresh
 from flask_babel import gettext as _  # noqa: F401  (re-exported for the faces)
 from flask_babel import lazy_gettext as _l  # noqa: F401
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from server.extensions import socketio
-from server.models import LoginAttempt, Organiser
+from server.models import LoginAttempt
 from server.services.accounts import create_organiser
 from server.sockets import protocol as p
 from tests.conftest import run_cli

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -178,7 +178,7 @@ def test_month_report_counts_what_happened_in_the_month_in_stockholm(session, ma
     activity.record_participation(session, other_talk, "bo", at(9, 0))
     say(session, talk, "anna")
     # 00:30 on 1 December in Stockholm is still 30 November in UTC: December's, not November's.
-    december = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+    december = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
     activity.record_participation(session, talk, "sen", december)
     late = say(session, talk, "sen", "God natt")
     late.created_at = december

@@ -1,6 +1,6 @@
 """The JSON API (docs/api.md) and the health check, on SQLite and PostgreSQL."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -42,7 +42,7 @@ def test_api_event_has_its_talks_with_speakers_slides_and_stream(client, demo_ev
 
 def test_api_talk_includes_its_published_recording(client, session, demo_event):
     demo_event.talks[0].recording = Recording(source_url="https://vimeo.com/76979871", duration_seconds=2700,
-                                              published_at=datetime(2026, 11, 25, tzinfo=timezone.utc))
+                                              published_at=datetime(2026, 11, 25, tzinfo=UTC))
     session.commit()
 
     talk = client.get(f"/api/events/{SLUG}").get_json()["talks"][0]

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,8 +21,24 @@ from sqlalchemy import select
 from server.config import PROJECT_ROOT
 from server.db import Base, utcnow
 from server.models import (
-    AuditEntry, Ban, ChatMessage, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording, Report, Role,
-    RoleGrant, RoomEvent, Speaker, StreamState, Talk, TalkSpeaker, ViewerSample,
+    AuditEntry,
+    Ban,
+    ChatMessage,
+    ImportJob,
+    LiveStream,
+    Participation,
+    Question,
+    QuestionVote,
+    Recording,
+    Report,
+    Role,
+    RoleGrant,
+    RoomEvent,
+    Speaker,
+    StreamState,
+    Talk,
+    TalkSpeaker,
+    ViewerSample,
 )
 from server.services import chat, moderation, qa
 from server.services.export import EXPORTED_TABLES, NOT_EXPORTED, export_event
@@ -31,7 +47,7 @@ from tests.conftest import STOCKHOLM, at, run_cli
 
 pytestmark = pytest.mark.both_databases
 
-NOW = datetime(2026, 11, 24, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
 TABLE_FILES = [spec.name for spec in EXPORTED_TABLES]
 MODELS = {"talks": Talk, "speakers": Speaker, "talk_speakers": TalkSpeaker, "chat_messages": ChatMessage,
           "questions": Question, "question_votes": QuestionVote, "bans": Ban, "reports": Report,

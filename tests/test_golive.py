@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from server.extensions import socketio
 from server.db import db, utcnow
+from server.extensions import socketio
 from server.media import hls
 from server.models import LiveState, LiveStream, Role, StreamState, Talk
 from server.services import golive

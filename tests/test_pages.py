@@ -1,7 +1,7 @@
 """The public pages, as a participant who opens a shared link sees them."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -93,7 +93,7 @@ def test_talk_page_puts_youtube_behind_a_facade_without_loading_it(client, demo_
 def test_talk_page_shows_a_published_recording(client, session, demo_event):
     talk = demo_event.talks[1]
     talk.recording = Recording(source_url="https://vimeo.com/76979871",
-                               published_at=datetime(2026, 11, 25, tzinfo=timezone.utc))
+                               published_at=datetime(2026, 11, 25, tzinfo=UTC))
     session.commit()
 
     body = text_of(client.get(EVENT_URL + talk.slug))
@@ -207,7 +207,7 @@ def two_day_event(session, make_event, make_talk, *, organiser="Kommunförbundet
         talk = make_talk(event, title=title, starts_at=starts)
         if recordings:
             session.add(Recording(talk=talk, source_url="https://vimeo.com/76979871",
-                                  published_at=datetime(2026, 12, 1, tzinfo=timezone.utc)))
+                                  published_at=datetime(2026, 12, 1, tzinfo=UTC)))
     session.commit()
     return event
 

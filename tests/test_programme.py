@@ -1,6 +1,6 @@
 """The programme's data: events, talks, speakers, on SQLite and on PostgreSQL."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,7 +58,7 @@ def test_talk_late_in_the_evening_counts_in_the_event_time_zone(session, make_ev
 
     talk = make_talk(event, starts_at=at(23, 0), ends_at=at(23, 45))
 
-    assert talk.starts_at.astimezone(timezone.utc).date() == DAY
+    assert talk.starts_at.astimezone(UTC).date() == DAY
 
 
 def test_talk_times_round_trip_as_aware_utc(session, make_event, make_talk):
@@ -79,7 +79,7 @@ def test_talk_is_one_record_across_its_life(session, make_event, make_talk):
     talk = make_talk(event, stream_url="https://www.youtube.com/watch?v=M7lc1UVf-VE",
                      slides_url="https://www.slideshare.net/kommunchef/sociala-medier-skapa-arenor")
     talk.recording = Recording(source_url="https://vimeo.com/76979871",
-                               published_at=datetime(2026, 11, 25, tzinfo=timezone.utc))
+                               published_at=datetime(2026, 11, 25, tzinfo=UTC))
     session.commit()
     session.expire_all()
 
@@ -250,4 +250,4 @@ def test_a_repeated_clock_time_needs_a_choice_and_a_skipped_one_is_refused(app):
 
     assert repeated.value.code == "time_repeated" and "happens twice" in str(repeated.value.message)
     assert skipped.value.code == "time_skipped" and "from 02:00 to 03:00" in str(skipped.value.message)
-    assert second == datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc)
+    assert second == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from server.db import db
-from server.models import RoomEvent, Talk
+from server.models import Role, RoomEvent, Talk
 from server.services import chat, moderation, qa, room_log
 from server.services.roles import Actor
-from server.models import Role
 
 pytestmark = pytest.mark.both_databases
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +21,7 @@ from server.services.errors import Forbidden
 from server.services.roles import Actor
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, run_cli
 
-NOW = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 ORGANISER = Actor(participant_id="o", role=Role.organiser, staff_name="Karin Kommunikatör")
 KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -211,7 +211,7 @@ def refusal_rows(session, talk=None) -> list[AuditEntry]:
 
 
 def test_record_refusal_repeats_within_ten_minutes_are_one_entry_with_a_count(session, talk):
-    from server.services.ingest import record_refusal, recent_refusals
+    from server.services.ingest import recent_refusals, record_refusal
 
     for minutes in (0, 3, 9):
         record_refusal(session, talk=talk, code="already_live", address="192.0.2.7",
@@ -399,8 +399,8 @@ def test_admin_page_shows_refusals_and_that_ingest_is_off(make_settings, databas
     off.config["TESTING"] = True
     with off.app_context():
         client = off.test_client()
-        from server.services.accounts import create_organiser
         from server.db import db
+        from server.services.accounts import create_organiser
 
         create_organiser(db.session, email="olle@norrbotten.se", name="Olle", password="ett långt lösenord 1")
         db.session.commit()

@@ -4,9 +4,9 @@ Importing this package registers every table on Base.metadata (Alembic relies on
 Import order across the code base: models -> services -> faces (web, sockets, cli).
 """
 
+from server.models.accounts import LoginAttempt, Organiser, PasswordResetRequest, Role, RoleGrant
 from server.models.activity import Participation, ViewerSample
 from server.models.addresses import EventOldSlug, TalkOldSlug
-from server.models.accounts import LoginAttempt, Organiser, PasswordResetRequest, Role, RoleGrant
 from server.models.audit import AuditEntry
 from server.models.events import Event, EventStatus, LiveState, Speaker, Talk, TalkSpeaker
 from server.models.forms import FormToken

@@ -15,9 +15,10 @@ the ticker's one-second resolution.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, case, distinct, func, literal, or_, select
@@ -78,7 +79,7 @@ def record_viewers(session: Session, talk_ids: Iterable[int], now: datetime) -> 
     talk_ids = sorted(set(talk_ids))
     if not talk_ids:
         return
-    minute = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
     viewers = func.sum(Presence.viewers)
     totals = (
         select(Presence.talk_id, Talk.event_id, literal(minute, UTCDateTime()), viewers)
@@ -158,7 +159,7 @@ def _series(minute_sums: dict[datetime, int], starts_at: datetime, ends_at: date
             by_day[day] = max(by_day[day], viewers)
         day = starts_at.astimezone(zone).date()
         while (start := datetime.combine(day, datetime.min.time(), zone)) < ends_at:
-            points.append(Point(start.astimezone(timezone.utc), by_day.get(day, 0)))
+            points.append(Point(start.astimezone(UTC), by_day.get(day, 0)))
             day += timedelta(days=1)
         return points
     peaks: dict[datetime, int] = defaultdict(int)
@@ -174,7 +175,7 @@ def _series(minute_sums: dict[datetime, int], starts_at: datetime, ends_at: date
 
 def _aligned(moment: datetime, step: timedelta) -> datetime:
     """`moment` rounded down to a whole step of the clock (UTC; steps divide an hour)."""
-    epoch = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
     return epoch + (moment - epoch) // step * step
 
 
@@ -231,7 +232,7 @@ def month_bounds(year: int, month: int, zone: ZoneInfo) -> tuple[datetime, datet
     """The month as a UTC interval [start, end) of the zone's calendar."""
     start = datetime(year, month, 1, tzinfo=zone)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def month_report(session: Session, year: int, month: int, tz: str) -> Report:

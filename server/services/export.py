@@ -26,19 +26,34 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from flask_babel import force_locale, ngettext
 from sqlalchemy import ColumnElement, Table, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import (
-    AuditEntry, Ban, ChatMessage, Event, ImportJob, LiveStream, Participation, Question, QuestionVote, Recording,
-    Report, RoleGrant, RoomEvent, Speaker,
-    Talk, TalkSpeaker, ViewerSample,
+    AuditEntry,
+    Ban,
+    ChatMessage,
+    Event,
+    ImportJob,
+    LiveStream,
+    Participation,
+    Question,
+    QuestionVote,
+    Recording,
+    Report,
+    RoleGrant,
+    RoomEvent,
+    Speaker,
+    Talk,
+    TalkSpeaker,
+    ViewerSample,
 )
 from server.services import audit
 from server.services.audit_actions import ACTIONS, EARLIER_CODES
@@ -168,8 +183,8 @@ def json_value(value: Any) -> Any:
     """A column value as JSON: times in UTC ISO 8601, dates ISO 8601, enums by their value."""
     if isinstance(value, datetime):
         if value.tzinfo is None:  # not from a UTCDateTime column; the database keeps UTC
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat()
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
@@ -219,7 +234,7 @@ def write_event_export(session: Session, event: Event, out: IO[bytes], *, now: d
     Reads only; the caller decides the transaction (one snapshot: REPEATABLE READ on PostgreSQL)."""
     if now.tzinfo is None:
         raise ValueError("naive datetime given as now; attach a time zone first")
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     counts: dict[str, int] = {}
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         event_row = _event_row(session, event.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import false, select, text, update
@@ -77,7 +77,7 @@ def record_refusal(session: Session, *, talk: Talk | None, code: str, address: s
     entry, whose `after` counts them ("count") and says when the last came ("last_seen"); the
     next try after the window starts a new entry. The database decides, under a lock held to
     the end of the caller's transaction, so several processes count into the same entry."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     address = _clean(address, 64) or "?"
     code = _clean(code, 40)
     actor = f"rtmp:{address}"[:120]
@@ -134,7 +134,7 @@ def _count(value: Any) -> int:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ on/off and the key's hint: never the key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select

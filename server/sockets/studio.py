@@ -37,19 +37,22 @@ from typing import Any
 
 from flask import Flask, current_app, request, session
 from flask_socketio import join_room
-
 from sqlalchemy import select
 
 from server.db import db, utcnow
 from server.i18n import _
 from server.media import hls
-from server.media.ingest import (EBML_MAGIC, Archive, Ingest, IngestError, close_playlist, ffmpeg_binary,
-                                 make_archive)
+from server.media.ingest import EBML_MAGIC, Archive, Ingest, IngestError, close_playlist, ffmpeg_binary, make_archive
 from server.media.rtmp import control_for, play_url
-from server.media.rtmp_ingest import (SENT_SOMETHING_BYTES, RtmpIngestError, RtmpPart, make_recording,
-                                      video_decision)
+from server.media.rtmp_ingest import (
+    SENT_SOMETHING_BYTES,
+    RtmpIngestError,
+    RtmpPart,
+    make_recording,
+    video_decision,
+    wait_for_parts,
+)
 from server.media.rtmp_ingest import parts as rtmp_parts
-from server.media.rtmp_ingest import wait_for_parts
 from server.models import LiveStream, StreamState, Talk
 from server.services import golive
 from server.services.roles import Actor, actor_for

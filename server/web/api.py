@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -19,7 +19,7 @@ bp = Blueprint("api", __name__)
 
 def _utc(value: datetime) -> str:
     """Times in the API are always UTC, ISO 8601."""
-    return value.astimezone(timezone.utc).isoformat()
+    return value.astimezone(UTC).isoformat()
 
 
 def _event_summary(event: Event) -> dict[str, Any]:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import posixpath
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_from_directory
-from flask import url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from werkzeug.exceptions import NotFound
 
 from server.db import db, utcnow
@@ -17,7 +27,13 @@ from server.services import events as event_service
 from server.services.recordings import files as recording_files
 from server.services.text import plain_summary
 from server.web.context import (
-    absolute_url, ensure_participant_id, own_host, request_actor, safe_redirect_target, sees_drafts, settings,
+    absolute_url,
+    ensure_participant_id,
+    own_host,
+    request_actor,
+    safe_redirect_target,
+    sees_drafts,
+    settings,
     signed_in,
 )
 

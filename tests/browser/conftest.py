@@ -11,17 +11,17 @@ import functools
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from babel.support import NullTranslations, Translations
+from playwright import sync_api
 
 from server.config import PROJECT_ROOT
-
-from playwright import sync_api
 
 # How long expect(...) and every action wait before failing. Generous, because they end as
 # soon as the page gets there: a short deadline only makes a busy machine fail the suite.

@@ -5,8 +5,9 @@ chart's table and the month picker reachable from the keyboard."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect

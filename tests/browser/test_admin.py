@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from PIL import Image

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -20,8 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import LiveStream
-from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, DEMO_SLUG, describe_violations, is_local, run_axe,
-                                    translate)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_SLUG, describe_violations, is_local, run_axe, translate
 from tests.conftest import LiveServer, start_live_server
 from tests.golive_media import probe
 from tests.live.conftest import Arena

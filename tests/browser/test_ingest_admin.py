@@ -8,7 +8,8 @@ Runs on the shared live server: every test makes its own talk (unique names)."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect

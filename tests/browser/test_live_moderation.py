@@ -17,8 +17,18 @@ from playwright.sync_api import expect
 from tests.browser.conftest import translate
 from tests.browser.test_admin import sign_in
 from tests.browser.test_live_panel import (
-    CHAT_TALK, MODERATED_TALK, QUESTION_TALK, assert_no_axe_violations, ask, message, open_as_moderator, open_talk,
-    question, say, show_tab, token,
+    CHAT_TALK,
+    MODERATED_TALK,
+    QUESTION_TALK,
+    ask,
+    assert_no_axe_violations,
+    message,
+    open_as_moderator,
+    open_talk,
+    question,
+    say,
+    show_tab,
+    token,
 )
 
 pytestmark = pytest.mark.browser

@@ -7,9 +7,10 @@ finds no WCAG 2.1 A/AA violation."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -20,8 +21,8 @@ from server.models import EventStatus, Participation, Recording, Role, ViewerSam
 from server.services.accounts import create_organiser, set_disabled
 from server.services.chat import post_message
 from server.services.events import create_event, create_speaker, create_talk
-from server.services.programme import record_event_created, record_speaker_created, record_talk_created
 from server.services.moderation import ban, hide
+from server.services.programme import record_event_created, record_speaker_created, record_talk_created
 from server.services.qa import ask
 from server.services.roles import Actor, grant_role
 from tests.browser.conftest import describe_violations, run_axe, translate
@@ -72,7 +73,7 @@ def long_day(live_server) -> LongDay:
         closed = create_organiser(session, email=f"informationssakerhetssamordnare-{tag}@lulea.example.se",
                                   name="Informationssäkerhetssamordnaren", password=PASSWORD)
         session.flush()
-        set_disabled(session, closed, disabled=True, by=me, now=datetime.now(timezone.utc))
+        set_disabled(session, closed, disabled=True, by=me, now=datetime.now(UTC))
         actor = Actor(participant_id="phone-width", role=Role.organiser, staff_name="Karin Kommunikatörsson-Lindqvist")
         event = create_event(
             session, title="Sociala medier i offentlig sektor – effektiv kommunikation för den kluriga "
@@ -110,10 +111,10 @@ def long_day(live_server) -> LongDay:
             record_talk_created(session, actor, talk)
         session.add(Recording(
             talk_id=recorded.id, source_url=LONG_URL.replace(".pdf", ".mp4"), origin="url",
-            source_title="Inspelning: " + LONG_TITLE, published_at=datetime.now(timezone.utc), duration_seconds=2712,
+            source_title="Inspelning: " + LONG_TITLE, published_at=datetime.now(UTC), duration_seconds=2712,
             chapters=[{"start": 0, "title": "Inledning och välkomsthälsning"},
                       {"start": 754, "title": "Omvärldsbevakningsrutinernas förändringsarbete"}]))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         grant_role(session, role=Role.moderator, name="Maja Moderatorsdottir-Björklund", now=now, event=event)
         grant_role(session, role=Role.moderator, name="Olle Chattövervakare", now=now, event=event, valid_days=30)
         grant_role(session, role=Role.speaker, name="Mattias Jansson-Wikströmer", now=now, talk=long_talk)

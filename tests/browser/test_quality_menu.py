@@ -9,9 +9,8 @@ player, and the page flips to the stream and back without a reload.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Iterator
 
 import pytest
 from playwright.sync_api import expect
@@ -25,7 +24,6 @@ from tests.browser.conftest import DEMO_SLUG, describe_violations, run_axe, tran
 from tests.golive_media import pieces, recorder_output
 from tests.live.conftest import Arena
 from tests.test_golive_server import Speaker, speaker_of
-from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 

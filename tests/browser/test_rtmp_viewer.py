@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -23,8 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import LiveStream, StreamState
-from tests.browser.conftest import (CHROMIUM, CHROMIUM_ARGS, DEMO_SLUG, describe_violations, is_local, run_axe,
-                                    translate)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DEMO_SLUG, describe_violations, is_local, run_axe, translate
 from tests.conftest import LiveServer, run_cli, start_live_server
 from tests.golive_media import FFMPEG, probe
 from tests.live.conftest import Arena

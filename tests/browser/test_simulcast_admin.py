@@ -9,8 +9,9 @@ stored through the service, as media.import_allowed_hosts would allow it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect

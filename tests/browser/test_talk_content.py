@@ -10,8 +10,8 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_admin import assert_no_axe_violations, sign_in
 from tests.browser.conftest import translate
+from tests.browser.test_admin import assert_no_axe_violations, sign_in
 from tests.test_admin import pdf_bytes
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ lists, nested objects), and objects with the event's own keys holding either pla
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 import requests

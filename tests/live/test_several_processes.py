@@ -22,6 +22,7 @@ from server.sockets import protocol as p
 from tests.conftest import postgres_schema, suite_redis_url
 from tests.live.conftest import SLUG, Arena, Browsers, open_browsers, start_server
 
+
 @dataclass
 class Deployment:
     """Processes that belong together: one database schema, one Redis database."""

@@ -26,8 +26,14 @@ from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked, after_commit, fields
 from server.sockets.live.figures import EntryCounts, PushDelays
-from server.sockets.live.payloads import (ban_payload, history_item, message_payload, question_payload, render_entry,
-                                          stream_payload)
+from server.sockets.live.payloads import (
+    ban_payload,
+    history_item,
+    message_payload,
+    question_payload,
+    render_entry,
+    stream_payload,
+)
 from server.sockets.live.pushes import Push, Pushes
 from server.sockets.live.state import Connection, RoomState, TalkView
 from server.sockets.live.tickers import LiveTickers

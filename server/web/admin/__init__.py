@@ -44,6 +44,15 @@ def _never_cached(response: Response) -> Response:
 
 
 # The modules below add their routes to `bp`.
-from server.web.admin import activity, audit_view, dashboard, export, organisers, people, programme, recordings  # noqa: E402,F401,E501
-from server.web.admin import ingest  # noqa: E402,F401
-from server.web.admin import simulcast  # noqa: E402,F401
+from server.web.admin import (  # noqa: E402,F401,E501
+    activity,
+    audit_view,
+    dashboard,
+    export,
+    ingest,  # noqa: E402,F401
+    organisers,
+    people,
+    programme,
+    recordings,
+    simulcast,  # noqa: E402,F401
+)

@@ -9,9 +9,10 @@ public-records export hands those over as they are. This module only reads them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from flask import render_template, request, url_for
 from sqlalchemy import func, select

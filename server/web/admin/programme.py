@@ -19,11 +19,30 @@ from server.i18n import _
 from server.models import Event, EventStatus, Speaker, Talk
 from server.services import programme
 from server.services.errors import ServiceError, ValidationError
-from server.services.events import (EARLIER, LATER, create_event, create_speaker, create_talk, get_event, get_talk,
-                                    local_instant, programme_days, repeated_time_choices, stream_embed)
+from server.services.events import (
+    EARLIER,
+    LATER,
+    create_event,
+    create_speaker,
+    create_talk,
+    get_event,
+    get_talk,
+    local_instant,
+    programme_days,
+    repeated_time_choices,
+    stream_embed,
+)
 from server.services.text import render_markdown
 from server.services.uploads import (
-    KeptUpload, UploadRefused, claim_kept, discard, drop_kept, keep_upload, kept_upload, save_photo, save_slides,
+    KeptUpload,
+    UploadRefused,
+    claim_kept,
+    discard,
+    drop_kept,
+    keep_upload,
+    kept_upload,
+    save_photo,
+    save_slides,
 )
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, EventForm, SpeakerForm, TalkForm, show_error

@@ -21,7 +21,8 @@ A form posted without a token (an old page, a script) is handled as before: not 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import flash, redirect, render_template, request
 from markupsafe import Markup
