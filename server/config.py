@@ -173,6 +173,7 @@ class MailSettings:
 
 
 MAIL_SECURITY = ("starttls", "tls", "none")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -386,6 +387,13 @@ def _validate(settings: Settings) -> None:
                               f"{', '.join(LOG_LEVELS)}, got {entry!r}")
     if settings.mail.security not in MAIL_SECURITY:
         raise ConfigError(f"mail.security must be one of {', '.join(MAIL_SECURITY)}, got {settings.mail.security!r}")
+    if (settings.mail.security == "none" and settings.mail.host
+            and settings.mail.host.strip().strip("[]").lower() not in LOOPBACK_HOSTS):
+        # Without TLS the SMTP login (mail.user/mail.password) and every link would cross the
+        # network readable by anyone on the path.
+        raise ConfigError(f"mail.security = \"none\" is only allowed with a relay on this machine "
+                          f"(mail.host one of {', '.join(LOOPBACK_HOSTS)}), got mail.host = "
+                          f"{settings.mail.host!r}: use \"starttls\" or \"tls\"")
     if settings.mail.host and not settings.mail.from_address:
         raise ConfigError("mail.from_address must be set when mail.host is set")
     if not 1 <= settings.mail.port <= 65535:

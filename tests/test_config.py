@@ -204,3 +204,25 @@ def test_shipped_config_values_are_the_defaults():
     # The file documents the defaults: a value changed here but not in server/config.py (or the
     # other way round) would tell operators something untrue.
     assert load_settings(PROJECT_ROOT / "config.toml", environ={}) == load_settings(None, environ={})
+
+
+@pytest.mark.parametrize("host", ["smtp.kommun.se", "10.0.0.5", "127.0.0.1.example.org"])
+def test_settings_mail_without_encryption_to_another_machine_names_the_key(tmp_path, host):
+    config = write_config(tmp_path, f'[mail]\nhost = "{host}"\nsecurity = "none"\nuser = "arena"\n'
+                                    f'from_address = "arena@kommun.se"\n')
+
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={"ARENA_MAIL__PASSWORD": "secret"})
+
+    assert "mail.security" in str(error.value) and "mail.host" in str(error.value)
+    assert "secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "LOCALHOST"])
+def test_settings_mail_without_encryption_to_this_machine_loads(tmp_path, host):
+    config = write_config(tmp_path, f'[mail]\nhost = "{host}"\nsecurity = "none"\n'
+                                    f'from_address = "arena@kommun.se"\n')
+
+    settings = load_settings(config, environ={})
+
+    assert settings.mail.security == "none"

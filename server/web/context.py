@@ -5,7 +5,7 @@ settings.
 `safe_redirect_target` is the only check of a redirect target that comes from the request
 (`next=` on sign-in and on the language switch). `client_address` is the address the
 sign-in throttle counts by; behind a proxy it is right only when `server.trusted_proxies`
-says how many proxies are in front (server/web/__init__.py applies werkzeug's ProxyFix).
+says how many proxies are in front (server/app.py's _wrap_wsgi applies werkzeug's ProxyFix).
 Socket handlers read none of this: their session is a copy taken at connect
 (server/sockets/base.py).
 """
