@@ -494,34 +494,27 @@ def _start_ingest(app, settings) -> None:
 def _not_ready_on_sigterm(app) -> None:
     """SIGTERM (systemd stopping or restarting the unit): /readyz says "not ready" from then
     on; what SIGTERM did before (stop nginx, end the process) follows unchanged."""
-    import os
-    import signal
-
     from server.web.ops import mark_shutting_down
 
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum, frame) -> None:
-        mark_shutting_down(app)
-        if callable(previous):
-            previous(signum, frame)
-            return
-        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-    signal.signal(signal.SIGTERM, on_term)
+    _on_sigterm(lambda: mark_shutting_down(app))
 
 
 def _stop_on_signal(nginx) -> None:
     """SIGTERM (systemd, docker stop): stop nginx, then end as before. SIGINT ends through
     KeyboardInterrupt and atexit; SIGKILL through nginx's PR_SET_PDEATHSIG."""
+    _on_sigterm(nginx.signal_stop)
+
+
+def _on_sigterm(callback) -> None:
+    """Run `callback` on SIGTERM, then whatever SIGTERM did before: the earlier Python handler,
+    or (default or ignored) that disposition again with the signal re-sent to this process."""
     import os
     import signal
 
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum, frame) -> None:
-        nginx.signal_stop()
+        callback()
         if callable(previous):
             previous(signum, frame)
             return
