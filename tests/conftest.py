@@ -423,3 +423,30 @@ def every_kind_of_person(app, organiser_client, role_client):
         }
 
     return _make
+
+
+@contextlib.contextmanager
+def own_app(settings: Settings) -> Iterator[Any]:
+    """An app of a test's own settings. On leaving, its live and studio namespaces are stopped
+    and its database connections closed, so that a test's own PostgreSQL can be stopped."""
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    try:
+        yield app
+    finally:
+        app.extensions["arena.live"].stop()
+        app.extensions["arena.studio"].stop()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(make_settings: Callable[..., Settings], database_url: str) -> Iterator[Callable[..., Any]]:
+    """make_app(**sections) -> an app of those settings (the test's database unless one is given),
+    torn down as own_app does at the end of the test."""
+    with contextlib.ExitStack() as apps:
+        def _make(**sections: dict[str, Any]) -> Any:
+            sections.setdefault("database", {"url": database_url})
+            return apps.enter_context(own_app(make_settings(**sections)))
+
+        yield _make
