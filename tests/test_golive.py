@@ -20,6 +20,7 @@ from server.extensions import socketio
 from server.media import hls
 from server.models import LiveState, LiveStream, Role, StreamState, Talk
 from server.services import golive
+from server.services.accounts import sign_in_session
 from server.services.errors import ValidationError
 from server.services.roles import Actor, grant_role, sign_in_token
 from server.sockets import protocol as p
@@ -50,7 +51,7 @@ class Studio:
             assert self.http.get(f"/staff/sign-in/{token}").status_code == 303
         if organiser is not None:
             with self.http.session_transaction() as cookie:
-                cookie["organiser_id"] = organiser.id
+                sign_in_session(cookie, organiser)
         self.http.get(f"/events/{talk.event.slug}/{talk.slug}")  # the participant id cookie
         self.socket = socketio.test_client(app, namespace=p.STUDIO_NAMESPACE, flask_test_client=self.http)
         self.talk_id = talk.id

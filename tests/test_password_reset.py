@@ -7,13 +7,21 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from server.models import AuditEntry, Organiser
-from server.services.accounts import PASSWORD_LINK_SALT, _fingerprint, create_organiser, set_disabled, set_password
+from server.services.accounts import (
+    PASSWORD_LINK_SALT,
+    _fingerprint,
+    create_organiser,
+    disabled_since,
+    set_disabled,
+    set_password,
+)
 from server.services.password_reset import MAX_PER_ADDRESS, MAX_PER_NETWORK, RESET_SALT
 from tests.conftest import ORGANISER_PASSWORD, form_token, free_port
 from tests.mail_server import app_with_mail, trusted_relay
@@ -308,3 +316,33 @@ def test_the_reset_link_is_never_in_the_request_log(app, relay, karin, caplog):
     token = link.rsplit("/", 1)[1]
     assert "GET /reset-password/***" in caplog.text
     assert token not in caplog.text
+
+
+def test_a_reset_signs_out_every_browser_signed_in_with_the_old_password(app, relay, karin):
+    intruder, owner = app.test_client(), app.test_client()
+    sign_in(intruder, EMAIL, ORGANISER_PASSWORD)
+    sign_in(owner, EMAIL, ORGANISER_PASSWORD)
+    admin_before = intruder.get("/admin/", headers=EN)
+
+    ask(owner, EMAIL)
+    [received] = relay.wait_for(1)
+    choose(owner, link_in(received))
+    intruder_after = intruder.get("/admin/", headers=EN)
+    owner_after = owner.get("/admin/", headers=EN)
+    signed_in_again = sign_in(owner, EMAIL, NEW_PASSWORD)
+
+    assert admin_before.status_code == 200
+    assert intruder_after.status_code == 303 and intruder_after.headers["Location"].startswith("/sign-in")
+    assert owner_after.status_code == 303 and owner_after.headers["Location"].startswith("/sign-in")
+    assert signed_in_again.status_code == 303 and owner.get("/admin/", headers=EN).status_code == 200
+
+
+def test_a_reset_ends_the_accounts_live_connections(app, session, relay, karin):
+    before = datetime.now(UTC) - timedelta(seconds=1)
+
+    client = app.test_client()
+    ask(client, EMAIL)
+    [received] = relay.wait_for(1)
+    choose(client, link_in(received))
+
+    assert karin.id in disabled_since(session, before)  # the live room's ticker closes these

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.i18n import _l
-from server.models import LoginAttempt, Organiser
+from server.models import AuditEntry, LoginAttempt, Organiser
 from server.services import audit
 from server.services.errors import Forbidden, ServiceError, ValidationError
 
@@ -159,6 +159,34 @@ def active_organiser(session: Session, organiser_id: Any) -> Organiser | None:
     return organiser if organiser is not None and organiser.disabled_at is None else None
 
 
+# The browser's session keeps the password's fingerprint from its sign-in: a new password
+# (reset by e-mail, chosen through a colleague's link, set on the command line) ends every
+# other session of the account, the intruder's included.
+SESSION_ORGANISER = "organiser_id"
+SESSION_FINGERPRINT = "organiser_fingerprint"
+PASSWORD_CHANGES = ("password.reset", "password.set", "organiser.reset_password")
+
+
+def sign_in_session(cookie: Any, organiser: Organiser) -> None:
+    """Names the signed-in organiser in a browser's session, with its password's fingerprint."""
+    cookie[SESSION_ORGANISER] = organiser.id
+    cookie[SESSION_FINGERPRINT] = _fingerprint(organiser)
+
+
+def session_organiser_id(session: Session, cookie: Any) -> int | None:
+    """The organiser a browser's session (a request's or a socket's copy) names, if its password
+    is still the one it signed in with; None otherwise, also for sessions from before
+    fingerprints were kept (they sign in once more)."""
+    organiser_id = cookie.get(SESSION_ORGANISER)
+    fingerprint = cookie.get(SESSION_FINGERPRINT)
+    if not isinstance(organiser_id, int) or not isinstance(fingerprint, str):
+        return None
+    organiser = session.get(Organiser, organiser_id)
+    if organiser is None or not hmac.compare_digest(fingerprint, _fingerprint(organiser)):
+        return None
+    return organiser_id
+
+
 # -- colleagues: accounts made by an organiser, passwords chosen by their owners ------------
 
 PASSWORD_LINK_SALT = "arena.set-password"  # noqa: S105  a salt names the purpose; the key is secret
@@ -240,5 +268,11 @@ def _set_disabled(session: Session, organiser: Organiser, *, disabled: bool, by:
 
 
 def disabled_since(session: Session, since: datetime) -> list[int]:
-    """Accounts closed after `since`: their open live connections must end."""
-    return list(session.scalars(select(Organiser.id).where(Organiser.disabled_at >= since)))
+    """Accounts closed, or given a new password, after `since`: their open live connections
+    must end (a browser that signed in after the change connects again)."""
+    closed = set(session.scalars(select(Organiser.id).where(Organiser.disabled_at >= since)))
+    changed = session.scalars(select(AuditEntry.target_id).where(
+        AuditEntry.action.in_(PASSWORD_CHANGES), AuditEntry.target_type == "organiser",
+        AuditEntry.created_at >= since))
+    closed.update(int(target) for target in changed if target.isdigit())
+    return sorted(closed)

@@ -23,6 +23,7 @@ from flask_socketio import join_room
 from server.db import db, utcnow
 from server.i18n import _
 from server.models import Role, Talk
+from server.services.accounts import session_organiser_id
 from server.services.recordings import imports as recording_imports
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
@@ -42,7 +43,7 @@ class AdminNamespace(ArenaNamespace):
     def _actor(self) -> Actor:
         participant_id = session.get("participant_id")
         return actor_for(db.session, participant_id if isinstance(participant_id, str) else "", session.get("grant_id"),
-                         utcnow(), organiser_id=session.get("organiser_id"))
+                         utcnow(), organiser_id=session_organiser_id(db.session, session))
 
     def _require_organiser(self) -> Actor:
         actor = self._actor()
@@ -54,7 +55,7 @@ class AdminNamespace(ArenaNamespace):
         try:
             if self._actor().role is not Role.organiser:
                 return False
-            organiser_id, participant_id = session.get("organiser_id"), session.get("participant_id")
+            organiser_id, participant_id = session_organiser_id(db.session, session), session.get("participant_id")
             self.connections[request.sid] = (organiser_id if isinstance(organiser_id, int) else None,
                                              participant_id if isinstance(participant_id, str) else None)
             return True

@@ -33,6 +33,7 @@ from server.media.simulcast import FAILED, IDLE, KeyBox, KeyUnreadable, Pusher, 
 from server.models import LiveStream, StreamState, Talk
 from server.services import golive
 from server.services import simulcast as service
+from server.services.accounts import session_organiser_id
 from server.services.errors import ServiceError
 from server.services.roles import actor_for
 from server.sockets import protocol as p
@@ -249,7 +250,7 @@ def watch_simulcast(data: Any) -> dict[str, Any]:
         participant_id = session.get("participant_id")
         if not isinstance(participant_id, str):
             raise HandlerError(p.E_COOKIES_REQUIRED, _("To take part, allow this site's cookie and reload the page."))
-        grant_id, organiser_id = session.get("grant_id"), session.get("organiser_id")
+        grant_id, organiser_id = session.get("grant_id"), session_organiser_id(db.session, session)
         actor = actor_for(db.session, participant_id, grant_id if isinstance(grant_id, int) else None, utcnow(),
                           organiser_id=organiser_id if isinstance(organiser_id, int) else None)
         talk = db.session.get(Talk, talk_id)

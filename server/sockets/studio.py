@@ -55,6 +55,7 @@ from server.media.rtmp_ingest import (
 from server.media.rtmp_ingest import parts as rtmp_parts
 from server.models import LiveStream, StreamState, Talk
 from server.services import golive
+from server.services.accounts import session_organiser_id
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked
@@ -207,7 +208,7 @@ class StudioNamespace(ArenaNamespace):
         try:
             self.start_ticker(current_app._get_current_object())
             participant_id = session.get("participant_id")
-            grant_id, organiser_id = session.get("grant_id"), session.get("organiser_id")
+            grant_id, organiser_id = session.get("grant_id"), session_organiser_id(db.session, session)
             self.connections[request.sid] = StudioConnection(
                 participant_id if isinstance(participant_id, str) else None,
                 grant_id if isinstance(grant_id, int) else None,
@@ -216,6 +217,8 @@ class StudioNamespace(ArenaNamespace):
         except Exception:
             log.exception("studio connect failed")
             return False
+        finally:
+            db.session.remove()  # the account was read: no transaction left open on this greenlet
 
     def on_disconnect(self, reason: Any = None) -> None:
         self.connections.pop(request.sid, None)

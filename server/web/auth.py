@@ -20,7 +20,7 @@ from server.db import db, utcnow
 from server.extensions import socketio
 from server.i18n import _, _l, current_language
 from server.services import mail
-from server.services.accounts import authenticate, organiser_from_password_token
+from server.services.accounts import SESSION_FINGERPRINT, authenticate, organiser_from_password_token, sign_in_session
 from server.services.errors import ServiceError
 from server.services.password_reset import (
     RESET_MAX_AGE,
@@ -62,7 +62,7 @@ def sign_in() -> Response | str | tuple[str, int]:
         participant_id = ensure_participant_id()
         session.clear()  # a fresh session on sign-in: nothing carried over but the participant id
         session["participant_id"] = participant_id
-        session["organiser_id"] = organiser.id
+        sign_in_session(session, organiser)
         session["display_name"] = organiser.name
         session.permanent = True
         return redirect(safe_redirect_target(request.args.get("next"), url_for("public.home")), code=303)
@@ -75,6 +75,7 @@ def sign_out() -> Response:
     organiser_id = session.pop("organiser_id", None)
     grant_id = session.pop("grant_id", None)
     session.pop("display_name", None)
+    session.pop(SESSION_FINGERPRINT, None)
     # The socket's session is a copy taken at connect: close this browser's connections
     # that carry the role, so it ends everywhere at once.
     for namespace in ("arena.live", "arena.studio", "arena.admin"):  # the studio's stream ends, its recording kept

@@ -20,6 +20,7 @@ from flask import current_app, g, request, session, url_for
 from server.config import Settings
 from server.db import db, utcnow
 from server.models import Role
+from server.services.accounts import SESSION_FINGERPRINT, SESSION_ORGANISER, session_organiser_id
 from server.services.roles import Actor, actor_for
 
 
@@ -53,8 +54,14 @@ def request_actor() -> Actor:
     request, the admin's guard, the studio and the draft preview all share it)."""
     actor = g.get("request_actor")
     if actor is None:
+        organiser_id = session_organiser_id(db.session, session) if session.get(SESSION_ORGANISER) else None
+        if organiser_id is None and session.get(SESSION_ORGANISER) is not None:
+            # The password changed since this browser signed in (or the session predates
+            # fingerprints): it is signed out, as after a reset every other browser must be.
+            for key in (SESSION_ORGANISER, SESSION_FINGERPRINT, "display_name"):
+                session.pop(key, None)
         actor = g.request_actor = actor_for(db.session, ensure_participant_id(), session.get("grant_id"), utcnow(),
-                                            organiser_id=session.get("organiser_id"))
+                                            organiser_id=organiser_id)
     return actor
 
 

@@ -22,6 +22,7 @@ from server.db import db, utcnow
 from server.i18n import _
 from server.models import ChatMessage, Event, EventStatus, Question, QuestionState, RoomEvent, Talk
 from server.services import chat, moderation, qa, room_log
+from server.services.accounts import session_organiser_id
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
 from server.sockets.base import ArenaNamespace, HandlerError, acked, after_commit, fields
@@ -68,7 +69,7 @@ class LiveNamespace(LiveTickers, ArenaNamespace):
             grant_id = session.get("grant_id")
             if isinstance(grant_id, int) and actor_for(db.session, participant_id, grant_id, utcnow()).role is None:
                 grant_id = None  # withdrawn or expired: connect as a participant
-            organiser_id = session.get("organiser_id")
+            organiser_id = session_organiser_id(db.session, session)  # None once its password changed
             if isinstance(organiser_id, int) and actor_for(db.session, participant_id, None, utcnow(),
                                                            organiser_id=organiser_id).role is None:
                 organiser_id = None  # a closed account connects as a participant
