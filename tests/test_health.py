@@ -10,10 +10,10 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from server import create_app
-from server.db import db, make_engine
+from server.db import make_engine
 from server.migrations import alembic_config, upgrade
 from server.web.ops import mark_shutting_down
+from tests.conftest import own_app
 from tests.services import postgres_service, redis_service
 from tests.waiting import wait_until
 
@@ -23,16 +23,8 @@ pytestmark = pytest.mark.both_databases
 @contextmanager
 def running_app(settings) -> Iterator:
     """An app of the test's own settings (another database or Redis than the fixtures')."""
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    try:
-        with app.app_context():
-            yield app
-            db.session.remove()
-    finally:
-        app.extensions["arena.live"].stop()
-        app.extensions["arena.studio"].stop()
-        db.engine.dispose()
+    with own_app(settings) as app, app.app_context():
+        yield app
 
 
 def test_healthz_reports_the_database_and_no_redis_for_one_process(client, database_url):

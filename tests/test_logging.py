@@ -11,8 +11,6 @@ import re
 import pytest
 import requests
 
-from server import create_app
-from server.db import db
 from server.logs import REQUEST_LOGGER, configure_logging
 from tests.conftest import start_live_server
 from tests.waiting import wait_until
@@ -21,29 +19,19 @@ TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (?P
 
 
 @pytest.fixture
-def logged_app(make_settings, database_url):
+def logged_app(make_app, make_settings):
     """An app with the logging settings a test chooses, and a page that logs a line."""
-    made = []
-
     def _make(trusted_proxies: int = 0, **logging_settings):
-        app = create_app(make_settings(database={"url": database_url}, logging=logging_settings,
-                                       server={"trusted_proxies": trusted_proxies}))
-        app.config["TESTING"] = True
+        app = make_app(logging=logging_settings, server={"trusted_proxies": trusted_proxies})
 
         @app.get("/test-logs-a-line")
         def logs_a_line():
             logging.getLogger("server.media.importer").info("import of a clip failed (test)")
             return "ok"
 
-        made.append(app)
         return app
 
     yield _make
-    for app in made:
-        app.extensions["arena.live"].stop()
-        app.extensions["arena.studio"].stop()
-    db.session.remove()
-    db.engine.dispose()
     configure_logging(make_settings())  # the defaults again for the tests that follow
 
 

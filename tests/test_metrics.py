@@ -6,8 +6,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from server import create_app
-from server.db import db, make_engine
+from server.db import make_engine
 from server.migrations import upgrade
 from server.sockets import protocol as p
 from tests.conftest import start_live_server
@@ -33,26 +32,6 @@ def value(scraped: dict, name: str, **labels: str) -> float:
     return scraped[(name, tuple(sorted(labels.items())))]
 
 
-@pytest.fixture
-def metrics_app(make_settings, database_url):
-    made = []
-
-    def _make(**sections):
-        sections.setdefault("database", {"url": database_url})
-        app = create_app(make_settings(**sections))
-        app.config["TESTING"] = True
-        made.append(app)
-        return app
-
-    yield _make
-    for app in made:
-        app.extensions["arena.live"].stop()
-        app.extensions["arena.studio"].stop()
-    if made:
-        db.session.remove()
-        db.engine.dispose()
-
-
 # -- who may read it ----------------------------------------------------------------------
 
 def test_metrics_answer_loopback_in_prometheus_text_format(client):
@@ -75,8 +54,8 @@ def test_metrics_from_another_address_without_a_token_are_not_found(client):
     assert b"arena_" not in response.get_data()
 
 
-def test_metrics_from_another_address_with_the_token(metrics_app):
-    client = metrics_app(metrics={"token": TOKEN}).test_client()
+def test_metrics_from_another_address_with_the_token(make_app):
+    client = make_app(metrics={"token": TOKEN}).test_client()
 
     right = client.get("/metrics", environ_base=OUTSIDE, headers={"Authorization": f"Bearer {TOKEN}"})
     wrong = client.get("/metrics", environ_base=OUTSIDE, headers={"Authorization": f"Bearer {TOKEN[:-1]}x"})
@@ -88,9 +67,9 @@ def test_metrics_from_another_address_with_the_token(metrics_app):
 
 
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
-def test_metrics_through_a_proxy_on_this_machine_need_the_token(metrics_app, trusted_proxies):
+def test_metrics_through_a_proxy_on_this_machine_need_the_token(make_app, trusted_proxies):
     # nginx on the same host connects from 127.0.0.1: the forwarded header says it was not us.
-    client = metrics_app(server={"trusted_proxies": trusted_proxies}, metrics={"token": TOKEN}).test_client()
+    client = make_app(server={"trusted_proxies": trusted_proxies}, metrics={"token": TOKEN}).test_client()
     forwarded = {"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https"}
 
     without = client.get("/metrics", headers=forwarded)
@@ -132,9 +111,9 @@ def test_metrics_show_the_live_rooms_connections_and_messages(app, client, demo_
     assert value(scraped, "process_resident_memory_bytes") > 0
 
 
-def test_metrics_report_redis_down_and_still_answer_while_its_redis_is_killed(metrics_app):
+def test_metrics_report_redis_down_and_still_answer_while_its_redis_is_killed(make_app):
     with redis_service() as queue:
-        client = metrics_app(chat={"message_queue": queue.url()}).test_client()
+        client = make_app(chat={"message_queue": queue.url()}).test_client()
         up = samples(client.get("/metrics").get_data(as_text=True))
 
         queue.kill()
@@ -146,13 +125,13 @@ def test_metrics_report_redis_down_and_still_answer_while_its_redis_is_killed(me
     assert value(down, "arena_metrics_collector_up", collector="live") == 1
 
 
-def test_metrics_still_answer_with_the_database_down_and_say_so(metrics_app):
+def test_metrics_still_answer_with_the_database_down_and_say_so(make_app):
     with postgres_service() as database:
         url = database.create_database("arena")
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
-        client = metrics_app(database={"url": url}).test_client()
+        client = make_app(database={"url": url}).test_client()
         up = samples(client.get("/metrics").get_data(as_text=True))
 
         database.stop()

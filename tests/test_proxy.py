@@ -11,7 +11,6 @@ import pytest
 from flask import request
 from sqlalchemy import select
 
-from server import create_app
 from server.db import db
 from server.extensions import socketio
 from server.models import LoginAttempt
@@ -23,28 +22,19 @@ FORGED = "198.51.100.66"
 
 
 @pytest.fixture
-def proxied_app(make_settings, database_url):
+def proxied_app(make_app):
     """The app as `python -m server serve` builds it, with `trusted_proxies` chosen by the test,
     and a page that shows what a view sees of the request."""
-    made = []
-
     def _make(proxies: int):
-        app = create_app(make_settings(database={"url": database_url}, server={"trusted_proxies": proxies}))
-        app.config["TESTING"] = True
+        app = make_app(server={"trusted_proxies": proxies})
 
         @app.get("/test-what-the-view-sees")
         def what_the_view_sees():
             return {"address": request.remote_addr, "scheme": request.scheme, "secure": request.is_secure}
 
-        made.append(app)
         return app
 
-    yield _make
-    for app in made:
-        app.extensions["arena.live"].stop()
-        app.extensions["arena.studio"].stop()
-    db.session.remove()
-    db.engine.dispose()
+    return _make
 
 
 def failed_sign_in(app, headers: dict[str, str]) -> str:
