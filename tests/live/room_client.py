@@ -46,7 +46,7 @@ import socketio
 
 from server.sockets import protocol as p
 
-ACK_TIMEOUT = 5.0          # as static/js/live.js: no ack within 5 s, send again
+ACK_TIMEOUT = 5.0          # as static/js/live/context.js: no ack within 5 s, send again
 RETRY_INTERVAL = 2.0       # paused / unavailable: again after 2 s (docs/realtime.md)
 GAP_RETRY = 2.0            # the same gap asked for again after 2 s
 HISTORY_LIMIT = 200
