@@ -200,10 +200,16 @@ def test_worker_runs_yt_dlp_without_deno_when_it_cannot_lock_deno_down(tmp_path,
 
 
 def test_deno_started_by_the_worker_checks_for_no_update_and_caches_in_the_work_folder(tmp_path, trap):
-    report = run_as_the_worker(tmp_path, trap)
+    work = tmp_path / "work"
 
+    report = run_as_the_worker(tmp_path, trap, players=[(PLAYER % {"port": trap.port}, ["abc123"])])
+
+    assert json.loads(report["outputs"][0].splitlines()[0])["type"] == "result"  # deno really ran
     assert report["environment"]["DENO_NO_UPDATE_CHECK"] == "1"
-    assert report["environment"]["DENO_DIR"] == str(tmp_path / "work" / ".deno")
+    assert report["environment"]["DENO_DIR"] == str(work / ".deno")
+    assert any((work / ".deno").iterdir())
+    # The worker's HOME is the work folder, so deno's default cache ($HOME/.cache/deno) would be here.
+    assert not (work / ".cache" / "deno").exists()
 
 
 def test_script_that_yt_dlp_runs_in_deno_is_refused_every_connection_and_the_server_sees_none(tmp_path, trap):
