@@ -350,7 +350,7 @@ def test_a_browser_without_the_cookie_gets_one_and_stays_on_its_process(deployme
     assert "arena_route" not in feed.headers.get("Set-Cookie", "")
 
 
-def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_closed(deployment):
+def test_metrics_and_health_checks_answer_the_monitoring_network_only_and_ingest_callbacks_are_closed(deployment):
     first, _ = deployment.processes
     context = ssl.create_default_context(cafile=str(deployment.nginx.certificate))
 
@@ -368,22 +368,24 @@ def test_metrics_answer_the_monitoring_network_only_and_ingest_callbacks_are_clo
     stranger = get(f"/metrics/{first.port}", "127.0.0.2", {"Authorization": f"Bearer {token}"})
     stranger_all = get("/metrics", "127.0.0.2", {"Authorization": f"Bearer {token}"})
     ingest = get("/_ingest/on_publish", "127.0.0.1")
+    stranger_health = [get(path, "127.0.0.2")[0] for path in ("/healthz", "/readyz")]
+    monitoring_health = [get(path, "127.0.0.1")[0] for path in ("/healthz", "/readyz")]
     route = f"monitoring-{tag()}"  # marks these requests in nginx's log
     without_token = get(f"/metrics/{first.port}", "127.0.0.1", {"Cookie": f"arena_route={route}"})
     monitoring = get(f"/metrics/{first.port}", "127.0.0.1", {"Authorization": f"Bearer {token}",
                                                              "Cookie": f"arena_route={route}"})
 
     assert stranger[0] == 403 and stranger_all[0] == 403 and ingest[0] == 404
+    assert stranger_health == [403, 403] and monitoring_health == [200, 200]
     assert without_token[0] == 404  # through a proxy, Arena wants the token as well
     assert monitoring[0] == 200 and "arena_socketio_connections" in monitoring[1]
     assert [line["upstream"] for line in deployment.nginx.lines(route, 2)] == [first.address] * 2  # that very process
 
 
 def test_the_unit_file_is_valid_for_systemd(tmp_path):
-    # systemd-analyze checks every directive; /opt/arena is this checkout here.
+    # systemd-analyze checks every directive (ExecStart's program is /bin/sh).
     unit = tmp_path / "arena@5001.service"
-    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
-    unit.write_text(UNIT.read_text().replace("/opt/arena/.venv/bin/python", python))
+    unit.write_text(UNIT.read_text())
 
     checked = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True,
                              timeout=120, cwd=tmp_path)
@@ -391,6 +393,7 @@ def test_the_unit_file_is_valid_for_systemd(tmp_path):
     assert checked.returncode == 0, checked.stderr
     settings = dict(unit_service_lines(UNIT.read_text()))
     assert settings["Restart"] == "on-failure" and settings["User"] == "arena" and int(settings["LimitNOFILE"]) >= 65536
+    assert settings["WorkingDirectory"] == "/opt/arena/current"  # the release link (docs/deploy.md, "Upgrading")
 
 
 def test_arena_logs_the_client_s_own_address_not_one_it_claims(deployment):
@@ -414,17 +417,71 @@ def test_arena_logs_the_client_s_own_address_not_one_it_claims(deployment):
     assert [entry.get("client") for entry in logged if "client" in entry] == ["127.0.0.2"]
 
 
-def test_nginx_logs_sign_in_and_password_links_without_their_secret(deployment):
+def moderator_link(deployment: Deployment, name: str) -> str:
+    """A real moderator's sign-in link (`arena-manage grant-role`): /staff/sign-in/<secret>."""
+    granted = run_command(deployment.processes[0], "grant-role", "moderator", name, "--event", SLUG)
+    assert granted.returncode == 0, granted.stderr
+    found = re.search(r"/staff/sign-in/[^\s/]+", granted.stdout)
+    assert found, granted.stdout
+    return found.group(0)
+
+
+def test_nginx_and_arena_log_sign_in_and_password_links_without_their_secret(deployment):
     http = deployment.session()
     route = f"links-{tag()}"  # marks these requests in nginx's log
     http.cookies.set("arena_route", route)
-    secret = secrets.token_urlsafe(24)
-    paths = [f"/sign-in/{secret}", f"/set-password/{secret}", f"/reset-password/{secret}", "/forgot-password"]
+    link = moderator_link(deployment, f"Maja {tag()}")
+    secret, other = link.rsplit("/", 1)[1], secrets.token_urlsafe(24)
+    # nginx hides a link whatever its letter case (Arena answers 404 to this one: not a link).
+    upper = secrets.token_urlsafe(24)
+    paths = [link, f"/set-password/{other}", f"/reset-password/{other}", f"/STAFF/Sign-In/{upper}",
+             "/forgot-password"]
 
-    for path in paths:
-        http.get(f"{deployment.nginx.url}{path}?next=/{secret}", timeout=30, allow_redirects=False)
+    answers = [http.get(f"{deployment.nginx.url}{path}?next=/{other}", timeout=30, allow_redirects=False)
+               for path in paths]
 
+    assert answers[0].status_code == 303  # the real link signed the moderator in
     logged = deployment.nginx.lines(route, len(paths))
-    assert [line["path"] for line in logged] == ["/sign-in/[hidden]", "/set-password/[hidden]",
-                                                 "/reset-password/[hidden]", "/forgot-password"]
+    assert [line["path"] for line in logged] == ["/staff/sign-in/[hidden]", "/set-password/[hidden]",
+                                                 "/reset-password/[hidden]", "/STAFF/Sign-In/[hidden]",
+                                                 "/forgot-password"]
+    # Nor in Arena's own logs: its request log has the same hidden form.
+    ids = [line["request_id"] for line in logged]
+    wait_until(lambda: all(any(id_ in process.log() for process in deployment.processes) for id_ in ids[:3]),
+               message="Arena logged not every sign-in and password request")
+    arena_logs = "".join(process.log() for process in deployment.processes)
+    nginx_logs = deployment.nginx.access_log.read_text() + deployment.nginx.site_errors() + deployment.nginx.errors()
+    assert secret not in nginx_logs and other not in nginx_logs and upper not in nginx_logs
+    assert [line for line in arena_logs.splitlines() if secret in line or other in line] == []
+    assert "/staff/sign-in/***" in arena_logs
+
+
+def test_a_refused_connection_during_a_restart_leaves_no_sign_in_secret_in_nginx_s_error_log(deployment):
+    first, _ = deployment.processes
+    route = deployment.route_to(first)
+    link = moderator_link(deployment, f"Maja {tag()}")
+    secret = link.rsplit("/", 1)[1]
+    http = deployment.session()
+    assert first.terminate() in (0, -15)  # as during a rolling restart's `systemctl restart`
+    try:
+        # The link's request reaches the stopped process first: refused, then the other.
+        answer = http.get(f"{deployment.nginx.url}{link}", cookies={"arena_route": route}, timeout=30,
+                          allow_redirects=False)
+    finally:
+        first.start()
+
+    assert answer.status_code == 303
+    line = deployment.nginx.line(answer.headers["X-Request-ID"])
+    assert line["upstream"].startswith(f"{first.address}, ") and line["path"] == "/staff/sign-in/[hidden]"
+    # The site's error log is at "crit" (docs/deploy.md, "Logs"): the refusal is not written,
+    # and with it not the request line that holds the secret.
+    assert secret not in deployment.nginx.site_errors() and secret not in deployment.nginx.errors()
     assert secret not in deployment.nginx.access_log.read_text()
+
+    # Later tests find the restarted process through nginx again (it is left out for 10 s).
+    def served_by_first() -> bool:
+        again = http.get(f"{deployment.nginx.url}/healthz", cookies={"arena_route": route}, timeout=30)
+        return again.status_code == 200 and deployment.nginx.line(again.headers["X-Request-ID"])["upstream"] \
+            == first.address
+
+    wait_until(served_by_first, timeout=90, interval=0.5, message="nginx never sent the route to the restarted process")

@@ -6,9 +6,9 @@
   Debian's /etc/nginx/nginx.conf would include it.
 - Arena: each process is started as deploy/arena@.service starts it: its ExecStart, its
   Environment= lines (the instance %i is the port), and an environment file with the keys of
-  deploy/arena.env.example; /opt/arena is this checkout and /etc/arena/config.toml is
-  deploy/config.toml. The test machine's own values (folders, the public address, no RTMP
-  ingest) are added to the environment file, where an operator's would go.
+  deploy/arena.env.example; the release /opt/arena/current points to is this checkout, and
+  /etc/arena/config.toml is deploy/config.toml. The test machine's own values (folders, the
+  public address, no RTMP ingest) are added to the environment file, where an operator's would go.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ UNIT = DEPLOY / "arena@.service"
 ENV_EXAMPLE = DEPLOY / "arena.env.example"
 CONFIG = DEPLOY / "config.toml"
 INSTALLED_AT = "/opt/arena"
+CURRENT = f"{INSTALLED_AT}/current"  # a link to the running release: releases/<version>
+EXEC_START = re.compile(r"/bin/sh -c 'exec \"\$\$\(readlink -f " + re.escape(CURRENT)
+                        + r"\)/\.venv/bin/python\" (?P<args>[^']+)'")
 CONFIG_AT = "/etc/arena/config.toml"
 
 
@@ -54,8 +57,11 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 # -- nginx --------------------------------------------------------------------------------
 
 def render_site(*, http_port: int, https_port: int, arena_ports: list[int], root: Path, static: Path,
-                certificate: Path, key: Path, cache: Path, access_log: Path) -> str:
-    """deploy/nginx.conf with each ADJUST line changed for this machine, and nothing else."""
+                certificate: Path, key: Path, cache: Path, access_log: Path,
+                error_log: Path | None = None) -> str:
+    """deploy/nginx.conf with each ADJUST line changed for this machine, and nothing else (the
+    site's error log goes next to its access log unless given)."""
+    error_log = error_log or access_log.with_name("arena.error.log")
     site = SITE.read_text()
     shipped_upstream = "".join(line + "\n" for line in site.splitlines()
                                if re.match(r"\s+server 127\.0\.0\.1:\d+ .*# ADJUST", line))
@@ -67,14 +73,15 @@ def render_site(*, http_port: int, https_port: int, arena_ports: list[int], root
         "listen 443 ssl http2;": (f"listen 127.0.0.1:{https_port} ssl http2;", 1),
         "server_name arena.example.se;": ("server_name 127.0.0.1;", 2),
         "access_log /var/log/nginx/arena.access.log arena;": (f"access_log {access_log} arena;", 2),
+        "error_log /var/log/nginx/arena.error.log crit;": (f"error_log {error_log} crit;", 2),
         "/etc/letsencrypt/live/arena.example.se/fullchain.pem;": (f"{certificate};", 1),
         "/etc/letsencrypt/live/arena.example.se/privkey.pem;": (f"{key};", 1),
         "(?<arena_metrics_port>5001|5002)": (f"(?<arena_metrics_port>{'|'.join(map(str, arena_ports))})", 1),
         "root /var/lib/arena;": (f"root {root};", 1),
-        "alias /opt/arena/static/;": (f"alias {static}/;", 1),
+        "alias /opt/arena/current/static/;": (f"alias {static}/;", 1),
         # The monitoring network stays as shipped (192.0.2.0/24, for documentation): this
         # machine's 127.0.0.1 is allowed as loopback, and 127.0.0.2 is the stranger.
-        "allow 192.0.2.0/24;": ("allow 192.0.2.0/24;", 1),
+        "allow 192.0.2.0/24;": ("allow 192.0.2.0/24;", 2),
     }
     adjusted = [line for line in site.splitlines() if "# ADJUST" in line]
     for shipped, (replacement, count) in changes.items():
@@ -113,8 +120,9 @@ http {{
 
 
 LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) \S+ \S+ "(?P<agent>[^"]*)" '
-                      r"upstream=(?P<upstream>\S+) "
-                      r"upstream_status=\S+ route=(?P<route>\S+) request_id=(?P<request_id>\S+)$")
+                      r"upstream=(?P<upstream>.+?) "
+                      r"upstream_status=(?P<upstream_status>.+?) route=(?P<route>\S+) request_id=(?P<request_id>\S+)$")
+# upstream= and upstream_status= hold two, comma-separated, when nginx tried a second process.
 
 
 @dataclass
@@ -161,7 +169,13 @@ class Nginx:
             self.process.wait(timeout=30)
 
     def errors(self) -> str:
+        """nginx's own error log (start-up; the http block's)."""
         path = self.folder / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def site_errors(self) -> str:
+        """The site's error log (its error_log line)."""
+        path = self.access_log.with_name("arena.error.log")
         return path.read_text(errors="replace") if path.exists() else ""
 
     def requests_log(self) -> list[dict[str, str]]:
@@ -297,7 +311,8 @@ class ArenaProcess:
 
 
 def arena_unit(port: int, environment_file: Path, log_path: Path) -> ArenaProcess:
-    """arena@<port>.service as systemd would start it, with this checkout for /opt/arena."""
+    """arena@<port>.service as systemd would start it, with this checkout for the release
+    /opt/arena/current points to."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ARENA_")}
     argv: list[str] = []
     cwd = PROJECT_ROOT
@@ -310,11 +325,13 @@ def arena_unit(port: int, environment_file: Path, log_path: Path) -> ArenaProces
             assert value == "/etc/arena/arena.env", value
             env.update(read_environment_file(environment_file.read_text()))
         elif key == "ExecStart":
-            argv = value.split()
-            assert argv[0] == f"{INSTALLED_AT}/.venv/bin/python", argv
-            argv[0] = sys.executable
+            # The release `current` points to when the unit starts, resolved once: a process
+            # keeps its own release's packages when the link moves to another (docs/deploy.md).
+            started = EXEC_START.fullmatch(value)
+            assert started, value
+            argv = [sys.executable, *started["args"].split()]
         elif key == "WorkingDirectory":
-            assert value == INSTALLED_AT, value
+            assert value == CURRENT, value
     assert argv and env.get("ARENA_SERVER__PORT") == str(port) and env.get("ARENA_CONFIG") == str(CONFIG)
     return ArenaProcess(port=port, env=env, argv=argv, cwd=cwd, log_path=log_path)
 
