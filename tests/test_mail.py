@@ -397,3 +397,58 @@ def test_a_new_link_with_a_wrong_address_is_not_made(app, session, relay, organi
     assert response.status_code == 400 and "Give a valid e-mail address." in response.get_data(as_text=True)
     assert session.scalars(select(RoleGrant)).all() == []
     assert relay.messages() == []
+
+
+def mail_form_fields(client, page: str, action: str, **fields) -> dict:
+    """The e-mail form posting to `action` on `page`, as a browser sends it (both its tokens)."""
+    html = client.get(page, headers=EN).get_data(as_text=True)
+    body = re.search(rf'<form\b[^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', html, re.S).group(1)
+    return {"csrf_token": form_token(client, page),
+            "form_token": re.search(r'name="form_token"[^>]*value="([^"]+)"', body).group(1), **fields}
+
+
+def test_a_link_form_sent_twice_sends_one_message(app, session, relay, organiser_client, day):
+    grant_id = make_link(organiser_client)
+    action = f"/admin/events/dagen/people/{grant_id}/mail"
+    form = mail_form_fields(organiser_client, "/admin/events/dagen/people", action,
+                            **{f"mail-{grant_id}-to": "maja@kommun.se", f"mail-{grant_id}-language": "en"})
+
+    first = organiser_client.post(action, headers=EN, data=form)
+    again = organiser_client.post(action, headers=EN, data=form)  # a reload of the POST, a double click
+    page = organiser_client.get(again.headers["Location"], headers=EN).get_data(as_text=True)
+
+    assert len(relay.messages()) == 1  # both answered: sending is done before the answer
+    assert first.status_code == again.status_code == 303 and again.headers["Location"] == first.headers["Location"]
+    assert "The sign-in link of Maja Moderator was sent to maja@kommun.se." in page
+    assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "grant.mail")).all()) == 1
+
+
+def test_a_password_link_form_sent_twice_sends_one_message(app, session, relay, organiser_client):
+    karin = session.scalars(select(Organiser).where(Organiser.email == "karin@norrbotten.se")).one()
+    action = f"/admin/organisers/{karin.id}/password-mail"
+    form = mail_form_fields(organiser_client, "/admin/organisers", action, language="en")
+
+    organiser_client.post(action, headers=EN, data=form)
+    again = organiser_client.post(action, headers=EN, data=form)
+    page = organiser_client.get(again.headers["Location"], headers=EN).get_data(as_text=True)
+
+    assert len(relay.messages()) == 1
+    assert "A password link was sent to Karin Kommunikatör at karin@norrbotten.se." in page
+    assert 'id="new-password-link"' not in page  # the repeat does not show the link either
+
+
+@pytest.mark.parametrize("mail_config", [{"host": "127.0.0.1", "port": free_port(), "security": "none",
+                                          "from_address": "arena@norrbotten.se", "timeout_seconds": 5}])
+def test_a_link_form_not_sent_is_tried_again_when_sent_again(app, session, organiser_client, day):
+    grant_id = make_link(organiser_client)
+    action = f"/admin/events/dagen/people/{grant_id}/mail"
+    form = mail_form_fields(organiser_client, "/admin/events/dagen/people", action,
+                            **{f"mail-{grant_id}-to": "maja@kommun.se", f"mail-{grant_id}-language": "en"})
+
+    pages = []
+    for _attempt in range(2):
+        response = organiser_client.post(action, headers=EN, data=form)
+        pages.append(organiser_client.get(response.headers["Location"], headers=EN).get_data(as_text=True))
+
+    assert all("The sign-in link of Maja Moderator was not sent: The mail server 127.0.0.1:" in page
+               for page in pages)  # the second was tried too, not answered as a repeat

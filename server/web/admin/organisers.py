@@ -24,6 +24,7 @@ from server.services.errors import ServiceError
 from server.web.admin import bp
 from server.web.admin.forms import ConfirmForm, show_error
 from server.web.admin.mailing import MailLanguageForm, OrganiserMailForm, default_language, mail_on, sender_address
+from server.web.admin.people import release_claim
 from server.web.admin.repeats import Once
 from server.web.context import absolute_url, settings
 
@@ -109,32 +110,47 @@ def mail_password_link(organiser_id: int) -> Response:
         flash(_("E-mail is not set up on this server. Make a password link and send it yourself."), "error")
     elif organiser.disabled_at is not None:
         flash(_("Open the account again first."), "error")
-    elif not _send_password_link(organiser, form.language.data):
-        _remember_link(organiser)
+    else:
+        once = Once(target=Organiser)
+        if (answer := once.claim()) is not None:
+            return answer  # sent twice (a reload, a double click): sent once, the first one's answer
+        if not _send_password_link(organiser, form.language.data, once):
+            _remember_link(organiser)
     return redirect(url_for("admin.organisers"), code=303)
 
 
-def _send_password_link(organiser: Organiser, language: str) -> bool:
+def _send_password_link(organiser: Organiser, language: str, once: Once | None = None) -> bool:
     """Send the account's password link to its address; say how it went. The link in the
-    message is the same one the page would show."""
+    message is the same one the page would show. `once`: the form's claim, committed before
+    the SMTP exchange so that a repeat meanwhile does not send again."""
     message = mail.compose(
         "organiser_link", to=organiser.email, language=language, auto_submitted=False, reply_to=sender_address(),
         subject=_l("Choose your password for Arena"), organiser=organiser, sender=g.actor.label, link=_link(organiser),
         days=PASSWORD_LINK_DAYS, sign_in_url=absolute_url("auth.sign_in"), site=settings().public_base_url)
+    back = url_for("admin.organisers")
+    sent = _("A password link was sent to %(name)s at %(email)s. It works once, for %(days)d days.",
+             name=organiser.name, email=organiser.email, days=PASSWORD_LINK_DAYS)
+    if once is not None:
+        once.record(back, _("A password link is being sent to %(name)s at %(email)s.", name=organiser.name,
+                            email=organiser.email), organiser.id)
+        db.session.commit()
     try:
         mail.send_audited(db.session, settings(), message, g.actor, "organiser.mail", organiser)
     except ServiceError as error:
         db.session.rollback()
+        if once is not None:
+            release_claim(once)
         flash(_("The password link of %(name)s was not sent: %(reason)s Copy the link below and send it yourself.",
                 name=organiser.name, reason=str(error.message)), "error")
         return False
+    if once is not None:
+        once.record(back, sent, organiser.id)
     try:
         db.session.commit()
     except Exception:  # sent already: say so, and the log says the record is missing
         db.session.rollback()
         current_app.logger.exception("a sent password link could not be recorded in the audit log")
-    flash(_("A password link was sent to %(name)s at %(email)s. It works once, for %(days)d days.",
-            name=organiser.name, email=organiser.email, days=PASSWORD_LINK_DAYS), "success")
+    flash(sent, "success")
     return True
 
 

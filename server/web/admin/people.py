@@ -215,12 +215,29 @@ def mail_link(slug: str, grant_id: int):
         except ServiceError as error:
             form.to.errors = [*form.to.errors, str(error.message)]
         else:
-            return _send_link(event, grant, address, form.language.data, back)
+            once = Once()
+            if (answer := once.claim()) is not None:
+                return answer  # sent twice (a reload, a double click): sent once, the first one's answer
+            return _send_link(event, grant, address, form.language.data, back, once)
     return _page(event, ModeratorMailForm(prefix="moderator", formdata=None), _invite_form(event, formdata=None), 400,
                  refused_mail=(grant.id, form))
 
 
-def _send_link(event, grant: RoleGrant, address: str, language: str, back: Response) -> Response:
+def release_claim(once: Once) -> None:
+    """A message that was not sent gives up its form's claim (committed before sending), so
+    that the same form sent again sends."""
+    if once.row is None:
+        return
+    try:
+        db.session.delete(once.row)
+        db.session.commit()
+    except Exception:  # the claim expires with the day's others; a retry is then "sent twice"
+        db.session.rollback()
+        current_app.logger.exception("a form's claim could not be given up after a message was not sent")
+
+
+def _send_link(event, grant: RoleGrant, address: str, language: str, back: Response,
+               once: Once | None = None) -> Response:
     talk = db.session.get(Talk, grant.talk_id) if grant.talk_id else None
     message = mail.compose(
         "role_link", to=address, language=language, auto_submitted=False, reply_to=sender_address(),
@@ -228,13 +245,24 @@ def _send_link(event, grant: RoleGrant, address: str, language: str, back: Respo
                  else _l("You are invited to moderate “%(event)s”", event=event.title)),
         grant=grant, talk=talk, event=event, sender=g.actor.label, link=sign_in_link(grant),
         event_url=absolute_url("public.event_page", slug=event.slug), site=settings().public_base_url)
+    # The claim is committed before the SMTP exchange (up to mail.timeout_seconds): a repeat
+    # meanwhile is answered without sending, and no database lock is held while sending.
+    if once is not None:
+        once.record(back.location, _("The sign-in link of %(name)s is being sent to %(address)s.", name=grant.name,
+                                     address=address), grant.id)
+        db.session.commit()
     try:
         mail.send_audited(db.session, settings(), message, g.actor, "grant.mail", grant, event=event, talk=talk)
     except ServiceError as error:
         db.session.rollback()
+        if once is not None:
+            release_claim(once)  # nothing was sent: the same form sent again (corrected or not) sends
         flash(_("The sign-in link of %(name)s was not sent: %(reason)s The link still works: copy it below and send "
                 "it yourself.", name=grant.name, reason=str(error.message)), "error")
         return back
+    if once is not None:
+        once.record(back.location, _("The sign-in link of %(name)s was sent to %(address)s.", name=grant.name,
+                                     address=address), grant.id)
     try:
         db.session.commit()
     except Exception:  # sent already: say so, and the log says the record is missing
