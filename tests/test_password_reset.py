@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from server.models import AuditEntry, Organiser
+from server.models import AuditEntry, Organiser, PasswordResetRequest
 from server.services.accounts import (
     PASSWORD_LINK_SALT,
     _fingerprint,
@@ -22,7 +25,13 @@ from server.services.accounts import (
     set_disabled,
     set_password,
 )
-from server.services.password_reset import MAX_PER_ADDRESS, MAX_PER_NETWORK, RESET_SALT
+from server.services.password_reset import (
+    MAX_PER_ADDRESS,
+    MAX_PER_NETWORK,
+    RESET_SALT,
+    TooManyResetRequests,
+    request_reset,
+)
 from tests.conftest import ORGANISER_PASSWORD, form_token, free_port
 from tests.mail_server import app_with_mail, trusted_relay
 from tests.waiting import wait_until
@@ -346,3 +355,28 @@ def test_a_reset_ends_the_accounts_live_connections(app, session, relay, karin):
     choose(client, link_in(received))
 
     assert karin.id in disabled_since(session, before)  # the live room's ticker closes these
+
+
+@pytest.mark.postgresql_only
+def test_requests_at_the_same_moment_stay_within_the_limits(app, session, karin):
+    engine = session.get_bind()
+    tries = MAX_PER_ADDRESS + 5
+    ready = threading.Barrier(tries)
+
+    def ask_at_once(number: int) -> bool:
+        with Session(engine) as own:
+            own.execute(select(1))  # connected before the start, so that the requests overlap
+            ready.wait()
+            try:
+                request_reset(own, EMAIL, now=datetime.now(UTC), remote_addr=f"10.0.{number}.1")
+            except TooManyResetRequests:
+                own.rollback()
+                return False
+            own.commit()
+            return True
+
+    with ThreadPoolExecutor(tries) as pool:
+        answered = list(pool.map(ask_at_once, range(tries)))
+
+    assert answered.count(True) == MAX_PER_ADDRESS
+    assert session.scalar(select(func.count()).select_from(PasswordResetRequest)) == MAX_PER_ADDRESS

@@ -18,12 +18,13 @@ to nobody, and are no record of what anyone did.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from server.i18n import _l
@@ -56,12 +57,25 @@ def _same_network(key: str):
     return PasswordResetRequest.remote_addr == key
 
 
+def _lock(session: Session, name: str) -> None:
+    """Held until the transaction ends (as services/ingest.py's refusal counts)."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(name.encode()).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": int.from_bytes(digest[:8], "big", signed=True)})
+
+
 def request_reset(session: Session, email: Any, *, now: datetime, remote_addr: str = "") -> Organiser | None:
     """Record a request; the open account to send a link to, or None. ValidationError for
     something that is no address, TooManyResetRequests over a limit (both say nothing of
     whether an account exists). The caller commits."""
     address = normalise_email(email)
     network = throttle_key(remote_addr)
+    # Counted and recorded under a lock, or requests at the same moment would all count
+    # below the limit. PostgreSQL: advisory locks on the network, then the address (always
+    # in this order: no deadlock). SQLite: the delete below takes its one write lock.
+    _lock(session, f"reset-network|{network}")
+    _lock(session, f"reset-address|{address}")
     session.execute(delete(PasswordResetRequest).where(PasswordResetRequest.created_at < now - KEPT_FOR))
     recent = select(func.count()).select_from(PasswordResetRequest).where(
         PasswordResetRequest.created_at >= now - WINDOW)
