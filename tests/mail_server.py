@@ -5,8 +5,8 @@ and password. Tests read the messages it received, as a mailbox would show them.
 Arena trusts the certificate through SSL_CERT_FILE (as an operator with their own CA would,
 docs/mail.md): `trust(monkeypatch)`.
 
-`trusted_relay` and `app_with_mail` make a test module's `relay` and `app` fixtures; its
-`mail_config` fixture (the [mail] section) can be parametrized to {} for no e-mail, or to a
+A test module whose app sends mail imports the fixtures `relay`, `mail_config` and `app`
+(below); `mail_config` (the [mail] section) can be parametrized to {} for no e-mail, or to a
 server that is down.
 """
 
@@ -26,6 +26,7 @@ from email.message import EmailMessage
 from email.policy import default as DEFAULT_POLICY
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -181,8 +182,10 @@ def silent_server() -> Iterator[int]:
 
 
 
-# What a test module's fixtures yield (each module declares its own `relay`, `mail_config` and
-# `app` with these, so pytest finds them without imported fixtures shadowing the conftest's):
+# The fixtures of a module whose app sends mail: `relay`, `mail_config` and `app`, in that module
+# only (its own fixtures take the place of the conftest's `app`). The module imports them by
+# these functions' names, so that its tests' parameters do not redefine an imported name:
+#     from tests.mail_server import app_fixture, mail_config_fixture, relay_fixture  # noqa: F401
 
 def trusted_relay(tmp_path: Path, monkeypatch) -> Iterator[SmtpServer]:
     """A STARTTLS server that demands a login, its certificate trusted by Arena."""
@@ -201,3 +204,19 @@ def app_with_mail(make_settings, database_url: str, mail_config: dict) -> Iterat
     app.extensions["arena.live"].stop()
     app.extensions["arena.studio"].stop()
     db.engine.dispose()
+
+
+@pytest.fixture(name="relay")
+def relay_fixture(tmp_path: Path, monkeypatch) -> Iterator[SmtpServer]:
+    yield from trusted_relay(tmp_path, monkeypatch)
+
+
+@pytest.fixture(name="mail_config")
+def mail_config_fixture(relay: SmtpServer) -> dict:
+    """The [mail] section; a test parametrizes it to send elsewhere ({}: no e-mail)."""
+    return relay.settings()
+
+
+@pytest.fixture(name="app")
+def app_fixture(make_settings, database_url: str, mail_config: dict) -> Iterator:
+    yield from app_with_mail(make_settings, database_url, mail_config)

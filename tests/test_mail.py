@@ -20,27 +20,20 @@ from server.models import AuditEntry, Organiser, Role, RoleGrant
 from server.services import mail
 from server.services.roles import grant_role
 from tests.conftest import EVERY_KIND_OF_PERSON, at, form_token, free_port, run_cli
-from tests.mail_server import PASSWORD, USER, app_with_mail, silent_server, smtp_server, trusted_relay
+from tests.mail_server import (  # noqa: F401  the module's app sends mail
+    PASSWORD,
+    USER,
+    app_fixture,
+    mail_config_fixture,
+    relay_fixture,
+    silent_server,
+    smtp_server,
+)
 
 # aiosmtpd knows only STARTTLS as TLS, so it warns of AUTH on its implicit-TLS server.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 EN = {"Accept-Language": "en"}
 LINK = re.compile(r"(http://arena\.test/\S+)")
-
-
-@pytest.fixture
-def relay(tmp_path, monkeypatch):
-    yield from trusted_relay(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def mail_config(relay) -> dict:
-    return relay.settings()
-
-
-@pytest.fixture
-def app(make_settings, database_url, mail_config):
-    yield from app_with_mail(make_settings, database_url, mail_config)
 
 
 def settings_for(**mail_section):

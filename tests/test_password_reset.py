@@ -33,7 +33,7 @@ from server.services.password_reset import (
     request_reset,
 )
 from tests.conftest import ORGANISER_PASSWORD, form_token, free_port
-from tests.mail_server import app_with_mail, trusted_relay
+from tests.mail_server import app_fixture, mail_config_fixture, relay_fixture  # noqa: F401  the module's app sends mail
 from tests.waiting import wait_until
 
 EN = {"Accept-Language": "en"}
@@ -41,21 +41,6 @@ SV = {"Accept-Language": "sv"}
 EMAIL = "karin@norrbotten.se"
 NEW_PASSWORD = "tre-orelaterade-ord-2026"
 LINK = re.compile(r"http://arena\.test(/reset-password/\S+)")
-
-
-@pytest.fixture
-def relay(tmp_path, monkeypatch):
-    yield from trusted_relay(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def mail_config(relay) -> dict:
-    return relay.settings()
-
-
-@pytest.fixture
-def app(make_settings, database_url, mail_config):
-    yield from app_with_mail(make_settings, database_url, mail_config)
 
 
 @pytest.fixture
