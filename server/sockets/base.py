@@ -30,6 +30,30 @@ from server.services.errors import ServiceError
 from server.sockets import protocol as p
 
 log = logging.getLogger(__name__)
+
+
+class TickerFailures:
+    """How a background job's failures reach the log: a bug with its traceback each time, but a
+    database that is away as one warning when it goes and one line when it is back, not a
+    traceback a second for as long as the outage lasts."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.database_away = False
+
+    def failed(self, error: BaseException) -> None:
+        if database_unreachable(error):
+            if not self.database_away:
+                self.database_away = True
+                log.warning("%s: the database is unreachable (%s); trying again every tick",
+                            self.name, type(error).__name__)
+            return
+        log.error("%s failed", self.name, exc_info=error)
+
+    def succeeded(self) -> None:
+        if self.database_away:
+            self.database_away = False
+            log.info("%s: the database is reachable again", self.name)
 LOCKED_RETRIES = 5  # SQLite "database is locked" under many writers: the handler runs again
 
 
@@ -177,6 +201,8 @@ class ArenaNamespace(Namespace):
         """A ticker: run `job` in an app context every `seconds`; a failure is logged and the
         loop goes on (the database or the queue may be away for a moment)."""
 
+        failures = TickerFailures(f"{name} ticker")
+
         def loop() -> None:
             while not self._stopped:
                 self.socketio.sleep(seconds)
@@ -185,8 +211,9 @@ class ArenaNamespace(Namespace):
                 try:
                     with self._app.app_context():
                         job()
-                except Exception:
-                    log.exception("%s ticker failed", name)
+                    failures.succeeded()
+                except Exception as error:
+                    failures.failed(error)
                     _safe_rollback()
                 finally:
                     db.session.remove()

@@ -58,7 +58,7 @@ from server.services import golive
 from server.services.accounts import session_organiser_id
 from server.services.roles import Actor, actor_for
 from server.sockets import protocol as p
-from server.sockets.base import ArenaNamespace, HandlerError, acked
+from server.sockets.base import ArenaNamespace, HandlerError, TickerFailures, acked
 from server.sockets.base import fields as _fields
 
 log = logging.getLogger(__name__)
@@ -809,6 +809,7 @@ class StudioNamespace(ArenaNamespace):
     def _ticker(self) -> None:
         last_heartbeat = last_disk = 0.0
         last_orphans = -ORPHAN_CHECK_SECONDS + 2  # first look soon after start
+        heartbeat_failures, ticker_failures = TickerFailures("studio heartbeat"), TickerFailures("studio ticker")
         while not self._stopped:
             self.socketio.sleep(TICK_SECONDS)
             now = time.monotonic()
@@ -825,8 +826,9 @@ class StudioNamespace(ArenaNamespace):
                         golive.heartbeat(db.session, list(live.keys() | self.archiving), live, utcnow())
                         db.session.commit()
                         last_heartbeat = now
-                except Exception:
-                    log.exception("studio heartbeat failed")
+                    heartbeat_failures.succeeded()
+                except Exception as error:
+                    heartbeat_failures.failed(error)
                 finally:
                     with self._app.app_context():
                         db.session.remove()
@@ -846,8 +848,9 @@ class StudioNamespace(ArenaNamespace):
                         last_orphans = now
                         self._archive_orphans(settings)
                     db.session.remove()
-            except Exception:
-                log.exception("studio ticker failed")
+                ticker_failures.succeeded()
+            except Exception as error:
+                ticker_failures.failed(error)
 
     def _check_publisher(self, publisher: Publisher, now: float, settings) -> None:
         if publisher.ending:
