@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from playwright import sync_api
 from sqlalchemy import create_engine, text
 
 from server import create_app
@@ -450,3 +451,14 @@ def make_app(make_settings: Callable[..., Settings], database_url: str) -> Itera
             return apps.enter_context(own_app(make_settings(**sections)))
 
         yield _make
+
+
+# -- browsers -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """The session's one Playwright (sync API). Playwright refuses a second sync instance while
+    one is running in the same thread, so every browser test, whatever its folder, launches
+    its browsers from this one."""
+    with sync_api.sync_playwright() as instance:
+        yield instance

@@ -90,13 +90,12 @@ def compiled_translations() -> None:
 
 
 @pytest.fixture(scope="session")
-def browser(compiled_translations) -> Iterator[Any]:
+def browser(compiled_translations, playwright) -> Iterator[Any]:
     # A missing browser is a failed set-up, not a reason to skip: `make test` installs it.
     assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run `make test` (it installs Debian's chromium)"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 import requests
-from playwright import sync_api
 from playwright.sync_api import expect
 
 from server.config import PROJECT_ROOT
@@ -121,13 +120,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def chromium(playwright) -> Iterator[Any]:
     # A missing browser is a failed set-up, not a reason to skip: `make test` installs it.
     assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM}: run `make test` (it installs Debian's chromium)"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
