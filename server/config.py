@@ -78,7 +78,7 @@ class MediaSettings:
 class GoLiveSettings:
     """Going live from the browser (server/media/ingest.py, docs/golive.md)."""
 
-    # Empty: Debian's ffmpeg on PATH, else the imageio-ffmpeg wheel's binary.
+    # Empty: Debian's ffmpeg on PATH.
     ffmpeg: str = ""
     # HLS segment length; short segments keep viewers within a few seconds of the speaker.
     segment_seconds: int = 1

@@ -80,19 +80,10 @@ def is_private(name: str) -> bool:
 
 
 def ffmpeg_binary(configured: str = "") -> str | None:
-    """The configured ffmpeg, else Debian's on PATH, else the imageio-ffmpeg wheel's, if installed."""
+    """The configured ffmpeg, else Debian's on PATH (make run installs it); None: neither."""
     if configured:
         return configured if Path(configured).exists() or shutil.which(configured) else None
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    try:
-        # Optional: imported only when there is no ffmpeg on PATH, and the wheel may be absent.
-        import imageio_ffmpeg  # type: ignore[import-not-found]  # noqa: PLC0415
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:
-        return None
+    return shutil.which("ffmpeg")
 
 
 def hls_command(ffmpeg: str, directory: Path, codec: str, segment_seconds: int, *, ladder: bool = False,
@@ -138,7 +129,7 @@ def archive_command(ffmpeg: str, source: Path, target: Path, codec: str) -> list
 
 
 def probe_duration(ffmpeg: str, path: Path) -> float | None:
-    """The container's duration, read by ffmpeg itself (no ffprobe in the imageio wheel)."""
+    """The container's duration, read by ffmpeg itself (the one binary go-live needs)."""
     result = subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=60)
     match = _DURATION.search(result.stderr)
     if not match:
