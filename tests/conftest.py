@@ -177,14 +177,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 def app(make_settings: Callable[..., Settings], database_url: str):
-    app = create_app(make_settings(database={"url": database_url}))
-    app.config["TESTING"] = True
-    with app.app_context():
+    with own_app(make_settings(database={"url": database_url})) as app, app.app_context():
         yield app
         db.session.remove()
-    app.extensions["arena.live"].stop()
-    app.extensions["arena.studio"].stop()
-    db.engine.dispose()
 
 
 @pytest.fixture

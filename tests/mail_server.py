@@ -34,9 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from server import create_app
 from server.db import db
-from tests.conftest import free_port
+from tests.conftest import free_port, own_app
 from tests.waiting import wait_until
 
 USER = "arena@kommun.se"
@@ -196,14 +195,9 @@ def trusted_relay(tmp_path: Path, monkeypatch) -> Iterator[SmtpServer]:
 
 def app_with_mail(make_settings, database_url: str, mail_config: dict) -> Iterator:
     """The conftest's app, with `mail_config` as its [mail] section ({}: no e-mail)."""
-    app = create_app(make_settings(database={"url": database_url}, mail=mail_config))
-    app.config["TESTING"] = True
-    with app.app_context():
+    with own_app(make_settings(database={"url": database_url}, mail=mail_config)) as app, app.app_context():
         yield app
         db.session.remove()
-    app.extensions["arena.live"].stop()
-    app.extensions["arena.studio"].stop()
-    db.engine.dispose()
 
 
 @pytest.fixture(name="relay")
